@@ -1,0 +1,90 @@
+"""Saving and loading fits (netCDF) and writing output files atomically.
+
+A fit is stored as the ArviZ/xarray DataTree in netCDF (h5netcdf engine) with, in its root
+attributes, the spec (YAML), the spec hash, the data hash, the package version and the
+dependency versions.  :func:`load_fit` refuses a file whose data or spec hash does not match
+what the caller expects (pymc-marketing's ``load`` contract).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import xarray as xr
+
+from .errors import InputError
+
+
+def atomic_write(path: str | Path, writer) -> Path:
+    """Write a file atomically: ``writer(tmp_path)`` then ``os.replace`` into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda p: Path(p).write_text(text))
+
+
+def write_csv(path: str | Path, df: pd.DataFrame) -> Path:
+    return atomic_write(path, lambda p: df.to_csv(p, index=False))
+
+
+def write_json(path: str | Path, obj) -> Path:
+    return write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def save_fit(idata: xr.DataTree, path: str | Path) -> Path:
+    """Write the DataTree to netCDF atomically (h5netcdf)."""
+    return atomic_write(path, lambda p: idata.to_netcdf(p, engine="h5netcdf"))
+
+
+def load_fit(path: str | Path, data_hash: str | None = None,
+             spec_hash: str | None = None) -> xr.DataTree:
+    """Load a saved fit; refuse it when ``data_hash`` / ``spec_hash`` do not match.
+
+    Raises
+    ------
+    InputError
+        missing file, not a bayes_sdm fit, or a hash mismatch (names which one).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"no such fit file: {path}")
+    dt = xr.open_datatree(path, engine="h5netcdf").load()
+    attrs = dt.attrs
+    if "bayes_sdm_version" not in attrs:
+        raise InputError(f"{path} was not written by bayes_sdm (no provenance attributes)")
+    if data_hash is not None and attrs.get("data_hash") != data_hash:
+        raise InputError(f"{path}: the data hash does not match the data given "
+                         f"({attrs.get('data_hash', '')[:12]}... vs {data_hash[:12]}...)")
+    if spec_hash is not None and attrs.get("spec_hash") != spec_hash:
+        raise InputError(f"{path}: the spec hash does not match the spec given")
+    return dt
