@@ -238,18 +238,13 @@ def fit(
                              chains=sampler.chains, seed=sampler.seed)
     else:
         model = build_model(prep.stats, prep.logdet, prep.model, priors)
-        kw = {}
         nuts = resolve_sampler(sampler.nuts_sampler)
-        if nuts == "pymc":
-            kw["target_accept"] = sampler.target_accept
-        else:
-            kw["nuts_sampler_kwargs"] = {}
-            kw["target_accept"] = sampler.target_accept
         with model:
             idata = pm.sample(
                 draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
                 cores=sampler.cores, random_seed=sampler.seed, progressbar=progressbar,
-                nuts_sampler=nuts, compute_convergence_checks=False, **kw,
+                nuts_sampler=nuts, compute_convergence_checks=False,
+                target_accept=sampler.target_accept,
             )
     t1 = time.perf_counter()
     post = idata["posterior"].to_dataset()

@@ -57,12 +57,13 @@ def sigma_prior(prior: dict, y_sd: float):
         sigma = pm.HalfNormal("sigma", sigma=prior.get("scale", 1.0) * y_sd)
     elif dist == "exponential":
         sigma = pm.Exponential("sigma", scale=prior.get("scale", 1.0) * y_sd)
-    elif dist in ("jeffreys", "flat_sigma2"):
-        # p(sigma^2) propto 1/sigma^2 is flat in log sigma^2; flat_sigma2 adds the Jacobian
+    elif dist == "jeffreys":
+        # p(sigma^2) propto 1/sigma^2 is flat in log sigma^2
         log_s2 = pm.Flat("log_sigma2")
-        if dist == "flat_sigma2":
-            pm.Potential("sigma2_flat_jacobian", log_s2)
         sigma = pm.Deterministic("sigma", pt.exp(0.5 * log_s2))
+    elif dist == "flat_sigma2":
+        s2 = pm.HalfFlat("sigma2_flat")
+        sigma = pm.Deterministic("sigma", pt.sqrt(s2))
     else:
         raise InputError(f"unknown sigma prior {prior}")
     sigma2 = pm.Deterministic("sigma2", sigma**2)

@@ -1,0 +1,149 @@
+"""From a :class:`~bayes_sdm.spec.DataSpec` (CLI arguments or a YAML spec) to a panel and W.
+
+Resolves a bundled dataset or a CSV/Parquet file, the weights argument, and a single region:
+
+* ``weights``: a file (``.csv`` dense with ids as header/index, ``.gal``, ``.gwt``, ``.npz`` with
+  its id list), ``economic-distance:COL`` (the seed study's inverse economic distance from each
+  unit's mean of COL over the sample), or ``knn:K:XCOL,YCOL`` (k nearest neighbours from
+  coordinate columns, sparse).  W is row-standardised unless ``standardize_w`` is false.
+* ``region``: fit one region alone -- the panel restricted to the units whose ``region_col`` equals
+  it, and W restricted to them and row-standardised again (neighbours outside the region are
+  dropped; every remaining unit must keep at least one neighbour).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .panel import Panel, panel_from_frame
+from .spec import DataSpec
+from .weights import SpatialWeights, economic_distance, knn, read_weights
+
+
+@dataclass
+class Inputs:
+    """A resolved data set: the long frame, the panel, W and the per-unit regions (if any)."""
+
+    frame: pd.DataFrame
+    panel: Panel
+    w: SpatialWeights
+    label: str
+    regions: pd.Series | None = None
+    truth: dict | None = None
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a long table from CSV or Parquet."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"data file not found: {p}")
+    if p.suffix.lower() in (".parquet", ".pq"):
+        return pd.read_parquet(p)
+    if p.suffix.lower() in (".csv", ".txt"):
+        return pd.read_csv(p)
+    raise InputError(f"unsupported data file {p}: use .csv or .parquet")
+
+
+def _unit_constant(frame: pd.DataFrame, unit: str, col: str, how: str = "first") -> pd.Series:
+    if col not in frame.columns:
+        raise InputError(f"unknown column {col!r}; the table has columns {list(frame.columns)}")
+    vals = pd.to_numeric(frame[col], errors="coerce")
+    if vals.isna().any():
+        u = frame.loc[vals.isna(), unit].unique()[:5].tolist()
+        raise InputError(f"column {col!r} has NaN/non-numeric values for unit(s) {u}")
+    g = vals.groupby(frame[unit])
+    if how == "mean":
+        return g.mean()
+    if (g.nunique() > 1).any():
+        bad = g.nunique()[g.nunique() > 1].index[:5].tolist()
+        raise InputError(f"coordinate column {col!r} varies over time for unit(s) {bad}")
+    return g.first()
+
+
+def build_weights(arg: str, frame: pd.DataFrame, unit: str,
+                  standardize: bool = True) -> SpatialWeights:
+    """Resolve a ``--weights`` argument (see module docstring)."""
+    if arg.startswith("economic-distance:"):
+        col = arg.split(":", 1)[1]
+        return economic_distance(_unit_constant(frame, unit, col, "mean"),
+                                 standardize=standardize)
+    if arg.startswith("knn:"):
+        parts = arg.split(":")
+        if len(parts) != 3 or "," not in parts[2]:
+            raise InputError(f"--weights {arg!r}: use knn:K:XCOL,YCOL")
+        try:
+            k = int(parts[1])
+        except ValueError as err:
+            raise InputError(f"--weights {arg!r}: K must be an integer") from err
+        xc, yc = parts[2].split(",", 1)
+        xs = _unit_constant(frame, unit, xc)
+        ys = _unit_constant(frame, unit, yc).loc[xs.index]
+        return knn(np.column_stack([xs.to_numpy(), ys.to_numpy()]), tuple(xs.index.tolist()),
+                   k, standardize)
+    return read_weights(arg, standardize=standardize)
+
+
+def load_inputs(d: DataSpec) -> Inputs:
+    """Resolve a data spec into an :class:`Inputs` (validated panel aligned with W)."""
+    truth = None
+    if d.path:
+        frame = read_table(d.path)
+        missing = [n for n in ("unit", "time", "y", "x", "weights") if not getattr(d, n)]
+        if missing:
+            raise InputError(f"--data needs --{' --'.join(missing)}")
+        unit, time, y, x = d.unit, d.time, d.y, list(d.x)
+        w = build_weights(d.weights, frame, unit, d.standardize_w)
+        label = Path(d.path).stem
+    else:
+        from .datasets import load_dataset
+
+        ds = load_dataset(d.dataset or "synthetic_ua")
+        frame = ds.frame
+        unit, time = d.unit or ds.unit, d.time or ds.time
+        y, x = d.y or ds.y, list(d.x or ds.x)
+        if d.weights:
+            w = build_weights(d.weights, frame, unit, d.standardize_w)
+        else:
+            w = ds.weights
+        label = ds.name
+        truth = ds.truth
+        if d.region_col is None and ds.region_col and d.region:
+            d.region_col = ds.region_col
+    regions = None
+    unit_cols = [d.region_col] if d.region_col else []
+    if d.region is not None:
+        if not d.region_col:
+            raise InputError("--region needs --region-col (the column naming each unit's region)")
+        rc = d.region_col
+        if rc not in frame.columns:
+            raise InputError(f"unknown region column {rc!r}")
+        labels = frame[rc].astype(str)
+        if d.region not in set(labels):
+            raise InputError(f"region {d.region!r} does not exist in column {rc!r}; regions: "
+                             f"{sorted(set(labels))}")
+        units_in = frame.loc[labels == d.region, unit].unique().tolist()
+        order = [u for u in w.ids if u in set(units_in)]
+        extra = [u for u in units_in if u not in set(w.ids)]
+        if extra:
+            raise InputError(f"units in the data but not in W: {extra[:10]}")
+        if len(order) < 2:
+            raise InputError(f"region {d.region!r} has fewer than 2 units")
+        frame = frame[labels == d.region]
+        try:
+            w = w.subset(order, standardize=d.standardize_w)
+        except InputError as err:
+            raise InputError(f"region {d.region!r}: {err}") from err
+        label = f"{label}-{d.region}"
+    panel = panel_from_frame(frame, unit, time, y, x, units=w.ids, unit_cols=unit_cols)
+    if d.region_col:
+        col = panel.unit_info[d.region_col]
+        if col.isna().any():
+            bad = col.index[col.isna()].tolist()[:10]
+            raise InputError(f"region label missing in column {d.region_col!r} for units {bad}")
+        regions = col.astype(str)
+    return Inputs(frame, panel, w, label, regions, truth)
