@@ -1,0 +1,80 @@
+"""The fit_region command end to end on a small simulated panel: files, names, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ring_plus_random
+
+from bayes_sdm.cli import main
+from bayes_sdm.io import load_fit
+from bayes_sdm.simulate import simulate_y
+from bayes_sdm.weights import make_weights
+
+
+@pytest.fixture(scope="module")
+def small_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    rng = np.random.default_rng(7)
+    n, t = 20, 6
+    ids = [f"c{i:02d}" for i in range(n)]
+    c = ring_plus_random(n, rng, 0.15)
+    w = make_weights(c, ids)
+    x = rng.normal(size=(t, n, 2))
+    y = simulate_y(w, x, "sdm", 0.4, [1.0, -0.5], [0.5, 0.0], 0.5,
+                   mu=rng.normal(size=n), alpha=rng.normal(size=t), rng=rng)
+    rows = [{"city": ids[i], "year": 2000 + s, "y": y[s, i], "a": x[s, i, 0], "b": x[s, i, 1],
+             "grp": "east" if i < 10 else "west"} for s in range(t) for i in range(n)]
+    pd.DataFrame(rows).to_csv(d / "panel.csv", index=False)
+    pd.DataFrame(c, index=ids, columns=ids).to_csv(d / "w.csv")
+    return d
+
+
+def args(d, *extra):
+    return ["--data", str(d / "panel.csv"), "--unit", "city", "--time", "year", "--y", "y",
+            "--x", "a", "b", "--weights", str(d / "w.csv"), "--no-progress", "--quiet",
+            "--chains", "2", *extra]
+
+
+def test_cli_writes_outputs(small_files, tmp_path):
+    out = tmp_path / "run"
+    rc = main(args(small_files, "--draws", "600", "--tune", "600", "--out", str(out)))
+    assert rc == 0
+    summ = pd.read_csv(out / "summary.csv")
+    assert summ.parameter.tolist() == ["rho", "beta[a]", "beta[b]", "theta[a]", "theta[b]",
+                                       "sigma2"]
+    assert list(summ.columns) == ["parameter", "mean", "sd", "hdi_3%", "hdi_97%", "r_hat",
+                                  "ess_bulk", "ess_tail"]
+    eff = pd.read_csv(out / "effects.csv")
+    assert list(eff.columns) == ["variable", "effect", "mean", "sd", "hdi_3%", "hdi_97%",
+                                 "prob_positive"]
+    assert len(eff) == 6
+    diag = json.loads((out / "diagnostics.json").read_text())
+    assert diag["passed"] is True and diag["divergences"] == 0
+    dt = load_fit(out / "posterior.nc", data_hash=diag["data_hash"])
+    assert "effects" in dt["posterior"].data_vars and "spec" in dt.attrs
+    assert not list(out.glob(".*tmp"))
+
+
+def test_cli_exit_1_when_diagnostics_fail(small_files, tmp_path):
+    rc = main(args(small_files, "--draws", "30", "--tune", "30", "--out", str(tmp_path / "r")))
+    assert rc == 1
+    assert json.loads((tmp_path / "r" / "diagnostics.json").read_text())["passed"] is False
+
+
+def test_cli_exit_2_on_bad_input(small_files, tmp_path, capsys):
+    a = args(small_files, "--out", str(tmp_path / "r"))
+    a[a.index("b")] = "nope"
+    assert main(a) == 2
+    assert "unknown column(s) ['nope']" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_region_unknown(small_files, tmp_path, capsys):
+    rc = main(args(small_files, "--region-col", "grp", "--region", "north", "--out",
+                   str(tmp_path / "r")))
+    assert rc == 2
+    assert "region 'north' does not exist" in capsys.readouterr().err
