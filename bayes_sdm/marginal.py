@@ -44,11 +44,22 @@ composite Gauss-Legendre (``n_panels`` x 20 nodes), in log space.  The reported
   height of the integrand plus the constants: the width of the posterior of rho (log int f,
   typically -3 to -4) is omitted.  Differences between models of that width term are what
   separates the two conventions.
+
+Units.  With a flat prior on beta the marginal likelihood is not invariant to the units of the
+data: replacing y by c y multiplies p(y | M) by c^{-(n* - p)}, so the Bayes factor of two models
+whose numbers of coefficients differ by Delta p changes by c^{Delta p} (and rescaling a regressor
+by d changes it by d^{-1} per coefficient on that regressor, twice for Durbin models).  This is
+the usual arbitrariness of improper priors in model choice (Lindley 1957; Bartlett 1957), shared
+by LeSage's and SDPDmod's implementations.  ``standardize=True`` makes the comparison unit-free:
+y (with Wy) and each regressor (with its lags) are scaled by the standard deviation of their
+transformed column before integrating, i.e. the flat prior is placed on coefficients in
+standard-deviation units.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -228,6 +239,19 @@ def log_marginal_sdpdmod(stats: SufficientStats, logdet: LogDet, model: str, dof
     return float(isum + adj + logc)
 
 
+def standardized_stats(stats: SufficientStats) -> SufficientStats:
+    """The statistics of the data with y, Wy scaled by 1/sd(y~) and X_k, WX_k, W^2X_k by
+    1/sd(x~_k) (sd of the transformed columns), so that the marginals are unit-free."""
+    k = stats.K
+    xs = np.where(stats.x_sd > 0, stats.x_sd, 1.0)
+    ys = stats.y_sd if stats.y_sd > 0 else 1.0
+    d = np.concatenate([[1.0 / ys, 1.0 / ys], 1.0 / xs, 1.0 / xs, 1.0 / xs])
+    if d.size != stats.gram.shape[0] or k != xs.size:
+        raise RuntimeError("unexpected Gram layout")
+    return replace(stats, gram=stats.gram * d[:, None] * d[None, :], y_sd=1.0,
+                   x_sd=np.ones(k), wx_sd=stats.wx_sd / xs)
+
+
 def probabilities(log_marginal: Sequence[float]) -> np.ndarray:
     """Posterior model probabilities under equal prior model probabilities."""
     lm = np.asarray(log_marginal, dtype=float)
@@ -239,8 +263,8 @@ def probabilities(log_marginal: Sequence[float]) -> np.ndarray:
 def log_marginals(panel: Panel, w: SpatialWeights, fe: str | Sequence[str] = "twoway",
                   models: Sequence[str] = ALL_MODELS, correction: str = "transform",
                   lag_convention: str = "QWy", convention: str = "exact",
-                  logdet: LogDet | None = None, n_grid: int = 4001,
-                  n_panels: int = 64) -> pd.DataFrame:
+                  logdet: LogDet | None = None, standardize: bool = False,
+                  n_grid: int = 4001, n_panels: int = 64) -> pd.DataFrame:
     """Log marginal likelihoods and posterior model probabilities (equal model priors).
 
     Parameters
@@ -254,6 +278,8 @@ def log_marginals(panel: Panel, w: SpatialWeights, fe: str | Sequence[str] = "tw
     convention : ``"exact"`` (default) or ``"sdpdmod"`` (reproduce R SDPDmod ``blmpSDPD``;
         overrides ``correction`` and ``lag_convention`` with SDPDmod's direct approach)
     logdet : a log-determinant of W (built with :func:`make_logdet` when None)
+    standardize : scale y and each regressor to unit sd first (unit-free comparison; see
+        "Units" in the module docstring).  Default False, as LeSage and SDPDmod.
     n_grid, n_panels : quadrature settings of the exact convention
 
     Returns
@@ -286,10 +312,14 @@ def log_marginals(panel: Panel, w: SpatialWeights, fe: str | Sequence[str] = "tw
                                  "(SDPDmod adds an intercept without effects)")
             st = sufficient_stats(panel, w, f, correction="none", lag_convention="WQy")
             dofadj = {"unit": panel.N, "time": panel.T, "twoway": panel.N + panel.T - 1}[f]
+            if standardize:
+                st = standardized_stats(st)
             vals = [{"log_marginal": log_marginal_sdpdmod(st, ld, m, dofadj)} for m in models]
         else:
             st = sufficient_stats(panel, w, f, correction=correction,
                                   lag_convention=lag_convention)
+            if standardize:
+                st = standardized_stats(st)
             vals = [log_marginal_exact(st, ld, m, n_grid=n_grid, n_panels=n_panels)
                     for m in models]
         pr = probabilities([v["log_marginal"] for v in vals])
