@@ -140,10 +140,15 @@ def _numeric(df: pd.DataFrame, col: str, keys: list[str], what: str) -> np.ndarr
     return vals
 
 
+def _py(v):
+    """A numpy scalar as the Python value (for readable messages)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def _where(rows: pd.DataFrame, keys: list[str], limit: int = 5) -> str:
     parts = []
     for rec in rows[keys].head(limit).itertuples(index=False):
-        parts.append("(" + ", ".join(f"{k} {v!r}" for k, v in zip(keys, rec)) + ")")
+        parts.append("(" + ", ".join(f"{k} {_py(v)!r}" for k, v in zip(keys, rec)) + ")")
     return "; ".join(parts)
 
 
@@ -216,7 +221,7 @@ def resilience(city: pd.DataFrame, national: pd.DataFrame, *, variant: str = "ra
     gap = ~first & (prev_year != c[year_col] - 1)
     if gap.any():
         r = c.loc[gap].iloc[0]
-        raise InputError(f"city growth table: city {r[city_col]!r} has no row for year "
+        raise InputError(f"city growth table: city {_py(r[city_col])!r} has no row for year "
                          f"{int(r[year_col]) - 1} (years must be consecutive; resilience at "
                          f"{int(r[year_col])} needs the previous year)")
     dg_city = (c["_g"] - c.groupby("_o")["_g"].shift(1))[~first].to_numpy()
@@ -286,7 +291,7 @@ def industry_shares(employment: pd.DataFrame, *, kind: str = "employment",
         stacked = holes.stack()
         first = stacked[stacked].index[:5]
         where = "; ".join(
-            "(" + ", ".join(f"{k} {v!r}" for k, v in zip([*keys, industry_col], ix)) + ")"
+            "(" + ", ".join(f"{k} {_py(v)!r}" for k, v in zip([*keys, industry_col], ix)) + ")"
             for ix in first)
         raise InputError(f"{what}: {int(holes.to_numpy().sum())} missing industry row(s): every "
                          f"{'/'.join(keys)} needs all {len(industries)} industries; missing "
@@ -298,8 +303,8 @@ def industry_shares(employment: pd.DataFrame, *, kind: str = "employment",
         if off.any():
             i = int(np.nonzero(off)[0][0])
             ix = wide.index[i] if len(keys) > 1 else (wide.index[i],)
-            where = ", ".join(f"{k} {v!r}" for k, v in zip(keys, ix))
-            raise InputError(f"{what}: shares of ({where}) sum to {tot[i]!r}, not 1 "
+            where = ", ".join(f"{k} {_py(v)!r}" for k, v in zip(keys, ix))
+            raise InputError(f"{what}: shares of ({where}) sum to {float(tot[i])!r}, not 1 "
                              f"({int(off.sum())} row(s) off by more than {SHARE_TOL})")
         return pd.DataFrame(vals, index=wide.index, columns=wide.columns)
     return pd.DataFrame(vals / tot[:, None], index=wide.index, columns=wide.columns)
@@ -370,7 +375,7 @@ def specialisation_diversity(employment: pd.DataFrame, national_employment: pd.D
     if np.any(dev == 0):
         i = int(np.nonzero(dev == 0)[0][0])
         c, y = shares.index[i]
-        raise InputError(f"city {c!r} year {y!r} has exactly the national industry structure; "
+        raise InputError(f"city {_py(c)!r} year {_py(y)!r} has exactly the national industry structure; "
                          "Jacobs diversity 1/sum|IS_rj - IS_j| is infinite there")
     out = shares.index.to_frame(index=False)
     out["mar"] = mar
