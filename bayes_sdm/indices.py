@@ -36,9 +36,8 @@ Duranton & Puga 2000)::
 ``E`` is employment by industry.  The national shares ``IS_j`` come from a national employment
 table when given; otherwise from the sum over the cities in the table (the sample aggregate),
 which is stated in the result's ``attrs``.  Employment must be positive for every city, year
-and industry (a zero would make a city's specialisation in that industry undefined in the
-study's log-based robustness variants, and usually signals a missing value); every city-year
-must list every industry.  When shares are given instead of counts (``kind="share"``), each
+and industry (in yearbook data a zero usually marks a missing value, and a zero national share
+would make IS_rj / IS_j undefined); every city-year must list every industry.  When shares are given instead of counts (``kind="share"``), each
 city-year's shares must sum to one (tolerance ``1e-6``).
 
 Controls, ratios of yearbook series (China City Statistical Yearbook definitions)::
