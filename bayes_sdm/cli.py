@@ -44,10 +44,10 @@ def apply_data_arguments(spec: ModelSpec, a: argparse.Namespace) -> None:
     if a.data:
         d.dataset, d.path = None, a.data
     elif a.dataset:
-        d.dataset, d.path = a.dataset, None
-        # a different dataset: its own defaults apply unless given on the command line
-        if a.dataset != "synthetic_ua" or a.spec is None:
+        if a.dataset != d.dataset or d.path:
+            # another dataset than the spec's: its own defaults apply unless given here
             d.unit = d.time = d.y = d.x = d.weights = None
+        d.dataset, d.path = a.dataset, None
     for name in ("unit", "time", "y", "x", "weights", "region_col", "region"):
         v = getattr(a, name)
         if v is not None:
@@ -126,6 +126,10 @@ def run(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     spec = resolve_spec(a)
     q = a.quiet
+    if q:
+        import logging
+
+        logging.getLogger("pymc").setLevel(logging.WARNING)
     inputs = load_inputs(spec.data)
     out = Path(a.out) if a.out else Path("runs") / f"{inputs.label}-{spec.model}-{spec.fe}"
     panel = inputs.panel
