@@ -2,8 +2,16 @@
 
 :func:`build_model` turns prepared sufficient statistics, a log-determinant and a spec's priors
 into a ``pm.Model`` whose likelihood is the Lee-Yu log-likelihood of :mod:`bayes_sdm.likelihood`
-added as a ``pm.Potential`` named ``loglik`` (the Gaussian likelihood written once, evaluated
-from the Gram matrix in O(K^2) plus the O(N) eigenvalue log-determinant).
+(the Gaussian likelihood written once, evaluated from the Gram matrix in O(K^2) plus the O(N)
+eigenvalue log-determinant), in one of two forms:
+
+* given the panel and W (``panel=``, ``w=``): an observed ``pm.CustomDist`` named ``y`` with dims
+  ``("time", "unit")``, whose ``logp`` is that log-likelihood with the Gram matrix written
+  symbolically from the observed value (PyTensor folds it to a constant when y is a constant, so
+  sampling costs the same as the Potential) and whose ``random`` draws replicated panels from
+  the model (:mod:`bayes_sdm.predictive`: the fixed effects at their estimates given each draw).
+  ``pm.sample_prior_predictive`` / ``pm.sample_posterior_predictive`` work on this form;
+* from the sufficient statistics alone: a ``pm.Potential`` named ``loglik`` (no predictive).
 
 Dims and coords (the contract in ARCHITECTURE.md): ``coef`` = regressor names.
 Free variables: ``rho`` (``lambda`` for error models), ``beta[coef]``, ``theta[coef]`` (Durbin
@@ -71,7 +79,8 @@ def sigma_prior(prior: dict, y_sd: float):
 
 
 def build_model(stats: SufficientStats, logdet: LogDet, model: str = "sdm",
-                priors: PriorSpec | None = None) -> pm.Model:
+                priors: PriorSpec | None = None, *, panel=None, w=None,
+                mutable_y: bool = False) -> pm.Model:
     """The PyMC model of a Gaussian spatial panel (SDM, SAR, SEM, SDEM, SLX) with Lee-Yu FE.
 
     Parameters
@@ -80,10 +89,28 @@ def build_model(stats: SufficientStats, logdet: LogDet, model: str = "sdm",
     logdet : log-determinant of I - rho W
     model : ``sdm`` | ``sar`` | ``sem`` | ``sdem`` | ``slx``
     priors : a :class:`~bayes_sdm.spec.PriorSpec` (default weakly informative)
+    panel, w : the :class:`~bayes_sdm.panel.Panel` and weights behind ``stats``.  When given, the
+        likelihood is the observed ``y`` (a ``pm.CustomDist``, dims ``("time", "unit")``) and the
+        model supports prior and posterior predictive sampling; otherwise it is the
+        ``pm.Potential`` ``loglik``.  Both evaluate :func:`bayes_sdm.likelihood.loglik`.
+    mutable_y : with ``panel``: hold y in ``pm.Data("y_obs")`` so that it can be swapped
+        (``pm.set_data``; simulation studies).  The Gram matrix is then recomputed at every
+        evaluation (O(NT(N + K^2))) instead of being folded to a constant.
+
+    Raises
+    ------
+    InputError
+        ``panel``/``w`` that do not produce ``stats`` (a different panel, W, FE or convention).
     """
     priors = priors or PriorSpec()
     priors.validate()
+    if (panel is None) != (w is None):
+        raise InputError("build_model: pass both panel= and w= (or neither)")
+    data = None
     coords = {"coef": list(stats.x_names)}
+    if panel is not None:
+        data = _predictive_data_for(stats, panel, w)
+        coords.update({"time": list(data.times), "unit": list(data.units)})
     ysd = max(stats.y_sd, 1e-12)
     with pm.Model(coords=coords) as m:
         sname = spatial_name(model)
@@ -92,6 +119,67 @@ def build_model(stats: SufficientStats, logdet: LogDet, model: str = "sdm",
         theta = None
         if model in DURBIN_MODELS:
             theta = coef_prior("theta", priors.theta, ysd / np.maximum(stats.wx_sd, 1e-12))
-        _, sigma2 = sigma_prior(priors.sigma, ysd)
-        pm.Potential("loglik", loglik(stats, logdet, model, rho, beta, theta, sigma2, xp=pt))
+        sigma, sigma2 = sigma_prior(priors.sigma, ysd)
+        if data is None:
+            pm.Potential("loglik", loglik(stats, logdet, model, rho, beta, theta, sigma2, xp=pt))
+        else:
+            observed_y(stats, logdet, model, data, rho, beta, theta, sigma, mutable_y=mutable_y)
     return m
+
+
+def _predictive_data_for(stats: SufficientStats, panel, w):
+    """PredictiveData for ``panel``/``w``, checked against ``stats`` (same Gram matrix)."""
+    from .likelihood import sufficient_stats
+    from .predictive import predictive_data
+
+    if (panel.N, panel.T, tuple(panel.x_names)) != (stats.N, stats.T, tuple(stats.x_names)):
+        raise InputError(f"build_model: the panel (N={panel.N}, T={panel.T}, x={panel.x_names}) "
+                         f"is not the one of the sufficient statistics (N={stats.N}, "
+                         f"T={stats.T}, x={stats.x_names})")
+    data = predictive_data(panel, w, stats.terms.fe, stats.lag_convention)
+    g = sufficient_stats(panel, w, stats.terms.fe, stats.terms.correction,
+                         stats.lag_convention).gram
+    if not np.allclose(g, stats.gram, rtol=1e-9, atol=1e-12 * max(1.0, np.abs(g).max())):
+        raise InputError("build_model: panel= and w= do not reproduce the sufficient statistics "
+                         "(a different panel, W, fixed effects or lag convention)")
+    return data
+
+
+def observed_y(stats: SufficientStats, logdet: LogDet | None, model: str, data, rho, beta,
+               theta, sigma, mutable_y: bool = False, name: str = "y"):
+    """Add the observed ``y`` (dims time, unit) to the model in context (see module docstring).
+
+    ``logp(value) = loglik(stats with the Gram matrix of value, ...)``;
+    ``random`` = :func:`bayes_sdm.predictive.draw_y` (simulate_y with the fixed effects at
+    their estimates given the draw).
+    """
+    import dataclasses
+
+    from .predictive import draw_y, observed_gram
+
+    k = stats.K
+    rho_t = rho if rho is not None else pt.constant(0.0)
+    theta_t = theta if theta is not None else pt.zeros((k,))
+    template = pt.zeros((data.T, data.N))
+
+    def logp(value, rho_, beta_, theta_, sigma_, _template):
+        st = dataclasses.replace(stats, gram=observed_gram(data, value))
+        th = theta_ if model in DURBIN_MODELS else None
+        return loglik(st, logdet, model, rho_, beta_, th, sigma_**2, xp=pt)
+
+    def random(rho_, beta_, theta_, sigma_, _template, rng=None, size=None):
+        batch = tuple(size) if size is not None else ()
+        params = np.broadcast_arrays(np.asarray(rho_, float)[..., None],
+                                     np.asarray(beta_, float), np.asarray(theta_, float),
+                                     np.asarray(sigma_, float)[..., None])
+        bshape = batch or params[1].shape[:-1]
+        out = np.empty(bshape + (data.T, data.N))
+        p = [np.broadcast_to(a, bshape + a.shape[-1:]) for a in params]
+        for idx in np.ndindex(*bshape):
+            out[idx] = draw_y(data, model, p[0][idx][0], p[1][idx], p[2][idx], p[3][idx][0], rng)
+        return out
+
+    observed = pm.Data(f"{name}_obs", data.y, dims=("time", "unit")) if mutable_y else data.y
+    return pm.CustomDist(name, rho_t, beta, theta_t, sigma, template, logp=logp, random=random,
+                         signature="(),(k),(k),(),(t,n)->(t,n)", observed=observed,
+                         dims=("time", "unit"))
