@@ -120,12 +120,43 @@ def moran_arrays(x: np.ndarray, w, assumption: str = "normality",
 
 
 # ----------------------------------------------------------------------------- esda layer
-def to_graph(w: SpatialWeights):
-    """A ``libpysal.graph.Graph`` with W's weights (kept sparse; ids in W's order)."""
-    from libpysal.graph import Graph
+_GRAPH_CLASS = None
 
-    m = sp.csr_array(w.matrix) if not w.is_sparse else w.matrix
-    return Graph.from_sparse(sp.csr_array(m), ids=list(w.ids))
+
+def _graph_class():
+    """A ``libpysal.graph.Graph`` subclass whose summary (S0, S1, S2, ...) is computed once.
+
+    ``esda.Moran`` calls ``w.transform(...)`` and ``w.summary()`` for every statistic; on a
+    dense economic-distance W that dominates the cost of a variable-by-year table.  The
+    weights are not changed: the identity transformation returns the graph itself.
+    """
+    global _GRAPH_CLASS
+    if _GRAPH_CLASS is None:
+        from libpysal.graph import Graph
+
+        class CachedSummaryGraph(Graph):
+            def transform(self, transformation):
+                if isinstance(transformation, str) and \
+                        transformation.upper() == self.transformation:
+                    return self
+                return super().transform(transformation)
+
+            def summary(self, asymmetries=False):
+                cache = self.__dict__.setdefault("_bayes_sdm_summary", {})
+                key = bool(asymmetries)
+                if key not in cache:
+                    cache[key] = super().summary(asymmetries)
+                return cache[key]
+
+        _GRAPH_CLASS = CachedSummaryGraph
+    return _GRAPH_CLASS
+
+
+def to_graph(w: SpatialWeights):
+    """A ``libpysal.graph.Graph`` with W's weights (kept sparse; ids in W's order; the
+    transformation is "O", i.e. W exactly as given)."""
+    m = sp.csr_array(w.matrix)
+    return _graph_class().from_sparse(m, ids=list(w.ids))
 
 
 def _panel_arrays(data, w: SpatialWeights, variables, unit, time):

@@ -1,0 +1,469 @@
+"""The seed study's model-selection pipeline, classical and Bayesian, as functions and a CLI.
+
+Order of the study (Elhorst 2010, "Applied spatial econometrics: raising the bar", Spatial
+Econ. Anal. 5:9-28; Elhorst 2014, *Spatial Econometrics*, sec. 3.5; LeSage 2014):
+
+1. global Moran's I of every variable in every year (:func:`bayes_sdm.moran.moran_table`);
+2. LM-lag / LM-error and their robust versions on the fixed-effect-transformed non-spatial model
+   (:func:`bayes_sdm.spectests.lm_tests`);
+3. if the non-spatial model is rejected, the SDM is estimated by ML and tested for reduction to
+   the SAR (H0: theta = 0) and to the SEM (H0: theta + rho beta = 0) by LR and Wald tests
+   (:mod:`bayes_sdm.ml`);
+4. the fixed effects by LR tests of the unit and of the time effects (:mod:`bayes_sdm.ml`);
+5. posterior model probabilities of OLS, SLX, SAR, SDM, SEM, SDEM from log marginal
+   likelihoods (:func:`bayes_sdm.marginal.log_marginals`).
+
+Classical decision (Elhorst 2010, p. 14): both SDM restrictions rejected -> SDM; theta = 0 not
+rejected and the robust LM tests point to the lag -> SAR; theta + rho beta = 0 not rejected and
+the robust LM tests point to the error -> SEM; otherwise SDM (it nests both).  No spatial
+dependence in the LM tests and no rejection -> the non-spatial model.  Overall statement: the
+Bayesian top model when it agrees with the classical choice; when they disagree, the Bayesian
+top model if its posterior probability is at least ``decisive`` (0.9), else the classical one,
+with both reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .marginal import ALL_MODELS, log_marginals
+from .moran import moran_table
+from .panel import FE_TYPES, Panel, check_not_absorbed
+from .spectests import lm_tests
+from .weights import SpatialWeights
+
+LM_COLUMNS = ["test", "statistic", "df", "p"]
+PROB_COLUMNS = ["model", "fe", "log_marginal", "probability"]
+FE_WORDS = {"twoway": "two-way (unit and time)", "unit": "unit", "time": "time", "none": "no"}
+
+
+@dataclass
+class SelectionResult:
+    """Everything the pipeline computed, with the decision and a Markdown report."""
+
+    moran: pd.DataFrame
+    lm_tests: pd.DataFrame
+    probabilities: pd.DataFrame
+    fe: str
+    alpha: float
+    decision: dict
+    meta: dict = field(default_factory=dict)
+
+    def markdown(self) -> str:
+        """The short ``selection.md``: which model the evidence favours and why."""
+        d, m, a = self.decision, self.meta, self.alpha
+        lines = [f"# Model selection{': ' + m['label'] if m.get('label') else ''}", ""]
+        lines.append(
+            f"Data: N = {m.get('N')} units x T = {m.get('T')} periods; y = {m.get('y')}; "
+            f"x = {', '.join(m.get('x', []))}; W = {m.get('w')}. Fixed effects analysed: "
+            f"{FE_WORDS[self.fe]} (Lee-Yu transformation). Significance level {a:g}.")
+        lines += ["", f"**The evidence favours the {d['favoured'].upper()} with "
+                  f"{FE_WORDS[d['favoured_fe']]} fixed effects.** {d['why']}", ""]
+        lines += ["## 1. Spatial autocorrelation (global Moran's I, normal approximation)", ""]
+        lines += d["moran_lines"] + [""]
+        lines += [f"## 2. LM tests ({FE_WORDS[self.fe]} fixed effects; "
+                  f"{m.get('lm_convention', 'elhorst')} convention)", ""]
+        lines += _md_table(self.lm_tests[self.lm_tests.test.isin(
+            ["LM-lag", "LM-error", "robust LM-lag", "robust LM-error"])]) + ["", d["lm_text"], ""]
+        lines += ["## 3. SDM against SAR and SEM (ML)", ""]
+        rest = self.lm_tests[~self.lm_tests.test.isin(
+            ["LM-lag", "LM-error", "robust LM-lag", "robust LM-error"])]
+        if len(rest):
+            lines += _md_table(rest) + [""]
+        lines += [d["sdm_text"], "", "## 4. Fixed effects", "", d["fe_text"], ""]
+        lines += ["## 5. Bayesian comparison (posterior model probabilities, equal prior odds)", ""]
+        pr = self.probabilities[self.probabilities.fe == self.fe]
+        lines += _md_table(pr[PROB_COLUMNS]) + ["", d["bayes_text"], ""]
+        lines += ["## Notes", ""] + [f"- {n}" for n in d["notes"]] + [""]
+        return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, (float, np.floating)):
+        if not np.isfinite(v):
+            return str(v)
+        if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
+            return f"{v:.3e}"
+        return f"{v:.4f}"
+    return str(v)
+
+
+def _md_table(df: pd.DataFrame) -> list[str]:
+    cols = list(df.columns)
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in df.itertuples(index=False):
+        out.append("| " + " | ".join(_fmt(v) for v in row) + " |")
+    return out
+
+
+# ----------------------------------------------------------------------------- ML tests
+def _tests_frame(obj) -> pd.DataFrame:
+    """Normalise what :func:`bayes_sdm.ml.all_tests` returns to (test, statistic, df, p)."""
+    if obj is None:
+        return pd.DataFrame(columns=LM_COLUMNS)
+    if isinstance(obj, pd.DataFrame):
+        df = obj.copy()
+        if "test" not in df.columns:
+            df = df.reset_index().rename(columns={"index": "test"})
+    elif isinstance(obj, dict):
+        rows = []
+        for k, v in obj.items():
+            if isinstance(v, dict) and "statistic" in v:
+                rows.append({"test": v.get("test", k), **v})
+            elif isinstance(v, (list, tuple)) and v and isinstance(v[0], dict):
+                rows += [{"test": r.get("test", r.get("name", k)), **r} for r in v]
+        df = pd.DataFrame(rows)
+    elif isinstance(obj, (list, tuple)):
+        df = pd.DataFrame([{"test": r.get("test", r.get("name")), **r} for r in obj])
+    else:
+        raise TypeError(f"unexpected ML test result {type(obj).__name__}")
+    if df.empty:
+        return pd.DataFrame(columns=LM_COLUMNS)
+    for c in ("statistic", "p"):
+        if c not in df.columns:
+            raise TypeError(f"ML test table without a {c!r} column: {list(df.columns)}")
+    if "df" not in df.columns:
+        df["df"] = np.nan
+    return df[LM_COLUMNS].reset_index(drop=True)
+
+
+def ml_tests(panel: Panel, w: SpatialWeights, fe: str, correction: str = "transform",
+             lag_convention: str = "QWy") -> tuple[pd.DataFrame, list[str]]:
+    """LR / Wald tests of SDM -> SAR / SEM and LR tests of the fixed effects from
+    :mod:`bayes_sdm.ml` (``all_tests`` when it exists; else LR tests from ``fit_ml``)."""
+    from . import ml
+
+    notes: list[str] = []
+    if hasattr(ml, "all_tests"):
+        out = ml.all_tests(panel, w, fe=fe, correction=correction, lag_convention=lag_convention)
+        return _tests_frame(out), notes
+    fits = {m: ml.fit_ml(panel, w, model=m, fe=fe, correction=correction,
+                         lag_convention=lag_convention) for m in ("sdm", "sar", "sem")}
+    from scipy import stats as sps
+
+    k = panel.K
+    rows = []
+    for m in ("sar", "sem"):
+        lr = 2.0 * (fits["sdm"].loglik - fits[m].loglik)
+        rows.append({"test": f"LR SDM vs {m.upper()}", "statistic": lr, "df": k,
+                     "p": float(sps.chi2.sf(max(lr, 0.0), k))})
+    notes.append("Wald and fixed-effect LR tests need bayes_sdm.ml.all_tests (not available); "
+                 "only the LR tests of SDM against SAR and SEM are reported.")
+    return pd.DataFrame(rows, columns=LM_COLUMNS), notes
+
+
+def _find(tab: pd.DataFrame, *needles: str) -> pd.Series | None:
+    """First row whose test name contains all needles (case-insensitive)."""
+    names = tab.test.astype(str).str.lower()
+    mask = np.ones(len(tab), dtype=bool)
+    for n in needles:
+        mask &= names.str.contains(n.lower(), regex=False).to_numpy()
+    hits = tab[mask]
+    return None if hits.empty else hits.iloc[0]
+
+
+def _first(*rows):
+    for r in rows:
+        if r is not None:
+            return r
+    return None
+
+
+# ----------------------------------------------------------------------------- decision
+def decide(moran: pd.DataFrame, lm: pd.DataFrame, ml_tab: pd.DataFrame,
+           probs: pd.DataFrame, fe: str, alpha: float = 0.05, decisive: float = 0.9) -> dict:
+    """The decision in the study's order (module docstring); returns texts and choices."""
+    notes: list[str] = []
+    # Moran
+    moran_lines = []
+    for v, g in moran.groupby("variable", sort=False):
+        sig = int((g.p < alpha).sum())
+        moran_lines.append(f"- {v}: I from {g.I.min():.3f} to {g.I.max():.3f}; significant in "
+                           f"{sig} of {len(g)} years.")
+    # LM
+    t = lm.set_index("test")
+    lag, err = t.loc["LM-lag", "p"] < alpha, t.loc["LM-error", "p"] < alpha
+    rlag, rerr = t.loc["robust LM-lag", "p"] < alpha, t.loc["robust LM-error", "p"] < alpha
+    if rlag and not rerr:
+        lm_points = "sar"
+    elif rerr and not rlag:
+        lm_points = "sem"
+    elif rlag and rerr:
+        lm_points = "both"
+    else:
+        lm_points = "both" if (lag or err) else "none"
+    spatial = lag or err
+    words = {True: "rejected", False: "not rejected"}
+    lm_text = (f"No spatial lag: {words[bool(lag)]} (robust: {words[bool(rlag)]}); no spatial "
+               f"error: {words[bool(err)]} (robust: {words[bool(rerr)]}). ")
+    lm_text += {"sar": "The robust tests point to the spatial lag (SAR).",
+                "sem": "The robust tests point to the spatial error (SEM).",
+                "both": "Both spatial processes are indicated, which points to the SDM.",
+                "none": "The non-spatial model is not rejected."}[lm_points]
+    # SDM vs SAR / SEM
+    sar_row = _first(_find(ml_tab, "wald", "sar"), _find(ml_tab, "wald", "theta"))
+    sem_row = _first(_find(ml_tab, "wald", "sem"), _find(ml_tab, "wald", "common"))
+    lr_sar, lr_sem = _find(ml_tab, "lr", "sar"), _find(ml_tab, "lr", "sem")
+
+    def rejected(*rows):
+        ps = [r.p for r in rows if r is not None]
+        return None if not ps else all(p < alpha for p in ps)
+
+    rej_sar = rejected(sar_row, lr_sar)
+    rej_sem = rejected(sem_row, lr_sem)
+    if rej_sar is None or rej_sem is None:
+        classical = {"sar": "sar", "sem": "sem"}.get(lm_points, "sdm") if spatial else "ols"
+        sdm_text = "The ML tests of the SDM were not available; the classical choice follows " \
+                   f"the LM tests ({classical.upper()})."
+    else:
+        if rej_sar and rej_sem:
+            classical = "sdm"
+            why = "both theta = 0 (SAR) and theta + rho beta = 0 (SEM) are rejected"
+        elif not rej_sar and lm_points == "sar":
+            classical = "sar"
+            why = "theta = 0 is not rejected and the robust LM tests point to the lag"
+        elif not rej_sem and lm_points == "sem":
+            classical = "sem"
+            why = "theta + rho beta = 0 is not rejected and the robust LM tests point to the error"
+        elif not spatial and not rej_sar and not rej_sem:
+            classical = "ols"
+            why = "no spatial dependence is detected and the SDM restrictions are not rejected"
+        else:
+            classical = "sdm"
+            why = ("the restriction that is not rejected does not match the LM tests, so the SDM, "
+                   "which nests both, is kept")
+        sdm_text = f"Classical choice: {classical.upper()}, because {why}."
+    # FE
+    fe_rows = [r for r in (_find(ml_tab, "unit"), _find(ml_tab, "time")) if r is not None]
+    fe_choice = fe
+    if len(fe_rows) == 2:
+        unit_sig, time_sig = fe_rows[0].p < alpha, fe_rows[1].p < alpha
+        fe_choice = {(True, True): "twoway", (True, False): "unit", (False, True): "time",
+                     (False, False): "none"}[(bool(unit_sig), bool(time_sig))]
+        fe_text = (f"LR tests: unit effects {words[bool(unit_sig)]} as jointly insignificant "
+                   f"(p = {_fmt(fe_rows[0].p)}), time effects {words[bool(time_sig)]} "
+                   f"(p = {_fmt(fe_rows[1].p)}): {FE_WORDS[fe_choice]} fixed effects.")
+        if fe_choice != fe:
+            notes.append(f"The LR tests suggest {FE_WORDS[fe_choice]} effects, but the analysis "
+                         f"above used {FE_WORDS[fe]} effects; rerun with --fe {fe_choice} to "
+                         "follow them.")
+    else:
+        fe_text = f"No LR tests of the fixed effects were available; {FE_WORDS[fe]} effects as " \
+                  "specified."
+    # Bayes
+    pr = probs[probs.fe == fe].sort_values("probability", ascending=False)
+    best, pbest = pr.iloc[0].model, float(pr.iloc[0].probability)
+    second = pr.iloc[1] if len(pr) > 1 else None
+    bayes_text = f"Highest posterior probability: {best.upper()} ({pbest:.3f})"
+    if second is not None:
+        bayes_text += f", then {second.model.upper()} ({float(second.probability):.3f})"
+    bayes_text += "."
+    if classical == best:
+        favoured = best
+        why = (f"The classical sequence and the posterior probabilities agree: "
+               f"{sdm_text[len('Classical choice: '):] if sdm_text.startswith('Classical') else sdm_text} "
+               f"Posterior probability {pbest:.3f}.")
+    elif pbest >= decisive:
+        favoured = best
+        why = (f"The posterior probability of the {best.upper()} is {pbest:.3f} (decisive), "
+               f"whereas the classical sequence selects the {classical.upper()}.")
+    else:
+        favoured = classical
+        why = (f"The classical sequence selects the {classical.upper()}; the posterior "
+               f"probabilities are not decisive ({best.upper()} {pbest:.3f}).")
+    return {"favoured": favoured, "favoured_fe": fe, "why": why, "classical": classical,
+            "bayes_best": best, "bayes_probability": pbest, "lm_points": lm_points,
+            "fe_choice": fe_choice, "moran_lines": moran_lines, "lm_text": lm_text,
+            "sdm_text": sdm_text, "fe_text": fe_text, "bayes_text": bayes_text, "notes": notes}
+
+
+# ----------------------------------------------------------------------------- pipeline
+def select_model(panel: Panel, w: SpatialWeights, fe: str = "twoway",
+                 variables: Sequence[str] | None = None, models: Sequence[str] = ALL_MODELS,
+                 marginal_fe: Sequence[str] | None = None, correction: str = "transform",
+                 lag_convention: str = "QWy", lm_convention: str = "elhorst",
+                 standardize: bool = True, alpha: float = 0.05, ml: bool = True,
+                 moran_data: pd.DataFrame | None = None, unit: str | None = None,
+                 time: str | None = None, label: str | None = None) -> SelectionResult:
+    """Run the selection pipeline (module docstring) without writing anything.
+
+    Parameters
+    ----------
+    panel, w : data and weights
+    fe : the fixed effects of the LM and ML tests and of the decision
+    variables : variables for Moran's I (default y and the regressors; with ``moran_data`` (a
+        long table with ``unit`` and ``time`` columns) any of its columns)
+    models : models compared by their marginal likelihoods
+    marginal_fe : FE types for the marginal likelihoods (default ``fe`` only)
+    correction, lag_convention : likelihood conventions of the ML tests and marginals
+    lm_convention : ``elhorst`` | ``leeyu`` (see :mod:`bayes_sdm.spectests`)
+    standardize : unit-free marginal likelihoods (see :mod:`bayes_sdm.marginal`)
+    alpha : significance level
+    ml : run the ML tests (the slowest step)
+    """
+    if fe not in FE_TYPES:
+        raise InputError(f"unknown fixed effects {fe!r}; choose from {FE_TYPES}")
+    if not 0 < alpha < 1:
+        raise InputError(f"alpha must be in (0, 1), got {alpha}")
+    check_not_absorbed(panel, fe)
+    if moran_data is not None:
+        mor = moran_table(moran_data, w, variables, unit=unit, time=time)
+    else:
+        mor = moran_table(panel, w, variables)
+    lm = lm_tests(panel, w, fe, convention=lm_convention)
+    notes: list[str] = []
+    if ml:
+        ml_tab, ml_notes = ml_tests(panel, w, fe, correction, lag_convention)
+        notes += ml_notes
+    else:
+        ml_tab = pd.DataFrame(columns=LM_COLUMNS)
+        notes.append("ML tests skipped (--no-ml).")
+    mfe = [fe] if marginal_fe is None else list(marginal_fe)
+    if fe not in mfe:
+        mfe = [fe, *mfe]
+    probs = log_marginals(panel, w, mfe, models=models, correction=correction,
+                          lag_convention=lag_convention, standardize=standardize)
+    all_tests = pd.concat([lm, ml_tab], ignore_index=True)[LM_COLUMNS] if len(ml_tab) else lm
+    dec = decide(mor, lm, ml_tab, probs, fe, alpha)
+    dec["notes"] = notes + dec["notes"] + [
+        "Marginal likelihoods: flat prior on the coefficients, p(sigma^2) ~ 1/sigma^2, uniform "
+        "prior on rho / lambda over the admissible interval (LeSage 2014); beta and sigma^2 "
+        "integrated analytically, rho / lambda by quadrature.",
+        ("Data standardised (y and each regressor to unit sd) before computing the marginal "
+         "likelihoods, so the probabilities do not depend on the units of measurement."
+         if standardize else
+         "Marginal likelihoods in the data's units (as LeSage / SDPDmod): with flat priors, "
+         "rescaling a variable changes the probabilities of models with different numbers "
+         "of coefficients."),
+        "Probabilities compare models under one fixed-effects transform; they are not "
+        "comparable across fixed-effects types.",
+    ]
+    meta = {"N": panel.N, "T": panel.T, "y": panel.y_name, "x": list(panel.x_names),
+            "w": getattr(w, "name", "W"), "label": label, "lm_convention": lm_convention,
+            "correction": correction, "lag_convention": lag_convention,
+            "standardize": standardize}
+    return SelectionResult(mor, all_tests.reset_index(drop=True), probs[PROB_COLUMNS],
+                           fe, alpha, dec, meta)
+
+
+def write_selection(result: SelectionResult, out_dir: str | Path) -> list[Path]:
+    """Write moran.csv, lm_tests.csv, model_probabilities.csv and selection.md atomically."""
+    from .io import write_csv, write_text
+
+    out = Path(out_dir)
+    return [
+        write_csv(out / "moran.csv", result.moran),
+        write_csv(out / "lm_tests.csv", result.lm_tests[LM_COLUMNS]),
+        write_csv(out / "model_probabilities.csv", result.probabilities[PROB_COLUMNS]),
+        write_text(out / "selection.md", result.markdown()),
+    ]
+
+
+def run_selection(panel: Panel, w: SpatialWeights, out_dir: str | Path | None = None,
+                  **kwargs) -> SelectionResult:
+    """:func:`select_model`, then (when ``out_dir`` is given) :func:`write_selection`."""
+    res = select_model(panel, w, **kwargs)
+    if out_dir is not None:
+        write_selection(res, out_dir)
+    return res
+
+
+# ----------------------------------------------------------------------------- CLI
+def build_parser() -> argparse.ArgumentParser:
+    from .cli import add_data_arguments
+
+    p = argparse.ArgumentParser(
+        prog="select_model.py",
+        description="Model selection for a spatial panel: Moran's I by variable and year, LM "
+                    "tests, LR/Wald tests of the SDM, LR tests of the fixed effects and "
+                    "posterior model probabilities; writes moran.csv, lm_tests.csv, "
+                    "model_probabilities.csv and selection.md.")
+    add_data_arguments(p)
+    s = p.add_argument_group("selection")
+    s.add_argument("--spec", help="YAML spec (models/*.yaml) for the data section")
+    s.add_argument("--fe", choices=list(FE_TYPES), help="fixed effects (default: the spec's)")
+    s.add_argument("--models", nargs="+", choices=list(ALL_MODELS), default=list(ALL_MODELS),
+                   help="models compared by marginal likelihood")
+    s.add_argument("--marginal-fe", nargs="+", choices=list(FE_TYPES),
+                   help="also report model probabilities under these fixed effects")
+    s.add_argument("--variables", nargs="+", help="variables for Moran's I (default y and x)")
+    s.add_argument("--lag-convention", choices=["QWy", "WQy"])
+    s.add_argument("--lm-convention", choices=["elhorst", "leeyu"], default="elhorst")
+    s.add_argument("--raw-units", action="store_true",
+                   help="marginal likelihoods in the data's units (as SDPDmod) instead of "
+                        "standardised variables")
+    s.add_argument("--alpha", type=float, default=0.05, help="significance level")
+    s.add_argument("--no-ml", action="store_true", help="skip the ML (LR/Wald) tests")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", help="output folder (default runs/<dataset>-selection-<fe>/)")
+    o.add_argument("--quiet", action="store_true", help="print less")
+    return p
+
+
+def run(argv: list[str] | None = None) -> int:
+    from .cli import DEFAULT_SPEC, apply_data_arguments
+    from .inputs import load_inputs
+    from .reporting import format_table
+    from .spec import ModelSpec
+
+    a = build_parser().parse_args(argv)
+    spec = ModelSpec.from_yaml(a.spec) if a.spec else (
+        ModelSpec.from_yaml(DEFAULT_SPEC) if DEFAULT_SPEC.exists() else ModelSpec())
+    apply_data_arguments(spec, a)
+    if a.fe:
+        spec.fe = a.fe
+    if a.lag_convention:
+        spec.lag_convention = a.lag_convention
+    spec.validate()
+    inputs = load_inputs(spec.data)
+    panel = inputs.panel
+    frame_vars = bool(a.variables) and any(v not in (panel.y_name, *panel.x_names)
+                                           for v in a.variables)
+    unit, time = spec.data.unit, spec.data.time
+    if frame_vars and (unit is None or time is None) and not spec.data.path:
+        from .datasets import load_dataset
+
+        ds = load_dataset(spec.data.dataset or "synthetic_ua")
+        unit, time = unit or ds.unit, time or ds.time
+    out = Path(a.out) if a.out else Path("runs") / f"{inputs.label}-selection-{spec.fe}"
+    res = run_selection(
+        panel, inputs.w, out, fe=spec.fe, variables=a.variables, models=a.models,
+        marginal_fe=a.marginal_fe, correction=spec.correction,
+        lag_convention=spec.lag_convention, lm_convention=a.lm_convention,
+        standardize=not a.raw_units, alpha=a.alpha, ml=not a.no_ml,
+        moran_data=inputs.frame if frame_vars else None,
+        unit=unit if frame_vars else None, time=time if frame_vars else None,
+        label=inputs.label)
+    if not a.quiet:
+        print(f"bayes_sdm model selection on {inputs.label}: N={panel.N}, T={panel.T}, "
+              f"y={panel.y_name}, x={', '.join(panel.x_names)}, W={inputs.w.name}, "
+              f"fe={spec.fe}")
+        print("\nMoran's I (first and last year of each variable)")
+        mt = res.moran.groupby("variable", sort=False).nth([0, -1])
+        print(format_table(mt))
+        print("\nTests")
+        print(format_table(res.lm_tests))
+        print("\nPosterior model probabilities")
+        print(format_table(res.probabilities))
+        d = res.decision
+        print(f"\nThe evidence favours the {d['favoured'].upper()} with "
+              f"{FE_WORDS[d['favoured_fe']]} fixed effects. {d['why']}")
+        print(f"wrote {out}/moran.csv, lm_tests.csv, model_probabilities.csv, selection.md")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry: 0 ok, 2 bad input (the message on stderr)."""
+    try:
+        return run(argv)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
