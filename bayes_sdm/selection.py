@@ -8,8 +8,9 @@ Econ. Anal. 5:9-28; Elhorst 2014, *Spatial Econometrics*, sec. 3.5; LeSage 2014)
    (:func:`bayes_sdm.spectests.lm_tests`);
 3. if the non-spatial model is rejected, the SDM is estimated by ML and tested for reduction to
    the SAR (H0: theta = 0) and to the SEM (H0: theta + rho beta = 0) by LR and Wald tests
-   (:mod:`bayes_sdm.ml`);
-4. the fixed effects by LR tests of the unit and of the time effects (:mod:`bayes_sdm.ml`);
+   (:mod:`bayes_sdm.ml`, :mod:`bayes_sdm.hypothesis`);
+4. the fixed effects by LR tests of the unit and of the time effects
+   (:func:`bayes_sdm.hypothesis.fe_lr_tests`);
 5. posterior model probabilities of OLS, SLX, SAR, SDM, SEM, SDEM from log marginal
    likelihoods (:func:`bayes_sdm.marginal.log_marginals`).
 
@@ -105,58 +106,42 @@ def _md_table(df: pd.DataFrame) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- ML tests
-def _tests_frame(obj) -> pd.DataFrame:
-    """Normalise what :func:`bayes_sdm.ml.all_tests` returns to (test, statistic, df, p)."""
-    if obj is None:
-        return pd.DataFrame(columns=LM_COLUMNS)
-    if isinstance(obj, pd.DataFrame):
-        df = obj.copy()
-        if "test" not in df.columns:
-            df = df.reset_index().rename(columns={"index": "test"})
-    elif isinstance(obj, dict):
-        rows = []
-        for k, v in obj.items():
-            if isinstance(v, dict) and "statistic" in v:
-                rows.append({"test": v.get("test", k), **v})
-            elif isinstance(v, (list, tuple)) and v and isinstance(v[0], dict):
-                rows += [{"test": r.get("test", r.get("name", k)), **r} for r in v]
-        df = pd.DataFrame(rows)
-    elif isinstance(obj, (list, tuple)):
-        df = pd.DataFrame([{"test": r.get("test", r.get("name")), **r} for r in obj])
-    else:
-        raise TypeError(f"unexpected ML test result {type(obj).__name__}")
-    if df.empty:
-        return pd.DataFrame(columns=LM_COLUMNS)
-    for c in ("statistic", "p"):
-        if c not in df.columns:
-            raise TypeError(f"ML test table without a {c!r} column: {list(df.columns)}")
-    if "df" not in df.columns:
-        df["df"] = np.nan
-    return df[LM_COLUMNS].reset_index(drop=True)
+ML_TEST_NAMES = {
+    "sdm_vs_sar_lr": "LR SDM vs SAR (theta = 0)",
+    "sdm_vs_sar_wald": "Wald SDM vs SAR (theta = 0)",
+    "sdm_vs_sem_lr": "LR SDM vs SEM (theta = -rho beta)",
+    "sdm_vs_sem_wald": "Wald SDM vs SEM (common factor)",
+    "unit_effects_lr": "LR unit effects",
+    "time_effects_lr": "LR time effects",
+}
 
 
 def ml_tests(panel: Panel, w: SpatialWeights, fe: str, correction: str = "transform",
-             lag_convention: str = "QWy") -> tuple[pd.DataFrame, list[str]]:
-    """LR / Wald tests of SDM -> SAR / SEM and LR tests of the fixed effects from
-    :mod:`bayes_sdm.ml` (``all_tests`` when it exists; else LR tests from ``fit_ml``)."""
-    from . import ml
+             lag_convention: str = "QWy", fe_test_model: str = "ols"
+             ) -> tuple[pd.DataFrame, list[str]]:
+    """LR / Wald tests of SDM -> SAR / SEM (ML fits with ``fe``, ``correction``,
+    ``lag_convention``) and LR tests of the unit and time effects, from
+    :func:`bayes_sdm.hypothesis.all_tests`.
+
+    The FE tests use ``fe_test_model`` (default the non-spatial model, as in Elhorst 2014,
+    Table 3.2, whose cigar values 2315.7 and 473.1 they reproduce) with the direct-approach
+    likelihood.  Returns the table (test, statistic, df, p) and notes on skipped tests.
+    """
+    from .hypothesis import all_tests
 
     notes: list[str] = []
-    if hasattr(ml, "all_tests"):
-        out = ml.all_tests(panel, w, fe=fe, correction=correction, lag_convention=lag_convention)
-        return _tests_frame(out), notes
-    fits = {m: ml.fit_ml(panel, w, model=m, fe=fe, correction=correction,
-                         lag_convention=lag_convention) for m in ("sdm", "sar", "sem")}
-    from scipy import stats as sps
-
-    k = panel.K
+    raw = all_tests(panel, w, model=fe_test_model, fe=fe, correction=correction,
+                    lag_convention=lag_convention)
     rows = []
-    for m in ("sar", "sem"):
-        lr = 2.0 * (fits["sdm"].loglik - fits[m].loglik)
-        rows.append({"test": f"LR SDM vs {m.upper()}", "statistic": lr, "df": k,
-                     "p": float(sps.chi2.sf(max(lr, 0.0), k))})
-    notes.append("Wald and fixed-effect LR tests need bayes_sdm.ml.all_tests (not available); "
-                 "only the LR tests of SDM against SAR and SEM are reported.")
+    for key, v in raw.items():
+        name = ML_TEST_NAMES.get(key, key)
+        if "statistic" not in v:
+            notes.append(f"{name}: not computed ({v.get('skipped', 'no statistic')}).")
+            continue
+        rows.append({"test": name, "statistic": v["statistic"], "df": v["df"], "p": v["p"]})
+    if fe_test_model != "sdm":
+        notes.append(f"LR tests of the fixed effects on the {fe_test_model.upper()} model with "
+                     "the direct-approach likelihood (NT observations), as Elhorst (2014).")
     return pd.DataFrame(rows, columns=LM_COLUMNS), notes
 
 
