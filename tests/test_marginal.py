@@ -283,3 +283,44 @@ def test_model_probabilities_pick_the_true_model(standardize):
           .value_counts())
     for true, h in hits.items():
         assert h >= 18, f"{true}: true model picked in {h}/20 replications"
+
+
+@pytest.mark.parametrize("model", ["sem", "sdem", "slx"])
+def test_api_effects_of_error_and_slx_models_are_local(model):
+    import xarray as xr
+
+    from bayes_sdm.api import effects_draws, prepare
+
+    panel, w = random_panel(n=10, t=4, k=2, seed=3)
+    prep = prepare(panel, w, model, "twoway")
+    rng = np.random.default_rng(1)
+    post = xr.Dataset({"beta": (("chain", "draw", "coef"), rng.normal(size=(2, 7, 2)))},
+                      coords={"chain": [0, 1], "draw": np.arange(7), "coef": ["x0", "x1"]})
+    if model != "sem":
+        post["theta"] = (("chain", "draw", "coef"), rng.normal(size=(2, 7, 2)))
+        post["lambda"] = (("chain", "draw"), rng.uniform(-0.5, 0.5, size=(2, 7)))
+    eff = effects_draws(prep, post)
+    np.testing.assert_array_equal(eff.sel(effect="direct").values, post["beta"].values)
+    ind = eff.sel(effect="indirect").values
+    np.testing.assert_array_equal(ind, 0.0 if model == "sem" else post["theta"].values)
+
+
+def test_bayesian_sem_fit_recovers_lambda_and_has_no_spillovers():
+    from bayes_sdm.api import fit, prepare
+    from bayes_sdm.spec import SamplerSpec
+
+    rng = np.random.default_rng(11)
+    n, t = 30, 8
+    _, w = random_panel(n=n, t=t, seed=11)
+    x = rng.normal(size=(t, n, 2))
+    y = simulate_y(w, x, "sem", rho=0.5, beta=np.array([1.0, -0.5]), sigma=0.5,
+                   mu=rng.normal(size=n), alpha=rng.normal(size=t), rng=rng)
+    panel = Panel(y, x, w.ids, tuple(range(t)), "y", ("x0", "x1"))
+    prep = prepare(panel, w, "sem", "twoway")
+    res = fit(prep, sampler=SamplerSpec(draws=300, tune=300, chains=2, cores=1, seed=3,
+                                        nuts_sampler="pymc"), progressbar=False)
+    post = res.idata.posterior
+    assert float(post["lambda"].mean()) == pytest.approx(0.5, abs=0.2)
+    np.testing.assert_allclose(post["beta"].mean(("chain", "draw")), [1.0, -0.5], atol=0.15)
+    eff = post["effects"]
+    assert float(np.abs(eff.sel(effect="indirect")).max()) == 0.0

@@ -23,9 +23,22 @@ from bayes_sdm.moran import (
 )
 from bayes_sdm.panel import Panel
 from bayes_sdm.simulate import simulate_y
-from bayes_sdm.weights import knn, make_weights
+from bayes_sdm.weights import make_weights
 
 NUM = ["I", "expected", "variance", "z", "p"]
+
+
+def knn(coords, ids, k):
+    """Deterministic k-nearest-neighbour W (scipy cKDTree), sparse and row-standardised.
+    (bayes_sdm.weights.knn goes through libpysal's coplanar="jitter", which moves points at
+    random in libpysal 4.15.)"""
+    from scipy.spatial import cKDTree
+
+    n = len(coords)
+    _, idx = cKDTree(coords).query(coords, k=k + 1)
+    rows = np.repeat(np.arange(n), k)
+    m = sp.csr_array((np.ones(n * k), (rows, idx[:, 1:].ravel())), shape=(n, n))
+    return make_weights(m, ids)
 
 
 def literal_moran(x, wm, assumption="normality"):
@@ -176,13 +189,14 @@ def test_residual_ppc_flags_omitted_spatial_error_and_passes_the_true_model():
     # a non-spatial model (lambda = 0) leaves the spatial error in the residuals
     bad = residual_moran(z, w, "ols", np.zeros(s), beta, fe="twoway", times=panel.times, rng=1)
     assert list(bad.year) == list(panel.times)
-    assert (bad.I_obs > bad.I_rep_mean + 3 * bad.I_rep_sd).all()
-    assert (bad.ppp == 0).all()
-    # the true model at (near) the true parameters: innovations have no spatial pattern left
+    assert ((bad.I_obs - bad.I_rep_mean) / bad.I_rep_sd).mean() > 4
+    assert (bad.ppp < 0.01).sum() >= 5
+    # the true model at (near) the true parameters: the realised I is one draw from the
+    # replicated distribution, so the p-values are spread over (0, 1)
     good = residual_moran(z, w, "sem", 0.7 + 0.02 * rng.normal(size=s), beta, fe="twoway",
                           times=panel.times, rng=2)
-    assert good.ppp.between(0.001, 0.999).all()
-    assert np.abs(good.I_obs - good.I_rep_mean).max() < 4 * good.I_rep_sd.max()
+    assert 0.2 < good.ppp.mean() < 0.8
+    assert (good.ppp_two_sided < 0.01).sum() <= 1
 
 
 def test_residual_moran_from_posterior_dataset():
