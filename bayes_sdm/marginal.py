@@ -156,6 +156,14 @@ def log_integrand(stats: SufficientStats, logdet: LogDet, model: str, rho) -> np
     return gammaln(a) - a * np.log(np.pi) - 0.5 * ldx + jac - a * np.log(s)
 
 
+def _chunked(stats: SufficientStats, logdet: LogDet, model: str, x: np.ndarray,
+             chunk: int = 512) -> np.ndarray:
+    """:func:`log_integrand` over a long array in chunks (the eigenvalue log-determinant
+    allocates len(x) x N)."""
+    return np.concatenate([log_integrand(stats, logdet, model, x[i:i + chunk])
+                           for i in range(0, x.size, chunk)])
+
+
 def _gauss_legendre(f, lo: float, hi: float, n_panels: int) -> float:
     """log of int_lo^hi exp(f) by composite Gauss-Legendre (20 nodes per panel), in log space."""
     edges = np.linspace(lo, hi, n_panels + 1)
@@ -184,7 +192,7 @@ def log_marginal_exact(stats: SufficientStats, logdet: LogDet, model: str,
     lo, hi = logdet.interval
     h = (hi - lo) / n_grid
     grid = lo + h * (np.arange(n_grid) + 0.5)
-    lg = log_integrand(stats, logdet, model, grid)
+    lg = _chunked(stats, logdet, model, grid)
     if not np.isfinite(lg).any():
         raise InputError(f"{model}: the marginal integrand is not finite anywhere on the grid")
     lg = np.where(np.isfinite(lg), lg, -np.inf)
@@ -194,7 +202,7 @@ def log_marginal_exact(stats: SufficientStats, logdet: LogDet, model: str,
     b = min(hi, grid[keep[-1]] + h)
 
     def f(x):
-        return log_integrand(stats, logdet, model, x)
+        return _chunked(stats, logdet, model, x)
 
     fine = _gauss_legendre(f, a, b, n_panels)
     coarse = _gauss_legendre(f, a, b, max(n_panels // 2, 1))

@@ -43,7 +43,8 @@ from .weights import SpatialWeights
 
 LM_COLUMNS = ["test", "statistic", "df", "p"]
 PROB_COLUMNS = ["model", "fe", "log_marginal", "probability"]
-FE_WORDS = {"twoway": "two-way (unit and time)", "unit": "unit", "time": "time", "none": "no"}
+FE_WORDS = {"twoway": "two-way (unit and time) fixed effects", "unit": "unit fixed effects",
+            "time": "time fixed effects", "none": "no fixed effects"}
 
 
 @dataclass
@@ -67,10 +68,10 @@ class SelectionResult:
             f"x = {', '.join(m.get('x', []))}; W = {m.get('w')}. Fixed effects analysed: "
             f"{FE_WORDS[self.fe]} (Lee-Yu transformation). Significance level {a:g}.")
         lines += ["", f"**The evidence favours the {d['favoured'].upper()} with "
-                  f"{FE_WORDS[d['favoured_fe']]} fixed effects.** {d['why']}", ""]
+                  f"{FE_WORDS[d['favoured_fe']]}.** {d['why']}", ""]
         lines += ["## 1. Spatial autocorrelation (global Moran's I, normal approximation)", ""]
         lines += d["moran_lines"] + [""]
-        lines += [f"## 2. LM tests ({FE_WORDS[self.fe]} fixed effects; "
+        lines += [f"## 2. LM tests ({FE_WORDS[self.fe]}; "
                   f"{m.get('lm_convention', 'elhorst')} convention)", ""]
         lines += _md_table(self.lm_tests[self.lm_tests.test.isin(
             ["LM-lag", "LM-error", "robust LM-lag", "robust LM-error"])]) + ["", d["lm_text"], ""]
@@ -206,6 +207,7 @@ def decide(moran: pd.DataFrame, lm: pd.DataFrame, ml_tab: pd.DataFrame,
     rej_sem = rejected(sem_row, lr_sem)
     if rej_sar is None or rej_sem is None:
         classical = {"sar": "sar", "sem": "sem"}.get(lm_points, "sdm") if spatial else "ols"
+        why_classical = "the LM tests point to it (the ML tests of the SDM were not available)"
         sdm_text = "The ML tests of the SDM were not available; the classical choice follows " \
                    f"the LM tests ({classical.upper()})."
     else:
@@ -225,6 +227,7 @@ def decide(moran: pd.DataFrame, lm: pd.DataFrame, ml_tab: pd.DataFrame,
             classical = "sdm"
             why = ("the restriction that is not rejected does not match the LM tests, so the SDM, "
                    "which nests both, is kept")
+        why_classical = why
         sdm_text = f"Classical choice: {classical.upper()}, because {why}."
     # FE
     fe_rows = [r for r in (_find(ml_tab, "unit"), _find(ml_tab, "time")) if r is not None]
@@ -235,13 +238,13 @@ def decide(moran: pd.DataFrame, lm: pd.DataFrame, ml_tab: pd.DataFrame,
                      (False, False): "none"}[(bool(unit_sig), bool(time_sig))]
         fe_text = (f"LR tests: unit effects {words[bool(unit_sig)]} as jointly insignificant "
                    f"(p = {_fmt(fe_rows[0].p)}), time effects {words[bool(time_sig)]} "
-                   f"(p = {_fmt(fe_rows[1].p)}): {FE_WORDS[fe_choice]} fixed effects.")
+                   f"(p = {_fmt(fe_rows[1].p)}): {FE_WORDS[fe_choice]}.")
         if fe_choice != fe:
-            notes.append(f"The LR tests suggest {FE_WORDS[fe_choice]} effects, but the analysis "
-                         f"above used {FE_WORDS[fe]} effects; rerun with --fe {fe_choice} to "
+            notes.append(f"The LR tests suggest {FE_WORDS[fe_choice]}, but the analysis "
+                         f"above used {FE_WORDS[fe]}; rerun with --fe {fe_choice} to "
                          "follow them.")
     else:
-        fe_text = f"No LR tests of the fixed effects were available; {FE_WORDS[fe]} effects as " \
+        fe_text = f"No LR tests of the fixed effects were available; {FE_WORDS[fe]} as " \
                   "specified."
     # Bayes
     pr = probs[probs.fe == fe].sort_values("probability", ascending=False)
@@ -253,9 +256,9 @@ def decide(moran: pd.DataFrame, lm: pd.DataFrame, ml_tab: pd.DataFrame,
     bayes_text += "."
     if classical == best:
         favoured = best
-        why = (f"The classical sequence and the posterior probabilities agree: "
-               f"{sdm_text[len('Classical choice: '):] if sdm_text.startswith('Classical') else sdm_text} "
-               f"Posterior probability {pbest:.3f}.")
+        why = (f"The classical tests and the posterior probabilities agree: the classical "
+               f"sequence selects the {best.upper()} because {why_classical}, and its posterior "
+               f"probability is {pbest:.3f}.")
     elif pbest >= decisive:
         favoured = best
         why = (f"The posterior probability of the {best.upper()} is {pbest:.3f} (decisive), "
@@ -440,7 +443,7 @@ def run(argv: list[str] | None = None) -> int:
         print(format_table(res.probabilities))
         d = res.decision
         print(f"\nThe evidence favours the {d['favoured'].upper()} with "
-              f"{FE_WORDS[d['favoured_fe']]} fixed effects. {d['why']}")
+              f"{FE_WORDS[d['favoured_fe']]}. {d['why']}")
         print(f"wrote {out}/moran.csv, lm_tests.csv, model_probabilities.csv, selection.md")
     return 0
 
