@@ -286,21 +286,28 @@ def economic_distance(values: pd.Series | np.ndarray, ids: Sequence | None = Non
 
 
 def knn(coords: np.ndarray, ids: Sequence, k: int, standardize: bool = True) -> SpatialWeights:
-    """k-nearest-neighbour weights from coordinates (libpysal ``Graph.build_knn``), sparse.
+    """k-nearest-neighbour weights from coordinates, sparse (Euclidean, scipy cKDTree).
 
-    The k-NN relation is not symmetric, so W has no symmetric similar form and the general
-    eigen-solver (or the sparse log-determinant) is used.
+    Each unit gets its k nearest other units (ties at the k-th distance broken by the tree's
+    order, deterministically).  The relation is not symmetric, so W has no symmetric similar
+    form and the general eigen-solver (or a sparse log-determinant) is used.  libpysal's
+    ``Graph.build_knn(coplanar="jitter")`` is avoided: it perturbs every point (libpysal 4.15).
     """
-    from libpysal.graph import Graph
+    from scipy.spatial import cKDTree
 
     coords = np.asarray(coords, dtype=float)
     if coords.ndim != 2 or coords.shape[1] != 2:
         raise InputError("k-NN weights need two coordinate columns")
     if not np.all(np.isfinite(coords)):
         raise InputError("coordinates contain NaN/inf")
-    if k < 1 or k >= len(coords):
+    n = len(coords)
+    if k < 1 or k >= n:
         raise InputError(f"k must be between 1 and N-1, got {k}")
-    g = Graph.build_knn(coords, k=k, coplanar="jitter")
-    m = sp.csr_array(g.sparse)
-    # Graph is indexed 0..N-1 in the order of the coordinates
+    _, nb = cKDTree(coords).query(coords, k=k + 1)
+    rows = np.repeat(np.arange(n), k)
+    cols = np.empty((n, k), dtype=np.int64)
+    for i in range(n):  # drop self (normally first; duplicates of a point may come first)
+        r = nb[i][nb[i] != i]
+        cols[i] = r[:k]
+    m = sp.csr_array((np.ones(n * k), (rows, cols.ravel())), shape=(n, n))
     return make_weights(m, ids, standardize, name=f"knn:{k}", symmetric=False)
