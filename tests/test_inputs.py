@@ -157,3 +157,21 @@ def test_region_subset_restandardises():
     sub = w.subset(["u0", "u1", "u2", "u3"])
     np.testing.assert_allclose(sub.matrix.sum(axis=1), 1.0)
     assert sub.ids == ("u0", "u1", "u2", "u3")
+
+
+def test_knn_weights_deterministic_and_exact():
+    from scipy.spatial.distance import cdist
+
+    from bayes_sdm.weights import knn
+
+    rng = np.random.default_rng(3)
+    xy = rng.random((40, 2))
+    w = knn(xy, range(40), 4)
+    d = cdist(xy, xy)
+    np.fill_diagonal(d, np.inf)
+    ref = np.argsort(d, axis=1)[:, :4]
+    m = w.matrix.toarray()
+    for i in range(40):
+        assert set(np.nonzero(m[i])[0]) == set(ref[i])
+    np.testing.assert_allclose(m.sum(axis=1), 1.0)
+    assert w.sym_scale is None and w.is_sparse
