@@ -27,7 +27,7 @@ Conventions (``correction``), each reproducing a tool:
     The Lee-Yu bias correction of the direct estimates as in Elhorst's ``sar_panel_FE`` /
     ``sem_panel_FE`` (``info.bc=1``) and SDPDmod ``LYtrans=TRUE``: unit FE sigma^2 T/(T-1); time FE
     sigma^2 N/(N-1); two-way FE theta_hat + [I(theta_hat)/NT]^{-1} (0, ..., 0, 1/(1-rho),
-    1/(2 sigma^2))'/N and then sigma^2 T/(T-1) (Lee & Yu 2010, sec. 4, eq. (19)); the standard
+    1/(2 sigma^2))'/N and then sigma^2 T/(T-1) (Lee & Yu 2010, sec. 4); the standard
     errors are re-evaluated at the corrected values.  ``loglik`` is the direct likelihood at its
     maximum (the correction moves the estimates, not the likelihood that was maximised).
 
@@ -35,7 +35,7 @@ Conventions (``correction``), each reproducing a tool:
 splm, SDPDmod, xsmle).  They coincide under unit FE only.
 
 Standard errors come from the analytic information matrix (``se="expected"``, the default; Lee &
-Yu 2010, eq. (9) and sec. 4; Elhorst 2014, eqs. (3.11)-(3.12), as in Elhorst's routines, SDPDmod's
+Yu 2010, secs. 3-4; Elhorst 2014, ch. 3, as in Elhorst's routines, SDPDmod's
 ``f_SIG`` and spreg) or from the analytic observed information, minus the Hessian of the full
 (not concentrated) log-likelihood (``se="observed"``; what a numerical Hessian approximates).
 The two agree asymptotically; they differ in finite samples by terms of order 1/sqrt(NT).  The
@@ -43,7 +43,11 @@ traces tr(G), tr(G^2), tr(G'G) of G = W (I - rho W)^{-1} are exact: tr(G) and tr
 eigenvalues, tr(G'G) from one dense inverse at the estimate (O(N^3) once, outside any loop).  Under
 the transformation approach with time effects, the traces are those of W* = F_N' W F_N:
 tr(G*) = tr(G) - 1/(1-rho), tr(G*^2) = tr(G^2) - 1/(1-rho)^2 and tr(G*'G*) = tr(G'G) -
-||G' iota||^2 / N (row-standardised W: F_N' W = W* F_N').
+||G' iota||^2 / N (row-standardised W: F_N' W = W* F_N').  The only approximation: for a
+sparse W with N > ``DENSE_MAX`` (6000), tr(G'G) is Hutchinson's stochastic estimate, reported with
+its standard error in a warning (it enters the expected information only through I_rho,rho).
+
+``r2`` is 1 - SSE / sum((y - mean(y))^2) over the raw y (Elhorst's and SDPDmod's ``rsqr``).
 """
 
 from __future__ import annotations
@@ -386,7 +390,7 @@ def information_matrix(stats: SufficientStats, logdet: LogDet | None, model: str
                        traces: SpatialTraces | None = None) -> np.ndarray:
     """The information matrix in the parameter order (spatial, beta, theta, sigma2).
 
-    ``kind="expected"`` (Lee & Yu 2010 eq. (9); Elhorst 2014 eqs. (3.11)-(3.12)):
+    ``kind="expected"`` (Lee & Yu 2010, secs. 3-4; Elhorst 2014, ch. 3):
 
     * lag models: I_gg = X'X/s2, I_gr = X'(G X g)~/s2, I_rr = ||(G X g)~||^2/s2 +
       P [tr(G~^2) + tr(G~'G~)], I_rs = P tr(G~)/s2, I_ss = n*/(2 s2^2), where X are the transformed
@@ -419,7 +423,7 @@ def information_matrix(stats: SufficientStats, logdet: LogDet | None, model: str
     s = float(c @ g @ c)
     dgd = d.T @ g @ d
     n = t.n_eff
-    if spatial and traces is None and (kind == "expected" or w is not None):
+    if spatial and traces is None and kind == "expected":
         if w is None:
             raise InputError("the expected information of a spatial model needs W")
         traces = spatial_traces(w, logdet, rho)
@@ -666,6 +670,9 @@ class MLResult:
             with np.errstate(divide="ignore", invalid="ignore"):
                 pp = np.where(se > 0, sstats.norm.cdf(point / se), (point > 0).astype(float))
         else:
+            if not np.all(np.isfinite(cov)):
+                raise InputError("the covariance of the estimates is not finite (see the fit's "
+                                 "warnings); simulated effects are unavailable")
             rng = np.random.default_rng(seed)
             sims = rng.multivariate_normal(est, cov, size=draws, method="eigh")
             if self.spatial:

@@ -703,3 +703,53 @@ def test_bad_options_are_refused(cigar):
     assert list(res.params.index) == ["rho", "beta[logy]", "sigma2"]
     with pytest.raises(InputError, match="method"):
         res.effects("bootstrap")
+
+
+def test_sparse_large_n_path_uses_stochastic_trace(monkeypatch):
+    """Above DENSE_MAX with a sparse W, tr(G'G) is Hutchinson's estimate (with a warning naming
+    its standard error); the other traces and G u stay exact."""
+    import scipy.sparse as sp
+
+    import bayes_sdm.ml as ml
+
+    panel, w = random_panel(n=40, t=4, seed=3, symmetric=False)
+    ws = make_weights(sp.csr_array(w.raw_base()), w.ids)
+    ld = make_logdet_eigen(ws)
+    dense = ml.spatial_traces(w, ld, 0.4)
+    monkeypatch.setattr(ml, "DENSE_MAX", 10)
+    with pytest.warns(UserWarning, match="stochastic estimate"):
+        approx = ml.spatial_traces(ws, ld, 0.4, probes=400)
+    assert approx.approximate
+    assert approx.tr_g == pytest.approx(dense.tr_g, rel=1e-12)
+    assert approx.tr_g2 == pytest.approx(dense.tr_g2, rel=1e-10)
+    assert approx.colsum_sq == pytest.approx(dense.colsum_sq, rel=1e-10)
+    assert abs(approx.tr_gtg - dense.tr_gtg) < 4 * approx.tr_gtg_se
+    u = np.random.default_rng(0).standard_normal((4, 40))
+    np.testing.assert_allclose(approx.apply(u), dense.apply(u), rtol=1e-10, atol=1e-12)
+
+
+def make_logdet_eigen(w):
+    from bayes_sdm.logdet import make_logdet
+
+    return make_logdet(w, "eigen")
+
+
+def test_posterior_mode_equals_ml_error_model(cigar):
+    """The PyMC SEM with flat priors (sigma2 included) has its mode at the transform ML."""
+    import pymc as pm
+
+    from bayes_sdm.pymc_models import build_model
+    from bayes_sdm.spec import PriorSpec
+
+    panel, w = cigar
+    res = fit_ml(panel, w, "sem", "twoway")
+    stats = sufficient_stats(panel, w, "twoway")
+    priors = PriorSpec(beta={"dist": "flat"}, theta={"dist": "flat"},
+                       sigma={"dist": "flat_sigma2"})
+    m = build_model(stats, res.logdet, "sem", priors)
+    with m:
+        mode = pm.find_MAP(method="BFGS", progressbar=False, tol=1e-14,
+                           options={"gtol": 1e-10, "maxiter": 5000})
+    assert float(mode["lambda"]) == pytest.approx(res.params["lambda"], abs=1e-5)
+    np.testing.assert_allclose(mode["beta"], res.params[["beta[logp]", "beta[logy]"]], atol=1e-5)
+    assert float(mode["sigma2"]) == pytest.approx(res.params["sigma2"], rel=1e-5)
