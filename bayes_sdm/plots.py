@@ -1,0 +1,413 @@
+"""Figures of a fit (ArviZ 1.x ``arviz_plots``, matplotlib backend, Agg; PNG files).
+
+:func:`write_plots` writes, for a :class:`~bayes_sdm.api.FitResult` (or a regional fit with a
+``region`` dim):
+
+=====================  ==========================================================================
+file                   content
+=====================  ==========================================================================
+``trace.png``          marginal densities and traces per chain (``arviz_plots.plot_trace_dist``)
+``rank.png``           rank plots per chain (``arviz_plots.plot_rank``; Vehtari et al. 2021):
+                       flat ECDF differences mean the chains mix
+``effects_forest.png`` 94% HDIs of the direct / indirect / total effects (``plot_forest``), one
+                       colour per region for regional fits, zero line
+``ppc_y.png``          posterior predictive check of y: densities of replicated panels against
+                       the observed one (``plot_ppc_dist``), raw and FE-demeaned
+``ppc_moran.png``      posterior predictive check of residual spatial autocorrelation by year:
+                       Moran's I of the model's (transformed) residuals at each draw against
+                       Moran's I of the residuals of the replicated panel at the same draw,
+                       with the posterior predictive p-value per year (Gelman, Meng & Stern 1996)
+``rho_ml.png``         posterior of rho (lambda) with the ML estimate and its 95% Wald interval
+                       (when an ML fit is given)
+=====================  ==========================================================================
+
+Moran's I of a cross-section e under W: I = (N / S0) e'We / e'e with e centred (Moran 1950;
+Cliff & Ord 1981); :func:`bayes_sdm.moran.moran_i` when available.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+HDI_PROB = 0.94
+
+
+def _mpl():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _figure(pc):
+    return pc.viz["figure"].item()
+
+
+def _save(fig, path: Path, dpi: int = 100) -> Path:
+    plt = _mpl()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    fig.savefig(tmp, dpi=dpi)
+    os.replace(tmp, path)
+    plt.close(fig)
+    return path
+
+
+def _posterior(idata):
+    post = idata["posterior"]
+    return post.to_dataset() if hasattr(post, "to_dataset") else post
+
+
+def parameter_vars(idata) -> list[str]:
+    """The parameters shown in the trace and rank plots (spatial parameter, beta, theta,
+    sigma2, and the hierarchical means / scales where present)."""
+    post = _posterior(idata)
+    cands = ["rho", "lambda", "rho_mean", "rho_tau", "lambda_mean", "lambda_tau", "beta",
+             "beta_mean", "beta_tau", "theta", "theta_mean", "theta_tau", "sigma2",
+             "sigma_mean", "sigma_tau"]
+    return [v for v in cands if v in post.data_vars]
+
+
+def _n_panels(post, names) -> int:
+    n = 0
+    for v in names:
+        extra = [d for d in post[v].dims if d not in ("chain", "draw")]
+        n += int(np.prod([post.sizes[d] for d in extra])) if extra else 1
+    return n
+
+
+# ----------------------------------------------------------------------------- convergence
+def plot_trace(idata, path: str | Path, var_names=None, title: str = "") -> Path:
+    """Densities and traces per chain of the parameters (``arviz_plots.plot_trace_dist``)."""
+    import arviz_plots as azp
+
+    _mpl()
+    names = list(var_names or parameter_vars(idata))
+    rows = len(names)
+    pc = azp.plot_trace_dist(idata, var_names=names, backend="matplotlib", compact=True,
+                             figure_kwargs={"figsize": (11, 1.9 * rows + 0.8),
+                                            "layout": "constrained"})
+    fig = _figure(pc)
+    fig.suptitle(title or "Trace and marginal posterior per chain", fontsize=11)
+    return _save(fig, Path(path))
+
+
+def plot_ranks(idata, path: str | Path, var_names=None, title: str = "") -> Path:
+    """Rank-ECDF plots per chain (``arviz_plots.plot_rank``): chains that mix give overlapping
+    flat curves inside the band."""
+    import arviz_plots as azp
+
+    _mpl()
+    post = _posterior(idata)
+    names = list(var_names or parameter_vars(idata))
+    n = _n_panels(post, names)
+    ncol = min(4, n)
+    nrow = int(np.ceil(n / ncol))
+    pc = azp.plot_rank(idata, var_names=names, backend="matplotlib", col_wrap=ncol,
+                       figure_kwargs={"figsize": (3.3 * ncol, 2.6 * nrow + 0.6),
+                                      "layout": "constrained"})
+    fig = _figure(pc)
+    fig.suptitle(title or "Rank plots (fractional ranks per chain)", fontsize=11)
+    return _save(fig, Path(path))
+
+
+# ----------------------------------------------------------------------------- effects
+def plot_effects_forest(idata, path: str | Path, title: str = "", var: str = "effects",
+                        ml_effects=None) -> Path:
+    """Forest plot of the effects' 94% HDIs (median, 50% and 94% bars), by region when the
+    effects have a ``region`` dim (one colour per region); ML point estimates as crosses
+    when ``ml_effects`` (a frame with variable, effect, mean) is given."""
+    import arviz_plots as azp
+
+    _mpl()
+    post = _posterior(idata)
+    if var not in post.data_vars:
+        raise InputError(f"the posterior has no {var!r} variable")
+    da = post[var]
+    regional = "region" in da.dims
+    n_rows = int(np.prod([da.sizes[d] for d in da.dims if d not in ("chain", "draw")]))
+    kw = {}
+    if regional:
+        kw["aes"] = {"color": ["region"]}
+    pc = azp.plot_forest(idata, var_names=[var], combined=True, backend="matplotlib",
+                         ci_probs=[0.5, HDI_PROB],
+                         labels=[d for d in ("region", "effect", "coef") if d in da.dims],
+                         figure_kwargs={"figsize": (9, 0.32 * n_rows + 1.6),
+                                        "layout": "constrained"}, **kw)
+    fig = _figure(pc)
+    axes = fig.get_axes()
+    ax = axes[-1]
+    ax.axvline(0.0, color="0.5", lw=0.8, ls="--", zorder=0)
+    ax.set_xlabel("effect (94% HDI thin, 50% thick, median dot)", fontsize=9)
+    if regional:
+        pc.add_legend("region")
+    if ml_effects is not None and not regional:
+        _overlay_ml_effects(pc, ax, da, ml_effects)
+    fig.suptitle(title or ("Direct, indirect and total effects by region" if regional
+                           else "Direct, indirect and total effects"), fontsize=11)
+    return _save(fig, Path(path))
+
+
+def _overlay_ml_effects(pc, ax, da, ml_effects) -> None:
+    """ML point estimates at the forest rows (matched by the y positions ArviZ used)."""
+    try:
+        pts = pc.viz["point_estimate"][da.name] if "point_estimate" in pc.viz.children else None
+        if pts is None:
+            return
+        arr = pts.to_numpy() if hasattr(pts, "to_numpy") else np.asarray(pts)
+        coords = pts.coords if hasattr(pts, "coords") else None
+        tab = ml_effects.set_index(["effect", "variable"])
+        for idx in np.ndindex(arr.shape):
+            artist = arr[idx]
+            sel = {d: coords[d].values[i] for d, i in zip(pts.dims, idx)}
+            key = (str(sel.get("effect")), str(sel.get("coef")))
+            if key not in tab.index or artist is None:
+                continue
+            off = np.asarray(artist.get_offsets())
+            if off.size:
+                ax.plot(float(tab.loc[key, "mean"]), off[0, 1], marker="x", color="C3",
+                        ms=7, mew=1.6, zorder=5)
+        ax.figure.legend(handles=[ax.plot([], [], marker="x", color="C3", ls="",
+                                          label="ML estimate")[0]],
+                         loc="upper right", fontsize=8, frameon=False)
+    except Exception:  # noqa: BLE001 - the overlay is decoration
+        return
+
+
+# ----------------------------------------------------------------------------- PPC of y
+def plot_ppc_y(y_rep, y_obs: np.ndarray, path: str | Path, fe: str = "twoway",
+               num_samples: int = 60, title: str = "") -> Path:
+    """Densities of replicated panels against the observed one (``arviz_plots.plot_ppc_dist``),
+    raw y and y with the fixed effects' means removed (the part the model explains)."""
+    import arviz_plots as azp
+    import xarray as xr
+
+    from .panel import demean
+
+    _mpl()
+    yr = np.asarray(y_rep.transpose("chain", "draw", "time", "unit").values)
+    c, d, t, n = yr.shape
+    dem = demean(yr.reshape(c * d, t, n).transpose(1, 2, 0), fe).transpose(2, 0, 1)
+    dem = dem.reshape(c, d, t * n)
+    yo = np.asarray(y_obs, dtype=float)
+    pp = xr.Dataset({"y": (("chain", "draw", "obs"), yr.reshape(c, d, t * n)),
+                     "y_demeaned": (("chain", "draw", "obs"), dem)})
+    ob = xr.Dataset({"y": ("obs", yo.ravel()), "y_demeaned": ("obs", demean(yo, fe).ravel())})
+    dt = xr.DataTree.from_dict({"posterior_predictive": pp, "observed_data": ob})
+    pc = azp.plot_ppc_dist(dt, backend="matplotlib", num_samples=min(num_samples, c * d),
+                           sample_dims=["chain", "draw"], col_wrap=2,
+                           figure_kwargs={"figsize": (10, 3.8), "layout": "constrained"})
+    fig = _figure(pc)
+    for ax, lab in zip(fig.get_axes(), ["y (raw)", f"y with {fe} FE means removed"]):
+        ax.set_title(lab, fontsize=10)
+    fig.legend(handles=[_line("C0", 0.4, "replicated"), _line("k", 1.0, "observed")],
+               loc="upper right", fontsize=8, frameon=False)
+    fig.suptitle(title or "Posterior predictive check of y", fontsize=11)
+    return _save(fig, Path(path))
+
+
+def _line(color, alpha, label):
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color=color, alpha=alpha, lw=1.5, label=label)
+
+
+# ----------------------------------------------------------------------------- PPC Moran
+def _moran_i(e: np.ndarray, wm) -> np.ndarray:
+    """Moran's I over the last axis of e (..., N)."""
+    try:
+        from .moran import moran_i
+
+        return np.asarray(moran_i(e, wm))
+    except ImportError:
+        z = e - e.mean(axis=-1, keepdims=True)
+        flat = z.reshape(-1, z.shape[-1])
+        wz = np.asarray(wm @ flat.T).T.reshape(z.shape)
+        s0 = float(wm.sum())
+        return (z.shape[-1] / s0) * (z * wz).sum(-1) / (z * z).sum(-1)
+
+
+def residual_moran_draws(prep, posterior, y_rep) -> tuple[np.ndarray, np.ndarray]:
+    """Moran's I by year of the transformed residuals of the observed data and of the
+    replicated panels, at the same draws: arrays (S, T) each.
+
+    The residual of draw s is Z c_s with Z the FE-transformed columns
+    (:func:`bayes_sdm.likelihood.transformed_columns`) and c_s =
+    :func:`bayes_sdm.likelihood.coef_vector`; for the replicated panel y_rep,s the y-columns of Z
+    are recomputed from y_rep,s.
+    """
+    from .likelihood import DURBIN_MODELS, coef_vector, transformed_columns
+
+    model = prep.model
+    sname = "rho" if model in ("sdm", "sar") else "lambda" if model in ("sem", "sdem") else None
+    yr = np.asarray(y_rep.transpose("chain", "draw", "time", "unit").values)
+    c, d, t, n = yr.shape
+    post = posterior.sel(chain=y_rep.coords["chain"], draw=y_rep.coords["draw"])
+    beta = post["beta"].transpose("chain", "draw", "coef").values.reshape(c * d, -1)
+    theta = (post["theta"].transpose("chain", "draw", "coef").values.reshape(c * d, -1)
+             if model in DURBIN_MODELS else None)
+    rho = post[sname].values.reshape(c * d) if sname else np.zeros(c * d)
+    z = transformed_columns(prep.panel, prep.w, prep.fe, prep.lag_convention)
+    k = prep.panel.K
+
+    class _K:
+        K = k
+
+    cs = np.stack([coef_vector(_K, model, rho[i], beta[i], None if theta is None else theta[i])
+                   for i in range(c * d)])
+    e_obs = np.einsum("tnc,sc->stn", z, cs)
+    e_rep = np.empty_like(e_obs)
+    yflat = yr.reshape(c * d, t, n)
+    for i in range(c * d):
+        zr = np.concatenate([_y_columns(yflat[i], prep), z[:, :, 2:]], axis=2)
+        e_rep[i] = zr @ cs[i]
+    wm = prep.w.matrix
+    return _moran_i(e_obs, wm), _moran_i(e_rep, wm)
+
+
+def _y_columns(y: np.ndarray, prep) -> np.ndarray:
+    """The transformed [y, Wy] columns (T, N, 2) of a y (T, N) under the fit's FE and convention
+    (as in :func:`bayes_sdm.likelihood.transformed_columns`)."""
+    from .panel import demean
+
+    wy = prep.w.lag(y)
+    if prep.lag_convention == "QWy":
+        return demean(np.stack([y, wy], axis=2), prep.fe)
+    qy = demean(y, prep.fe)
+    return np.stack([qy, prep.w.lag(qy)], axis=2)
+
+
+def plot_moran_ppc(i_obs: np.ndarray, i_rep: np.ndarray, times, path: str | Path,
+                   title: str = "") -> Path:
+    """Moran's I of the residuals by year: replicated (grey box: 50% and 94% ranges) against
+    realised (posterior median, 94% interval), with P(I_rep >= I_obs) per year."""
+    plt = _mpl()
+    t = i_obs.shape[1]
+    x = np.arange(t)
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.38 * t + 2.5), 4.2), layout="constrained")
+    q = [(1 - HDI_PROB) / 2, 0.25, 0.5, 0.75, 1 - (1 - HDI_PROB) / 2]
+    qr = np.quantile(i_rep, q, axis=0)
+    qo = np.quantile(i_obs, q, axis=0)
+    ax.vlines(x - 0.12, qr[0], qr[4], color="0.6", lw=1.2)
+    ax.vlines(x - 0.12, qr[1], qr[3], color="0.6", lw=5, label="replicated residuals (50%, 94%)")
+    ax.vlines(x + 0.12, qo[0], qo[4], color="C3", lw=1.2)
+    ax.plot(x + 0.12, qo[2], "o", color="C3", ms=4, label="observed residuals (median, 94%)")
+    ppp = (i_rep >= i_obs).mean(axis=0)
+    ax.axhline(0.0, color="0.4", lw=0.7, ls="--")
+    ymax = max(qr[4].max(), qo[4].max())
+    for j in range(t):
+        ax.text(x[j], ymax + 0.02 * (abs(ymax) + 0.1), f"{ppp[j]:.2f}", ha="center",
+                va="bottom", fontsize=7, color="0.3", rotation=90 if t > 20 else 0)
+    labels = [str(v) for v in times]
+    step = max(1, int(np.ceil(t / 20)))
+    ax.set_xticks(x[::step], labels[::step], rotation=45 if t > 10 else 0, fontsize=8)
+    ax.set_xlabel("year", fontsize=9)
+    ax.set_ylabel("Moran's I of residuals", fontsize=9)
+    ax.legend(loc="lower left", fontsize=8, frameon=False)
+    lo = min(qr[0].min(), qo[0].min())
+    ax.set_ylim(lo - 0.05 * (ymax - lo + 0.1), ymax + 0.18 * (ymax - lo + 0.1))
+    ax.set_title(title or "Posterior predictive check of residual spatial autocorrelation "
+                 "(numbers: P(I_rep >= I_obs) per year)", fontsize=10)
+    return _save(fig, Path(path))
+
+
+# ----------------------------------------------------------------------------- rho vs ML
+def plot_spatial_vs_ml(idata, path: str | Path, ml_result=None, var: str | None = None,
+                       title: str = "") -> Path:
+    """Posterior of rho (lambda) (``arviz_plots.plot_dist``: density, 94% HDI, mean) with the
+    ML estimate and its 95% Wald interval."""
+    import arviz_plots as azp
+
+    _mpl()
+    post = _posterior(idata)
+    var = var or next((v for v in ("rho", "lambda") if v in post.data_vars), None)
+    if var is None:
+        raise InputError("the posterior has no spatial parameter (rho or lambda)")
+    extra = [d for d in post[var].dims if d not in ("chain", "draw")]
+    n = int(np.prod([post.sizes[d] for d in extra])) if extra else 1
+    ncol = min(3, n)
+    pc = azp.plot_dist(idata, var_names=[var], backend="matplotlib", point_estimate="mean",
+                       ci_kind="hdi", ci_prob=HDI_PROB, col_wrap=ncol,
+                       figure_kwargs={"figsize": (3.6 * ncol + 1.5, 3.2 * int(np.ceil(n / ncol))
+                                                  + 0.4), "layout": "constrained"})
+    fig = _figure(pc)
+    if ml_result is not None and var in ml_result.params.index:
+        est, se = float(ml_result.params[var]), float(ml_result.se[var])
+        for ax in fig.get_axes():
+            ax.axvline(est, color="C3", lw=1.5, label=f"ML {est:.4f}")
+            if np.isfinite(se):
+                ax.axvspan(est - 1.96 * se, est + 1.96 * se, color="C3", alpha=0.12,
+                           label=f"ML 95% Wald (se {se:.4f})")
+            ax.legend(loc="upper right", fontsize=8, frameon=False)
+        label = f"ML ({ml_result.correction})"
+    else:
+        label = "no ML fit"
+    m = float(post[var].mean())
+    fig.suptitle(title or f"Posterior of {var} (mean {m:.4f}, 94% HDI) vs {label}", fontsize=11)
+    return _save(fig, Path(path))
+
+
+# ----------------------------------------------------------------------------- all
+def write_plots(fit_result, out_dir: str | Path, ml_result=None, ppc_draws: int = 100,
+                seed: int = 0) -> list[Path]:
+    """Write every figure of a fit as PNG into ``out_dir``; returns the paths.
+
+    Parameters
+    ----------
+    fit_result : :class:`~bayes_sdm.api.FitResult` (all figures) or a regional fit (an object
+        with ``.idata``; trace, rank, forest by region and rho figures)
+    out_dir : folder (created)
+    ml_result : optional :class:`~bayes_sdm.ml.MLResult` for ``rho_ml.png``
+    ppc_draws : posterior draws per chain replicated for the predictive checks
+    seed : seed of the replication
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    idata = getattr(fit_result, "idata", None)
+    if idata is None:
+        raise InputError("write_plots needs a fit result with .idata")
+    post = _posterior(idata)
+    label = _label(fit_result)
+    paths = [plot_trace(idata, out / "trace.png", title=f"Trace and marginal posteriors - {label}"),
+             plot_ranks(idata, out / "rank.png", title=f"Rank plots per chain - {label}")]
+    if "effects" in post.data_vars:
+        ml_eff = None
+        if ml_result is not None:
+            try:
+                ml_eff = ml_result.effects()
+            except Exception:  # noqa: BLE001 - overlay only
+                ml_eff = None
+        paths.append(plot_effects_forest(idata, out / "effects_forest.png", ml_effects=ml_eff,
+                                         title=f"Effects (LeSage & Pace 2009) - {label}"))
+    prep = getattr(fit_result, "prepared", None)
+    if prep is not None:
+        from .predictive import posterior_predictive
+
+        y_rep = posterior_predictive(fit_result, draws=ppc_draws, seed=seed)
+        paths.append(plot_ppc_y(y_rep, prep.panel.y, out / "ppc_y.png", fe=prep.fe,
+                                title=f"Posterior predictive check of y - {label}"))
+        i_obs, i_rep = residual_moran_draws(prep, post, y_rep)
+        paths.append(plot_moran_ppc(i_obs, i_rep, prep.panel.times, out / "ppc_moran.png",
+                                    title=f"Residual Moran's I by year, observed vs replicated "
+                                          f"- {label} (numbers: P(I_rep >= I_obs))"))
+    if any(v in post.data_vars for v in ("rho", "lambda")):
+        paths.append(plot_spatial_vs_ml(idata, out / "rho_ml.png", ml_result))
+    return paths
+
+
+def _label(fit_result) -> str:
+    attrs = getattr(fit_result.idata, "attrs", {}) or {}
+    model = attrs.get("model") or getattr(getattr(fit_result, "prepared", None), "model", "")
+    fe = attrs.get("fe") or getattr(getattr(fit_result, "prepared", None), "fe", "")
+    parts = [str(model).upper(), f"{fe} FE" if fe else ""]
+    n, t = attrs.get("N"), attrs.get("T")
+    if n and t:
+        parts.append(f"N={n}, T={t}")
+    return ", ".join(p for p in parts if p)
