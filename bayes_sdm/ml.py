@@ -351,6 +351,8 @@ def spatial_traces(w: SpatialWeights, logdet: LogDet, rho: float, probes: int = 
                       f"({probes} probes): {tr_gtg:.6g} +/- {se:.2g} (standard error)",
                       stacklevel=3)
         return SpatialTraces(rho, n, tr_g, tr_g2, tr_gtg, colsum_sq, apply, True, se)
+    if w.sym_scale is not None:
+        return _spatial_traces_symmetric(w, rho, tr_g, lam)
     m = w.matrix.toarray() if w.is_sparse else np.asarray(w.matrix)
     s = np.eye(n) - rho * m
     sinv = sla.inv(s, check_finite=False)
@@ -369,6 +371,50 @@ def spatial_traces(w: SpatialWeights, logdet: LogDet, rho: float, probes: int = 
 
     def apply(u):
         return np.asarray(u) @ g.T
+
+    return SpatialTraces(rho, n, tr_g, tr_g2, tr_gtg, colsum_sq, apply)
+
+
+def _spatial_traces_symmetric(w: SpatialWeights, rho: float, tr_g: float, lam) -> SpatialTraces:
+    """The dense traces when W = diag(1/q) S diag(q) with S symmetric (q = sqrt(sym_scale)).
+
+    A = I - rho S is symmetric positive definite inside the admissible interval, so A^{-1} comes
+    from a Cholesky factorisation (LAPACK potrf + potri, about half the work of an LU inverse).
+    With H = S A^{-1} = (A^{-1} - I)/rho (symmetric), G = diag(1/q) H diag(q), hence
+    tr(G'G) = sum_ij H_ij^2 q_j^2 / q_i^2, iota'G = (H (1/q)) * q, tr(G^2) = ||H||_F^2.
+    """
+    n = w.n
+    sym = w.symmetric_form()
+    sm = sym.toarray() if sp.issparse(sym) else np.asarray(sym)
+    q = np.sqrt(w.sym_scale)
+    a = np.asfortranarray(np.eye(n) - rho * sm)
+    cf, info = sla.lapack.dpotrf(a, lower=1, overwrite_a=1)
+    if info != 0:
+        raise InputError(f"I - rho W is not invertible at rho={rho:.6g} (outside the admissible "
+                         "interval?)")
+    ainv, info = sla.lapack.dpotri(cf, lower=1, overwrite_c=1)
+    if info != 0:
+        raise InputError(f"I - rho W is not invertible at rho={rho:.6g}")
+    ainv = np.tril(ainv)
+    ainv = ainv + np.tril(ainv, -1).T
+    if abs(rho) > 0.01:
+        h = ainv
+        h[np.diag_indices(n)] -= 1.0
+        h /= rho
+    else:
+        h = sm @ ainv
+        h = 0.5 * (h + h.T)
+    r = q * q
+    tr_gtg = float(np.einsum("ij,ij,j->", h / r[:, None], h, r))
+    colsum_sq = float(np.sum(((1.0 / q) @ h * q) ** 2))
+    if lam is not None:
+        tr_g2 = float(np.real(np.sum((lam / (1.0 - rho * lam)) ** 2)))
+    else:
+        tr_g2 = float(np.einsum("ij,ij->", h, h))
+
+    def apply(u):
+        u = np.asarray(u)
+        return ((u * q) @ h) / q
 
     return SpatialTraces(rho, n, tr_g, tr_g2, tr_gtg, colsum_sq, apply)
 

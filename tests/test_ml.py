@@ -753,3 +753,22 @@ def test_posterior_mode_equals_ml_error_model(cigar):
     assert float(mode["lambda"]) == pytest.approx(res.params["lambda"], abs=1e-5)
     np.testing.assert_allclose(mode["beta"], res.params[["beta[logp]", "beta[logy]"]], atol=1e-5)
     assert float(mode["sigma2"]) == pytest.approx(res.params["sigma2"], rel=1e-5)
+
+
+@pytest.mark.parametrize("rho", [0.45, 0.004, -0.6])
+def test_symmetric_and_general_trace_paths_agree(rho):
+    """The Cholesky path (W similar to a symmetric matrix) equals the LU-inverse path."""
+    from dataclasses import replace
+
+    import bayes_sdm.ml as ml
+
+    panel, w = random_panel(n=30, t=3, seed=7)
+    ld = make_logdet_eigen(w)
+    a = ml.spatial_traces(w, ld, rho)
+    b = ml.spatial_traces(replace(w, sym_scale=None), ld, rho)
+    for name in ("tr_g", "tr_g2", "tr_gtg", "colsum_sq"):
+        assert getattr(a, name) == pytest.approx(getattr(b, name), rel=1e-10), name
+    g = np.linalg.solve(np.eye(30) - rho * w.matrix, w.matrix)
+    assert a.tr_gtg == pytest.approx((g * g).sum(), rel=1e-10)
+    u = np.random.default_rng(1).standard_normal((3, 30))
+    np.testing.assert_allclose(a.apply(u), u @ g.T, rtol=1e-10, atol=1e-12)
