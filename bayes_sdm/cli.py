@@ -144,15 +144,17 @@ def run(argv: list[str] | None = None) -> int:
 
     ml_res = None
     if ml_wanted:
-        from . import ml
+        from .hypothesis import all_tests
+        from .ml import fit_ml
 
-        ml_res = ml.fit_ml(panel, inputs.w, model=spec.model, fe=spec.fe,
-                           correction=a.ml_correction, lag_convention=spec.lag_convention)
+        ml_res = fit_ml(panel, inputs.w, model=spec.model, fe=spec.fe,
+                        correction=a.ml_correction, lag_convention=spec.lag_convention,
+                        logdet=prep.logdet)
         write_csv(out / "ml.csv", ml_res.table())
         write_csv(out / "ml_effects.csv", ml_res.effects())
-        write_json(out / "tests.json", ml.all_tests(panel, inputs.w, fe=spec.fe,
-                                                    correction=a.ml_correction,
-                                                    lag_convention=spec.lag_convention))
+        write_json(out / "tests.json", all_tests(
+            panel, inputs.w, model=spec.model, fe=spec.fe, correction=a.ml_correction,
+            lag_convention=spec.lag_convention, logdet=prep.logdet, full=ml_res))
         _print("\nMaximum likelihood (correction=" + a.ml_correction + ")", q)
         _print(format_table(ml_res.table()), q)
         if a.ml_only:

@@ -78,3 +78,16 @@ def test_cli_region_unknown(small_files, tmp_path, capsys):
                    str(tmp_path / "r")))
     assert rc == 2
     assert "region 'north' does not exist" in capsys.readouterr().err
+
+
+def test_cli_ml_only_writes_ml_tables(small_files, tmp_path):
+    out = tmp_path / "ml"
+    assert main(args(small_files, "--ml-only", "--out", str(out))) == 0
+    ml = pd.read_csv(out / "ml.csv")
+    assert list(ml.columns) == ["parameter", "estimate", "se", "z", "p"]
+    assert {"rho", "beta[a]", "theta[b]", "sigma2", "loglik", "aic", "bic"} <= set(ml.parameter)
+    eff = pd.read_csv(out / "ml_effects.csv")
+    assert "se" in eff.columns and len(eff) == 6
+    tests = json.loads((out / "tests.json").read_text())
+    assert {"statistic", "df", "p"} <= set(tests["sdm_vs_sar_lr"])
+    assert not (out / "posterior.nc").exists()
