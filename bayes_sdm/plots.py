@@ -35,6 +35,7 @@ import numpy as np
 from .errors import InputError
 
 HDI_PROB = 0.94
+MAX_RANK_PANELS = 40
 
 
 def _mpl():
@@ -108,6 +109,9 @@ def plot_ranks(idata, path: str | Path, var_names=None, title: str = "") -> Path
     post = _posterior(idata)
     names = list(var_names or parameter_vars(idata))
     n = _n_panels(post, names)
+    if var_names is None and n > MAX_RANK_PANELS:  # many regional coefficients: hypers only
+        names = [v for v in names if "region" not in post[v].dims] or names
+        n = _n_panels(post, names)
     ncol = min(4, n)
     nrow = int(np.ceil(n / ncol))
     pc = azp.plot_rank(idata, var_names=names, backend="matplotlib", col_wrap=ncol,
