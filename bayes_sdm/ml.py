@@ -866,8 +866,12 @@ def fit_ml(
     if not isinstance(w, SpatialWeights):
         raise InputError(f"w must be a bayes_sdm SpatialWeights, got {type(w).__name__}")
     if tuple(w.ids) != tuple(panel.units):
-        raise InputError("W and the panel list different units (or in a different order); "
-                         "reorder the panel with panel.subset_units(w.ids)")
+        if set(w.ids) != set(panel.units) or len(w.ids) != len(panel.units):
+            a = [u for u in w.ids if u not in set(panel.units)][:10]
+            b = [u for u in panel.units if u not in set(w.ids)][:10]
+            raise InputError(f"W/unit mismatch: units in W but not in the data: {a}; units in "
+                             f"the data but not in W: {b}")
+        panel = panel.subset_units(w.ids)
     panel = _select_x(panel, x_names)
     check_not_absorbed(panel, fe)
     base_corr = "none" if correction == "bias" else correction
@@ -1043,3 +1047,15 @@ def comparison_table(ml_result: MLResult, idata, effects_method: str = "delta",
         add("effect", f"{r.effect}[{r.variable}]", r.variable, r.effect, float(r.mean),
             float(r.se), x)
     return pd.DataFrame(rows)
+
+
+_HYPOTHESIS = ("lr_test", "wald_theta_zero", "wald_common_factor", "fe_lr_tests", "all_tests")
+
+
+def __getattr__(name):
+    """The tests of hypotheses live in :mod:`bayes_sdm.hypothesis`; re-exported here."""
+    if name in _HYPOTHESIS:
+        from . import hypothesis
+
+        return getattr(hypothesis, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

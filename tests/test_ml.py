@@ -772,3 +772,15 @@ def test_symmetric_and_general_trace_paths_agree(rho):
     assert a.tr_gtg == pytest.approx((g * g).sum(), rel=1e-10)
     u = np.random.default_rng(1).standard_normal((3, 30))
     np.testing.assert_allclose(a.apply(u), u @ g.T, rtol=1e-10, atol=1e-12)
+
+
+def test_unit_order_and_reexports(cigar):
+    panel, w = cigar
+    shuffled = panel.subset_units(list(reversed(w.ids)))
+    a, b = fit_ml(shuffled, w, "sar", "unit"), fit_ml(panel, w, "sar", "unit")
+    pd.testing.assert_series_equal(a.params, b.params)
+    with pytest.raises(InputError, match="not in W"):
+        fit_ml(panel.subset_units(list(w.ids[:-1])), w, "sar", "unit")
+    from bayes_sdm.ml import all_tests as at
+
+    assert at is all_tests
