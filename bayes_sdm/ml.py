@@ -889,6 +889,9 @@ def fit_ml(
     names = param_names(model, panel.x_names)
     vec, ll, search, s = _fit_core(stats, ld, model, bounds, on_boundary)
     notes = []
+    if search is not None and search.at_boundary:
+        notes.append(f"{spatial_name(model)} is at the {search.at_boundary} bound of its interval: "
+                     "not an interior maximum; standard errors and tests are not valid")
     bias = None
     info_kw = dict(z=z, w=w, kind=se)
     if correction == "bias":
