@@ -36,12 +36,27 @@ must fail (sigma2 is shrunk by (N-1)(T-1)/(NT)).
 
 Command line (``make sbc ARGS="..."``)::
 
-    python -m bayes_sdm.sbc [--sims 200] [--N 20] [--T 5] [--which both|correct|broken]
+    python -m bayes_sdm.sbc [--sims 200] [--N 20] [--T 5]
+                            [--which all|both|correct|broken|hierarchical]
                             [--sampler nutpie|pymc] [--out runs/sbc]
 
 writes per run ``ranks.csv``, ``uniformity.csv``, ``sbc.json`` and ``rank_ecdf_<q>.png`` (one
 rank-ECDF-difference plot per quantity) plus ``rank_ecdf_all.png``; exit code 0 when the
-correct model passes and the broken one fails.
+correct models pass and the broken one fails.
+
+Hierarchical regional model
+---------------------------
+The full-W partially pooled regional SDM of :mod:`bayes_sdm.hierarchy` (one rho and sigma,
+beta_g = beta_mean + beta_tau z_g, theta likewise, coefficients integrated out as the module
+does) on a rook lattice split into equal regions (default N = 12, 3 regions, K = 1, T = 5).
+Its priors are scaled by sd(y~) inside the hierarchy, so each simulation's model is built with
+scales divided by that simulation's sd(y~): the effective priors are then fixed
+(:data:`HIER_SCALES` over sd(x~) / sd(Wx~)), as SBC requires.  Data follow the hierarchy's
+convention that theta is the coefficient of the source unit inside the lag, W (X theta_(j))
+(:func:`simulate_hier_y`).  The model is rebuilt and recompiled per simulation (the hierarchy
+holds the data as constants), so this run costs seconds per simulation.  Quantities: rho,
+sigma2, beta_mean, beta_tau, theta_mean, theta_tau, every beta_g, theta_g and every regional
+direct / indirect / total effect (origin perspective).
 """
 
 from __future__ import annotations
@@ -97,11 +112,14 @@ class SBCConfig:
     bins: int = 10
     alpha: float = 0.01
     priors: PriorSpec = field(default_factory=sbc_priors)
+    hierarchical: bool = False
+    regions: int = 3
 
     @property
     def label(self) -> str:
         broken = "-broken" if self.correction == "none" and self.fe != "none" else ""
-        return f"{self.model}-{self.fe}{broken}"
+        hier = "-hierarchical" if self.hierarchical else ""
+        return f"{self.model}-{self.fe}{hier}{broken}"
 
     def validate(self) -> SBCConfig:
         if self.model not in ("sdm", "sar", "sem", "sdem", "slx"):
@@ -120,6 +138,12 @@ class SBCConfig:
                              f"{self.n_rank_draws + 1} (equal-probability bins)")
         if self.sampler not in ("nutpie", "pymc"):
             raise InputError(f"SBC: sampler must be nutpie or pymc, got {self.sampler!r}")
+        if self.hierarchical:
+            if self.model not in LAG_MODELS or self.fe == "none":
+                raise InputError("SBC: the hierarchical run is for sdm/sar with fixed effects")
+            if self.regions < 2 or self.N % self.regions or self.N // self.regions < 2:
+                raise InputError(f"SBC: N={self.N} must split into {self.regions} equal "
+                                 "regions of 2 units or more")
         self.priors.validate()
         return self
 
@@ -452,6 +476,8 @@ class SBCResult:
 def run_sbc(cfg: SBCConfig | None = None, progress: bool = False) -> SBCResult:
     """Run SBC: prior draw -> simulate -> fit -> ranks, ``cfg.n_sims`` times."""
     cfg = (cfg or SBCConfig()).validate()
+    if cfg.hierarchical:
+        return _run_hierarchical(cfg, progress)
     t0 = time.perf_counter()
     design = make_design(cfg)
     fitter = _Fitter(design)
@@ -473,6 +499,198 @@ def run_sbc(cfg: SBCConfig | None = None, progress: bool = False) -> SBCResult:
             print(f"  [{cfg.label}] {i + 1}/{cfg.n_sims} simulations, {el:.0f} s", flush=True)
     wall = time.perf_counter() - t0
     return SBCResult(cfg, pd.DataFrame(ranks), pd.DataFrame(true_q), div, t_compile, wall)
+
+
+# ----------------------------------------------------------------------------- hierarchical
+HIER_SCALES = {"beta": 1.0, "theta": 1.0, "beta_tau": 0.5, "theta_tau": 0.5, "sigma": 1.0}
+
+
+@dataclass
+class HierDesign:
+    """Fixed design of the hierarchical run: W, X, regions and the fixed prior scales."""
+
+    config: SBCConfig
+    w: SpatialWeights
+    X: np.ndarray  # noqa: N815
+    region_of: dict
+    region_names: tuple
+    index: np.ndarray
+    x_sd: np.ndarray
+    wx_sd: np.ndarray
+    interval: tuple[float, float]
+    x_names: tuple
+
+
+def make_hier_design(cfg: SBCConfig) -> HierDesign:
+    """Rook lattice W, fixed X, regions = consecutive blocks of N / G units (lattice rows)."""
+    from .logdet import make_logdet
+
+    rng = np.random.default_rng(cfg.seed)
+    w = lattice_weights(cfg.N)
+    x = rng.standard_normal((cfg.T, cfg.N, cfg.K))
+    names = tuple(f"x{k + 1}" for k in range(cfg.K))
+    size = cfg.N // cfg.regions
+    rnames = tuple(f"r{g + 1}" for g in range(cfg.regions))
+    index = np.repeat(np.arange(cfg.regions), size)
+    ref = Panel(rng.standard_normal((cfg.T, cfg.N)), x, w.ids, tuple(range(cfg.T)), "y", names)
+    st = sufficient_stats(ref, w, cfg.fe)
+    ld = make_logdet(w, "eigen")
+    return HierDesign(cfg, w, x, {u: rnames[g] for u, g in zip(w.ids, index)}, rnames, index,
+                      np.maximum(st.x_sd, 1e-12), np.maximum(st.wx_sd, 1e-12), ld.interval,
+                      names)
+
+
+def draw_hier_prior(d: HierDesign, n: int, seed: int) -> dict[str, np.ndarray]:
+    """Prior draws of the full-W partially pooled model with fixed scales (see the fit)."""
+    rng = np.random.default_rng(seed)
+    g, k = d.config.regions, d.config.K
+    lo, hi = d.interval
+    out = {"rho": rng.uniform(lo, hi, n),
+           "sigma": np.abs(rng.normal(0.0, HIER_SCALES["sigma"], n))}
+    for name, sd in (("beta", d.x_sd), ("theta", d.wx_sd)):
+        mean = rng.normal(0.0, HIER_SCALES[name] / sd, (n, k))
+        tau = np.abs(rng.normal(0.0, HIER_SCALES[f"{name}_tau"] / sd, (n, k)))
+        out[f"{name}_mean"], out[f"{name}_tau"] = mean, tau
+        out[name] = mean[:, None, :] + tau[:, None, :] * rng.standard_normal((n, g, k))
+    return out
+
+
+def simulate_hier_y(d: HierDesign, rho, beta_units, theta_units, sigma, mu, alpha, rng):
+    """y from the regional SDM of :mod:`bayes_sdm.hierarchy` (full W):
+
+        y_t = (I - rho W)^{-1} (X_t beta_(i) + W (X_t theta_(j)) + mu + alpha_t iota + eps_t)
+
+    theta is the coefficient of the *source* unit j inside the lag (the columns W D_g X of the
+    hierarchy's expanded panel), unlike :func:`~bayes_sdm.simulate.simulate_y`'s per-unit theta
+    (W X)_i theta_(i).  Drawn through simulate_y (SAR) with the regressors [X, W (X theta)]."""
+    lag = d.w.lag(d.X * theta_units[None, :, :]).sum(axis=2, keepdims=True)
+    x_aug = np.concatenate([d.X, lag], axis=2)
+    b_aug = np.concatenate([beta_units, np.ones((d.config.N, 1))], axis=1)
+    return simulate_y(d.w, x_aug, "sar", rho=rho, beta=b_aug, sigma=sigma, mu=mu, alpha=alpha,
+                      rng=rng)
+
+
+def _hier_effects(rm, params: dict, names: tuple, x_names: tuple) -> np.ndarray:
+    """Region effects (S, G, 3, K) from draws of rho, beta (S, G, K), theta (S, G, K)."""
+    import xarray as xr
+
+    from .hierarchy import regional_effects_draws
+
+    s = params["rho"].shape[0]
+    ds = xr.Dataset({
+        "rho": (("chain", "draw"), params["rho"].reshape(1, s)),
+        "beta": (("chain", "draw", "region", "coef"), params["beta"][None]),
+        "theta": (("chain", "draw", "region", "coef"), params["theta"][None]),
+    }, coords={"region": list(names), "coef": list(x_names)})
+    eff = regional_effects_draws(rm, ds)["effects"]
+    return np.asarray(eff.transpose("chain", "draw", "region", "effect", "coef").values[0])
+
+
+def hier_quantities(params: dict, eff: np.ndarray, names, x_names) -> dict[str, np.ndarray]:
+    out = {"rho": params["rho"], "sigma2": params["sigma"] ** 2}
+    for base in ("beta", "theta"):
+        for k, x in enumerate(x_names):
+            out[f"{base}_mean[{x}]"] = params[f"{base}_mean"][:, k]
+            out[f"{base}_tau[{x}]"] = params[f"{base}_tau"][:, k]
+        for gi, g in enumerate(names):
+            for k, x in enumerate(x_names):
+                out[f"{base}[{g}, {x}]"] = params[base][:, gi, k]
+    for gi, g in enumerate(names):
+        for j, e in enumerate(EFFECTS):
+            for k, x in enumerate(x_names):
+                out[f"effects[{g}, {e}, {x}]"] = eff[:, gi, j, k]
+    return out
+
+
+def build_hier_model(d: HierDesign, y: np.ndarray):
+    """The full-W partially pooled regional model (bayes_sdm.hierarchy) for y, with the prior
+    scales divided by sd(y~) so that the effective priors are the fixed ones of
+    :func:`draw_hier_prior`."""
+    from .hierarchy import HyperPriors, build_regional_model
+
+    cfg = d.config
+    panel = Panel(y, d.X, d.w.ids, tuple(range(cfg.T)), "y", d.x_names)
+    ysd = max(sufficient_stats(panel, d.w, cfg.fe).y_sd, 1e-12)
+    sc = HIER_SCALES
+    priors = PriorSpec(rho={"dist": "uniform"},
+                       beta={"dist": "normal", "scale": sc["beta"] / ysd, "mu": 0.0},
+                       theta={"dist": "normal", "scale": sc["theta"] / ysd, "mu": 0.0},
+                       sigma={"dist": "halfnormal", "scale": sc["sigma"] / ysd})
+    hyper = HyperPriors(beta_tau=sc["beta_tau"] / ysd, theta_tau=sc["theta_tau"] / ysd)
+    return build_regional_model(panel, d.w, d.region_of, cfg.model, cfg.fe, pooling="partial",
+                                regional_w="full", priors=priors, hyper=hyper,
+                                correction=cfg.correction, region_order=list(d.region_names))
+
+
+def _fit_hier(d: HierDesign, y: np.ndarray, seed: int):
+    """Build (:func:`build_hier_model`) and sample (PyMC's NUTS, C backend; the model is
+    recompiled per simulation) the regional model; returns (model, posterior, divergences)."""
+    import logging
+    import warnings
+
+    import pytensor
+
+    from .hierarchy import fit_regional_model
+    from .spec import SamplerSpec
+
+    cfg = d.config
+    logger = logging.getLogger("pymc")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), pytensor.config.change_flags(mode="FAST_RUN"):
+            warnings.simplefilter("ignore")
+            rm = build_hier_model(d, y)
+            rf = fit_regional_model(rm, SamplerSpec(draws=cfg.draws, tune=cfg.tune,
+                                                    chains=cfg.chains, seed=seed,
+                                                    nuts_sampler=cfg.sampler, cores=1,
+                                                    target_accept=cfg.target_accept))
+    finally:
+        logger.setLevel(level)
+    post = rf.idata["posterior"]
+    div = int(np.asarray(rf.idata["sample_stats"]["diverging"].values).sum())
+    return rm, post, div
+
+
+def _run_hierarchical(cfg: SBCConfig, progress: bool) -> SBCResult:
+    t0 = time.perf_counter()
+    d = make_hier_design(cfg)
+    prior = draw_hier_prior(d, cfg.n_sims, cfg.seed + 1)
+    rng = np.random.default_rng(cfg.seed + 2)
+    ranks: dict[str, np.ndarray] = {}
+    truth: dict[str, np.ndarray] = {}
+    div = np.zeros(cfg.n_sims, dtype=int)
+    t_first = None
+    for i in range(cfg.n_sims):
+        units_beta = prior["beta"][i][d.index]
+        units_theta = prior["theta"][i][d.index]
+        mu = rng.standard_normal(cfg.N) if cfg.fe in ("unit", "twoway") else None
+        alpha = rng.standard_normal(cfg.T) if cfg.fe in ("time", "twoway") else None
+        y = simulate_hier_y(d, prior["rho"][i], units_beta, units_theta, prior["sigma"][i],
+                            mu, alpha, rng)
+        rm, post, div[i] = _fit_hier(d, y, cfg.seed + 1000 + i)
+        if t_first is None:
+            t_first = time.perf_counter() - t0
+        one = {k: v[i:i + 1] for k, v in prior.items()}
+        q_true = hier_quantities(one, _hier_effects(rm, one, d.region_names, d.x_names),
+                                 d.region_names, d.x_names)
+        thin = {}
+        for v in ("rho", "sigma", "beta_mean", "beta_tau", "theta_mean", "theta_tau"):
+            thin[v] = _thin(np.asarray(post[v].values, dtype=float), cfg.n_rank_draws)
+        for v in ("beta", "theta"):
+            arr = post[v].transpose("chain", "draw", "region", "coef").values
+            thin[v] = _thin(np.asarray(arr, dtype=float), cfg.n_rank_draws)
+        q_post = hier_quantities(thin, _hier_effects(rm, thin, d.region_names, d.x_names),
+                                 d.region_names, d.x_names)
+        for q, v in q_true.items():
+            ranks.setdefault(q, np.empty(cfg.n_sims, dtype=int))[i] = int(
+                (q_post[q] < v[0]).sum())
+            truth.setdefault(q, np.empty(cfg.n_sims))[i] = v[0]
+        if progress and ((i + 1) % max(cfg.n_sims // 10, 1) == 0 or i + 1 == cfg.n_sims):
+            el = time.perf_counter() - t0
+            print(f"  [{cfg.label}] {i + 1}/{cfg.n_sims} simulations, {el:.0f} s", flush=True)
+    wall = time.perf_counter() - t0
+    return SBCResult(cfg, pd.DataFrame(ranks), pd.DataFrame(truth), div, t_first or 0.0, wall)
 
 
 # ----------------------------------------------------------------------------- plots
@@ -556,8 +774,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--K", type=int, default=2)
     p.add_argument("--model", default="sdm", choices=["sdm", "sar", "sem", "sdem", "slx"])
     p.add_argument("--fe", default="twoway", choices=["twoway", "unit", "time", "none"])
-    p.add_argument("--which", default="both", choices=["both", "correct", "broken"],
-                   help="the correct model, the broken (uncorrected) likelihood, or both")
+    p.add_argument("--which", default="all",
+                   choices=["all", "both", "correct", "broken", "hierarchical"],
+                   help="all: the two-way SDM, the broken (uncorrected) likelihood and the "
+                        "hierarchical regional model; both: the first two")
     p.add_argument("--draws", type=int, default=200, help="posterior draws per chain")
     p.add_argument("--tune", type=int, default=300)
     p.add_argument("--chains", type=int, default=2)
@@ -566,27 +786,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=2018)
     p.add_argument("--out", default="runs/sbc")
     p.add_argument("--no-plots", action="store_true")
+    h = p.add_argument_group("hierarchical run (full-W partially pooled regional SDM; the "
+                             "model is rebuilt and recompiled per simulation)")
+    h.add_argument("--hier-N", type=int, default=12, help="units (default 12)")
+    h.add_argument("--hier-K", type=int, default=1, help="regressors (default 1)")
+    h.add_argument("--hier-regions", type=int, default=3, help="regions (default 3)")
+    h.add_argument("--hier-draws", type=int, default=100, help="draws per chain (default 100)")
+    h.add_argument("--hier-tune", type=int, default=200)
     return p
 
 
+def _config(a: argparse.Namespace, which: str) -> SBCConfig:
+    if which == "hierarchical":
+        return SBCConfig(n_sims=a.sims, N=a.hier_N, T=a.T, K=a.hier_K, model=a.model, fe=a.fe,
+                         draws=a.hier_draws, tune=a.hier_tune, chains=a.chains,
+                         n_rank_draws=a.rank_draws, sampler="pymc", seed=a.seed,
+                         hierarchical=True, regions=a.hier_regions)
+    return SBCConfig(n_sims=a.sims, N=a.N, T=a.T, K=a.K, model=a.model, fe=a.fe,
+                     correction="none" if which == "broken" else "transform",
+                     draws=a.draws, tune=a.tune, chains=a.chains,
+                     n_rank_draws=a.rank_draws, sampler=a.sampler, seed=a.seed)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Exit 0 when the correct model is calibrated and the broken one is not (``--which both``);
-    with one run, 0 when it is calibrated.  2 on bad input."""
+    """Exit 0 when the correct models are calibrated and the broken one is not (a ``broken``
+    run alone: 0 when it fails); 1 otherwise; 2 on bad input."""
     import logging
 
     a = build_parser().parse_args(argv)
     logging.getLogger("pymc").setLevel(logging.ERROR)
-    runs = {"both": ["correct", "broken"], "correct": ["correct"], "broken": ["broken"]}[a.which]
+    runs = {"all": ["correct", "broken", "hierarchical"], "both": ["correct", "broken"],
+            "correct": ["correct"], "broken": ["broken"],
+            "hierarchical": ["hierarchical"]}[a.which]
     results = {}
     try:
         for which in runs:
-            cfg = SBCConfig(n_sims=a.sims, N=a.N, T=a.T, K=a.K, model=a.model, fe=a.fe,
-                            correction="none" if which == "broken" else "transform",
-                            draws=a.draws, tune=a.tune, chains=a.chains,
-                            n_rank_draws=a.rank_draws, sampler=a.sampler, seed=a.seed)
+            cfg = _config(a, which)
             if which == "broken" and a.fe == "none":
                 raise InputError("the broken model needs fixed effects (--fe twoway)")
-            print(f"SBC {cfg.label}: {cfg.n_sims} simulations, N={cfg.N}, T={cfg.T}, "
+            print(f"SBC {cfg.label}: {cfg.n_sims} simulations, N={cfg.N}, T={cfg.T}, K={cfg.K}, "
                   f"{cfg.chains}x{cfg.draws} draws ({cfg.sampler})", flush=True)
             res = run_sbc(cfg, progress=True)
             out = Path(a.out) / cfg.label
@@ -605,9 +843,8 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    ok = results.get("correct", True) and not results.get("broken", False)
-    if a.which == "broken":
-        ok = not results["broken"]
+    ok = (results.get("correct", True) and results.get("hierarchical", True)
+          and not results.get("broken", False))
     return 0 if ok else 1
 
 
