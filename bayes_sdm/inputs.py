@@ -88,8 +88,11 @@ def build_weights(arg: str, frame: pd.DataFrame, unit: str,
     return read_weights(arg, standardize=standardize)
 
 
-def load_inputs(d: DataSpec) -> Inputs:
-    """Resolve a data spec into an :class:`Inputs` (validated panel aligned with W)."""
+def load_inputs(d: DataSpec, need_regions: bool = False) -> Inputs:
+    """Resolve a data spec into an :class:`Inputs` (validated panel aligned with W).
+
+    ``need_regions``: use the bundled dataset's region column when none is given.
+    """
     truth = None
     if d.path:
         frame = read_table(d.path)
@@ -112,7 +115,7 @@ def load_inputs(d: DataSpec) -> Inputs:
             w = ds.weights
         label = ds.name
         truth = ds.truth
-        if d.region_col is None and ds.region_col and d.region:
+        if d.region_col is None and ds.region_col and (d.region or need_regions):
             d.region_col = ds.region_col
     regions = None
     unit_cols = [d.region_col] if d.region_col else []
