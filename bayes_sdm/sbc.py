@@ -623,8 +623,9 @@ def build_hier_model(d: HierDesign, y: np.ndarray):
 
 
 def _fit_hier(d: HierDesign, y: np.ndarray, seed: int):
-    """Build (:func:`build_hier_model`) and sample (PyMC's NUTS, C backend; the model is
-    recompiled per simulation) the regional model; returns (model, posterior, divergences)."""
+    """Build (:func:`build_hier_model`) and sample the regional model with PyMC's NUTS (the C VM
+    backend, whose compiled ops are cached across simulations; the graph is still rewritten per
+    simulation); returns (model, posterior, divergences)."""
     import logging
     import warnings
 
@@ -638,7 +639,7 @@ def _fit_hier(d: HierDesign, y: np.ndarray, seed: int):
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), pytensor.config.change_flags(mode="FAST_RUN"):
+        with warnings.catch_warnings(), pytensor.config.change_flags(mode="CVM"):
             warnings.simplefilter("ignore")
             rm = build_hier_model(d, y)
             rf = fit_regional_model(rm, SamplerSpec(draws=cfg.draws, tune=cfg.tune,
