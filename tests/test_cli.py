@@ -91,3 +91,35 @@ def test_cli_ml_only_writes_ml_tables(small_files, tmp_path):
     tests = json.loads((out / "tests.json").read_text())
     assert {"statistic", "df", "p"} <= set(tests["sdm_vs_sar_lr"])
     assert not (out / "posterior.nc").exists()
+
+
+def test_cli_regional_partial_block(small_files, tmp_path):
+    out = tmp_path / "reg"
+    rc = main(args(small_files, "--region-col", "grp", "--pooling", "partial", "--regional-w",
+                   "block", "--draws", "150", "--tune", "150", "--out", str(out)))
+    assert rc in (0, 1)  # short chains may fail the ESS threshold; the files must be there
+    eff = pd.read_csv(out / "effects.csv")
+    assert eff.columns[0] == "region" and set(eff.region) == {"east", "west"}
+    summ = pd.read_csv(out / "summary.csv")
+    assert "region" in summ.columns
+    con = pd.read_csv(out / "region_contrasts.csv")
+    assert list(con.columns) == ["variable", "effect", "contrast", "mean", "sd", "hdi_3%",
+                                 "hdi_97%", "prob_positive"]
+    assert (out / "diagnostics.json").exists() and (out / "posterior.nc").exists()
+    assert not (out / "spillovers.csv").exists()
+
+
+def test_cli_regional_needs_region_column(small_files, tmp_path, capsys):
+    assert main(args(small_files, "--pooling", "partial", "--out", str(tmp_path / "r"))) == 2
+    assert "--region-col" in capsys.readouterr().err
+
+
+def test_cli_plots_write_figures_and_report(small_files, tmp_path):
+    out = tmp_path / "plots"
+    rc = main(args(small_files, "--plots", "--draws", "200", "--tune", "200", "--out", str(out)))
+    assert rc in (0, 1)
+    figs = {p.name for p in (out / "figures").glob("*.png")}
+    assert {"trace.png", "rank.png", "effects_forest.png", "ppc_y.png", "ppc_moran.png",
+            "rho_ml.png"} <= figs
+    text = (out / "report.md").read_text()
+    assert "## Parameters" in text and "figures/effects_forest.png" in text
