@@ -110,6 +110,7 @@ def conditional_loglik(resid: np.ndarray, w, rho: np.ndarray, sigma2: np.ndarray
 
 @dataclass
 class _Block:
+    model: str
     positions: np.ndarray
     z: np.ndarray  # (T, N_b, C) transformed columns
     w: object
@@ -160,18 +161,20 @@ def _blocks_regional(fit) -> tuple[list[_Block], object, str]:
         return _flat(post, name, other)
 
     for g, b in enumerate(rm.blocks):
-        z = transformed_columns(b.panel, b.w, rm.fe, rm.lag_convention)
+        z = transformed_columns(b.panel, b.w, rm.fe, b.stats.lag_convention)
         gi = g if rm.regional_w == "block" else None
         rho = pick(sname, gi) if sname else np.zeros(s)
         sig2 = pick("sigma2", gi)
         if rm.regional_w == "block" or rm.pooling == "complete":
             beta = pick("beta", gi)
             theta = pick("theta", gi) if durbin else None
-        else:  # full W, region-specific coefficients on the expanded columns
+        else:  # full W: coefficients of the expanded regressors [D_g X, D_g WX]
             beta = pick("beta").reshape(s, -1)
-            theta = pick("theta").reshape(s, -1) if durbin else None
-        blocks.append(_Block(b.positions, z, b.w.matrix, b.stats, rho.reshape(s), beta, theta,
-                             sig2.reshape(s)))
+            if durbin:
+                beta = np.concatenate([beta, pick("theta").reshape(s, -1)], axis=1)
+            theta = None
+        blocks.append(_Block(b.lik_model, b.positions, z, b.w.matrix, b.stats, rho.reshape(s),
+                             beta, theta, sig2.reshape(s)))
     return blocks, rm.panel, model, rm.fe
 
 
@@ -186,7 +189,7 @@ def _blocks_single(fit):
     beta = _flat(post, "beta", ("coef",))
     theta = _flat(post, "theta", ("coef",)) if model in DURBIN_MODELS else None
     z = transformed_columns(prep.panel, prep.w, prep.fe, prep.lag_convention)
-    blk = _Block(np.arange(prep.panel.N), z, prep.w.matrix, prep.stats, rho.reshape(s), beta,
+    blk = _Block(model, np.arange(prep.panel.N), z, prep.w.matrix, prep.stats, rho.reshape(s), beta,
                  theta, _flat(post, "sigma2", ()).reshape(s))
     return [blk], prep.panel, model, prep.fe
 
@@ -210,7 +213,7 @@ def pointwise_loglik(fit, chunk: int = 500) -> xr.DataArray:
     s = nc * nd
     out = np.empty((s, panel.T, panel.N))
     for b in blocks:
-        cs = np.stack([coef_vector(b.stats, model, b.rho[i], b.beta[i],
+        cs = np.stack([coef_vector(b.stats, b.model, b.rho[i], b.beta[i],
                                    None if b.theta is None else b.theta[i]) for i in range(s)])
         for lo in range(0, s, chunk):
             sl = slice(lo, lo + chunk)

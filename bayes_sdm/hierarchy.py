@@ -16,16 +16,17 @@ Weight structure (``regional_w``)
     block-diagonal W's log-determinant being the sum of the regions' log-determinants.
 ``full``
     The full W is kept (spillovers across regions), with one rho and one sigma; beta and theta
-    differ by each unit's region:
+    are those of each unit's region (each unit's equation has its region's coefficients):
 
-        y_t = rho W y_t + sum_g D_g X_t beta_g + W D_g X_t theta_g + mu + alpha_t iota + eps_t,
+        y_t = rho W y_t + sum_g D_g X_t beta_g + D_g W X_t theta_g + mu + alpha_t iota + eps_t,
 
-    D_g the diagonal 0/1 selector of region g.  The columns D_g X and W D_g X are formed before
-    the FE transform (lag first, then demean), i.e. the panel is expanded to G*K regressors
-    ``"<region>:<x>"`` and :func:`~bayes_sdm.likelihood.sufficient_stats` /
-    :func:`~bayes_sdm.likelihood.loglik` are applied to it unchanged: the Gram matrix of
-    [y, Wy, D_1X..D_GX, WD_1X..WD_GX, W^2 D_1X..] makes one evaluation O((GK)^2) plus the O(N)
-    eigenvalue log-determinant.
+    D_g the diagonal 0/1 selector of region g.  The columns D_g X and D_g WX are formed from
+    the raw data before the FE transform (lag first, then demean): the panel is expanded to
+    the 2GK regressors ``"<region>:<x>"``, ``"<region>:W<x>"`` (:func:`expand_panel`) and
+    :func:`~bayes_sdm.likelihood.sufficient_stats` / :func:`~bayes_sdm.likelihood.loglik` are
+    applied to it unchanged (SDM -> SAR on the expanded regressors, :data:`EXPANDED_MODEL`):
+    one evaluation is O((GK)^2) from the Gram matrix plus the O(N) eigenvalue
+    log-determinant.
 
 Pooling (``pooling``)
 ---------------------
@@ -61,19 +62,21 @@ one rho and sigma, independent priors for every beta_g, theta_g.
 Effects by region (LeSage & Pace 2009, ch. 2.7; LeSage & Chih 2016, Economics Letters
 142:1-5 for heterogeneous coefficients)
 --------------------------------------------------------------------------------------
-For regressor k, S_k = (I - rho W)^{-1} (B_k + W Theta_k), with B_k = diag(beta_k(j)) and
-Theta_k = diag(theta_k(j)) the coefficients of each (source) unit's region: S_k[i, j] is the
-effect of x_jk on y_i.  For region a (N_a units):
+For regressor k, S_k = (I - rho W)^{-1} (B_k + Theta_k W), with B_k = diag(beta_k(i)) and
+Theta_k = diag(theta_k(i)) the coefficients of each unit's region: S_k[i, j] is the effect of
+x_jk on y_i.  For region a (N_a units):
 
 * direct_a = mean over i in a of S_k[i, i];
 * total_a (``perspective="origin"``, default): (1/N_a) sum_{j in a} sum_i S_k[i, j], the total
-  effect (on all units) of a unit rise of x in a's units -- it depends on region a's own
-  coefficients only ("spillovers emanating from" a); ``perspective="destination"``: the average
-  row sum over a's units, (1/N_a) sum_{i in a} sum_j S_k[i, j] ("falling on" a);
+  effect (on all units) of a unit rise of x in a's units ("spillovers emanating from" a);
+  ``perspective="destination"``: the average row sum over a's units,
+  (1/N_a) sum_{i in a} sum_j S_k[i, j] ("falling on" a: the effect on a's units of x rising
+  everywhere);
 * indirect_a = total_a - direct_a.
 
-Under the block W both perspectives coincide and equal the LeSage-Pace scalar summaries of
-region a's own S_k (computed with :func:`bayes_sdm.effects.lag_effects` from each region's
+(the two are the ``by_region_from`` and ``by_region`` truths of the synthetic dataset.)  Under
+the block W both perspectives coincide and equal the LeSage-Pace scalar summaries of region
+a's own S_k (computed with :func:`bayes_sdm.effects.lag_effects` from each region's
 eigenvalues).  ``effects_overall`` is the N-weighted average over regions, which equals the
 LeSage-Pace summaries tr(S_k)/N and iota'S_k iota/N of the whole sample.
 
@@ -87,8 +90,9 @@ total and sum_b (N_b / N_a) M_k[a -> b] is a's origin total.
 
 Everything comes exactly from ONE eigendecomposition of W, W = V diag(lam) V^{-1} (symmetric
 form W = D^{-1/2} Q diag(lam) Q' D^{1/2} when W is similar to a symmetric matrix, Ord 1975):
-(I - rho W)^{-1} W^p = V diag(lam^p / (1 - rho lam)) V^{-1}, so region means of diagonals and
-region-block sums are O(N G) per draw after an O(N^2 G) precomputation.  When V is too
+(I - rho W)^{-1} = V diag(1 / (1 - rho lam)) V^{-1}, so region sums of diagonals and
+region-block sums are O(N G^3) per draw after an O(N^2 G) precomputation
+(:class:`RegionalDecomposition`).  When V is too
 ill-conditioned for that (a defective general W), a dense solve per draw is used instead
 (exact, O(N^3) per draw).
 """
@@ -374,8 +378,10 @@ class Block:
     """One likelihood block: a region (block W) or the whole panel (full W).
 
     ``positions`` are the block's units in the full panel's unit order; ``stats`` are the
-    sufficient statistics the likelihood uses (for the full W with regional coefficients, those
-    of the panel expanded to the G*K regressors D_g X).
+    sufficient statistics the likelihood uses and ``lik_model`` the model passed to
+    :func:`~bayes_sdm.likelihood.loglik` with them (for the full W with regional coefficients:
+    the panel expanded to the regressors [D_g X, D_g WX] and the model without its own WX
+    terms, see :data:`EXPANDED_MODEL`).
     """
 
     name: str
@@ -384,6 +390,7 @@ class Block:
     w: SpatialWeights
     stats: SufficientStats
     logdet: LogDet | None
+    lik_model: str = "sdm"
 
 
 @dataclass
@@ -492,12 +499,32 @@ def pooled_block_logdet(blocks: list[Block]) -> EigenLogDet:
     return EigenLogDet(np.concatenate(lams))
 
 
-def expand_panel(panel: Panel, regs: Regions) -> Panel:
-    """The panel with regressors D_g X (G*K columns ``"<region>:<x>"``, region-major)."""
+#: the likelihood of the full-W regional model on the expanded regressors [D_g X, D_g WX]:
+#: the Durbin terms are regressors there, so SDM -> SAR, SDEM -> SEM, SLX -> OLS
+EXPANDED_MODEL = {"sdm": "sar", "sar": "sar", "sdem": "sem", "sem": "sem", "slx": "ols"}
+
+
+def expand_panel(panel: Panel, w: SpatialWeights, regs: Regions, model: str) -> Panel:
+    """The panel with regional regressors: D_g X (``"<region>:<x>"``, region-major) and, for
+    Durbin models, D_g WX (``"<region>:W<x>"``).
+
+    D_g selects region g's units of the raw data and the lag WX is formed from the raw data,
+    so every column is transformed afterwards (lag first, then demean).  With theta_g on
+    D_g WX each unit's equation has its own region's coefficients,
+    y_i = rho (Wy)_i + x_i beta_g(i) + (Wx)_i theta_g(i) + ..., i.e. S_k = (I - rho W)^{-1}
+    (diag(beta_k(i)) + diag(theta_k(i)) W) (the heterogeneous-coefficient SDM of LeSage &
+    Chih 2016; :func:`bayes_sdm.simulate.simulate_y` with per-unit coefficients).
+    """
     r = regs.indicator()
-    xe = np.einsum("tnk,ng->tngk", panel.X, r).reshape(panel.T, panel.N, regs.G * panel.K)
-    names = tuple(f"{g}:{x}" for g in regs.names for x in panel.x_names)
-    return Panel(panel.y, xe, panel.units, panel.times, panel.y_name, names, panel.unit_info)
+    cols = [panel.X]
+    names = [tuple(f"{g}:{x}" for g in regs.names for x in panel.x_names)]
+    if model in DURBIN_MODELS:
+        cols.append(w.lag(panel.X))
+        names.append(tuple(f"{g}:W{x}" for g in regs.names for x in panel.x_names))
+    xe = np.concatenate([np.einsum("tnk,ng->tngk", c, r).reshape(panel.T, panel.N, -1)
+                         for c in cols], axis=2)
+    return Panel(panel.y, xe, panel.units, panel.times, panel.y_name, sum(names, ()),
+                 panel.unit_info)
 
 
 def _check_options(model, fe, pooling, regional_w, parameterization, rho_interval):
@@ -607,10 +634,15 @@ def _noncentred_on_average(name, tau, loc_logp, init, dims="region"):
 AUTO_MODES = {"coef": "auto", "rho": "noncentred_average", "sigma": "average"}
 
 
-def _mode(mode, part: str) -> str:
-    if isinstance(mode, Mapping):
-        return mode.get(part, AUTO_MODES[part])
-    return AUTO_MODES[part] if mode == "auto" else mode
+def _mode(mode, part: str, tau_fixed=None) -> str:
+    """The parameterisation of one hierarchy.  With a fixed group scale there is no funnel;
+    the adaptive partial centring (:func:`_partly_centred`) then handles both tiny scales
+    (non-centred) and large ones (centred)."""
+    out = mode.get(part, AUTO_MODES[part]) if isinstance(mode, Mapping) else (
+        AUTO_MODES[part] if mode == "auto" else mode)
+    if tau_fixed is not None and out in ("average", "noncentred_average"):
+        return "auto"
+    return out
 
 
 def _hier_coef(name, prior, scale_ref, tau_scale, tau_fixed, se, mode):
@@ -732,7 +764,7 @@ def centring_se(rm: RegionalModel) -> dict[str, np.ndarray]:
     rm.init = {"rho": np.full(g_count, 0.0), "log_sigma": np.full(g_count, np.log(
         max(rm.pooled_stats.y_sd, 1e-12)))}
     try:
-        ests = [quick_estimates(b.stats, b.logdet, rm.spec_model) for b in rm.blocks]
+        ests = [quick_estimates(b.stats, b.logdet, b.lik_model) for b in rm.blocks]
     except (InputError, np.linalg.LinAlgError, FloatingPointError):
         return out
     durbin = rm.spec_model in DURBIN_MODELS
@@ -977,7 +1009,7 @@ def make_collapsed(rm: RegionalModel) -> CollapsedHierarchy:
     the full W)."""
     k, g_count = rm.panel.K, rm.regions.G
     durbin = rm.spec_model in DURBIN_MODELS
-    parts = [QuadraticSSE(b.stats, rm.spec_model) for b in rm.blocks]
+    parts = [QuadraticSSE(b.stats, b.lik_model) for b in rm.blocks]
     if rm.regional_w == "block":
         one = np.arange(k)
         per = np.concatenate([one, k + one]) if durbin else one
@@ -1047,10 +1079,11 @@ def _build_block_partial(rm: RegionalModel):
                 lo, hi = ivs[:, 0], ivs[:, 1]
             u0 = np.clip((rm.init["rho"] - lo) / (hi - lo), 0.02, 0.98)
             rho = _hier_spatial(sname, priors.rho, lo, hi, hyper.rho_tau, tau["rho"],
-                                se["rho"], _mode(mode, "rho"), rm.rho_interval == "common",
+                                se["rho"], _mode(mode, "rho", tau["rho"]),
+                                rm.rho_interval == "common",
                                 np.log(u0) - np.log1p(-u0))
         sigma2 = _hier_sigma(priors.sigma, ysd, hyper.sigma_tau, tau["sigma"], se["sigma"],
-                             _mode(mode, "sigma"), rm.init["log_sigma"])
+                             _mode(mode, "sigma", tau["sigma"]), rm.init["log_sigma"])
         rhos = [rho[g] if rho is not None else pt.constant(0.0) for g in range(g_count)]
         if rm.marginalize:
             tau_mu, m0, s0 = _collapsed_hyper(rm)
@@ -1108,8 +1141,9 @@ def _build_full_regional(rm: RegionalModel):
                                    se["theta"], _mode(mode, "coef"))
             else:
                 theta = coef_prior("theta", priors.theta, swx, dims=("region", "coef"))
-        th = theta.flatten() if theta is not None else None
-        pm.Potential("loglik", loglik(b.stats, b.logdet, model, rho, beta.flatten(), th, sigma2,
+        gam = beta.flatten() if theta is None else pt.concatenate([beta.flatten(),
+                                                                    theta.flatten()])
+        pm.Potential("loglik", loglik(b.stats, b.logdet, b.lik_model, rho, gam, None, sigma2,
                                       xp=pt))
     return m
 
@@ -1235,7 +1269,7 @@ def build_regional_model(
             ids = regs.members(g)
             p = _prep_region(panel.subset_units(ids), w.subset(ids), model, fe, correction,
                              lag_convention, name)
-            blocks.append(Block(name, regs.positions(g), p.panel, p.w, p.stats, p.logdet))
+            blocks.append(Block(name, regs.positions(g), p.panel, p.w, p.stats, p.logdet, model))
         pooled = _pooled_block_stats(blocks, fe, lag_convention)
     else:
         from .api import prepare
@@ -1244,13 +1278,18 @@ def build_regional_model(
         pooled = full.stats
         if pooling == "complete":
             blocks.append(Block("all", np.arange(panel.N), full.panel, full.w, full.stats,
-                                full.logdet))
+                                full.logdet, model))
         else:
-            pe = expand_panel(full.panel, regs)
+            if lag_convention != "QWy" and fe not in ("unit", "none"):
+                raise InputError("the full-W regional model forms D_g X and D_g WX from the "
+                                 "raw data (lag first, then demean): use lag_convention='QWy' "
+                                 f"with fe={fe!r}")
+            pe = expand_panel(full.panel, full.w, regs, model)
             check_not_absorbed(pe, fe)
             st = sufficient_stats(pe, full.w, fe, correction=correction,
-                                  lag_convention=lag_convention)
-            blocks.append(Block("all", np.arange(panel.N), pe, full.w, st, full.logdet))
+                                  lag_convention="QWy")
+            blocks.append(Block("all", np.arange(panel.N), pe, full.w, st, full.logdet,
+                                EXPANDED_MODEL[model]))
     rm = RegionalModel(None, None, panel, w, regs, blocks, pooled, model, fe, pooling,
                        regional_w, correction, lag_convention, priors, hyper, taus,
                        parameterization, rho_interval)
@@ -1282,10 +1321,17 @@ def build_regional_model(
 class RegionalDecomposition:
     """One eigendecomposition of W and the region aggregates built from it.
 
-    With V, U = V^{-1} and f_p(rho) = lam^p / (1 - rho lam) (elementwise),
+    With S_k = A (B_k + Theta_k W), A = (I - rho W)^{-1}, B_k = diag(beta_k(i)),
+    Theta_k = diag(theta_k(i)) = sum_g theta_gk D_g, and W = V diag(lam) U (U = V^{-1}),
+    A = V diag(f(rho)) U with f = 1 / (1 - rho lam).  For regions a, b, g (R the N x G
+    indicator matrix, r_b its columns):
 
-    * mean over i in b of [(I - rho W)^{-1} W^p]_{ii} = (R'P)_b f_p / N_b,  P_im = V_im U_mi;
-    * sum over i in b, j in a of [(I - rho W)^{-1} W^p]_{ij} = (R'V)_b diag(f_p) (U R)_a.
+    * sum_{i in b} A_ii              = (R'P)_b f,          P_im = V_im U_mi;
+    * sum_{i in b} (A D_g W)_ii      = (R'P_g)_b f,        P_g[i, m] = V_im (U D_g W)_mi;
+    * r_b' A r_a                     = (R'V)_b diag(f) (U R)_a;
+    * r_b' A D_g W r_a               = (R'V)_b diag(f) (U D_g W R)_a.
+
+    Everything after the O(N^3) decomposition is O(N G^3) per draw.
     """
 
     def __init__(self, w: SpatialWeights, regs: Regions, cond_max: float = 1e8):
@@ -1293,12 +1339,13 @@ class RegionalDecomposition:
         self.n = m.shape[0]
         self.regs = regs
         r = regs.indicator()
+        self.r = r
         self.sizes = r.sum(axis=0)
         self.dense = None
         sym = w.symmetric_form()
         if sym is not None:
-            s = sym.toarray() if hasattr(sym, "toarray") else np.asarray(sym)
-            lam, q = np.linalg.eigh(s)
+            sm = sym.toarray() if hasattr(sym, "toarray") else np.asarray(sym)
+            lam, q = np.linalg.eigh(sm)
             sq = np.sqrt(w.sym_scale)
             v = q / sq[:, None]  # D^{-1/2} Q
             u = q.T * sq[None, :]  # Q' D^{1/2}
@@ -1308,51 +1355,60 @@ class RegionalDecomposition:
             if not np.isfinite(cond) or cond > cond_max:
                 warnings.warn(f"W's eigenvectors are ill-conditioned (cond {cond:.2g}); "
                               "region effects use a dense solve per draw", stacklevel=2)
-                self.dense = (m, r)
+                self.dense = m
                 return
             u = np.linalg.inv(v)
             if np.abs((v * lam) @ u - m).max() > 1e-8 * max(1.0, np.abs(m).max()):
-                self.dense = (m, r)
+                self.dense = m
                 return
         self.lam = lam
         self.rp = r.T @ (v * u.T)  # (G, N)
         self.rv = r.T @ v  # (G, N)
         self.ur = u @ r  # (N, G)
+        self.rpg = np.empty((regs.G, regs.G, self.n), dtype=v.dtype)  # [g, b, m]
+        self.udwr = np.empty((regs.G, self.n, regs.G), dtype=v.dtype)  # [g, m, a]
+        for g in range(regs.G):
+            udw = (u * r[:, g][None, :]) @ m  # U D_g W
+            self.rpg[g] = r.T @ (v * udw.T)
+            self.udwr[g] = udw @ r
 
     def aggregates(self, rho: np.ndarray):
-        """For draws rho (S,): diagonal means dA, dAW (S, G) and block sums SA, SAW (S, G, G)
-        with SA[s, b, a] = sum_{i in b, j in a} [(I - rho_s W)^{-1}]_{ij} (AW likewise)."""
+        """For draws rho (S,): dA (S, b), dAW (S, g, b) (sums over region b of the diagonals
+        of A and A D_g W) and SA (S, b, a), SAW (S, g, b, a) (block sums r_b' A r_a and
+        r_b' A D_g W r_a)."""
         rho = np.asarray(rho, dtype=float).reshape(-1)
         if self.dense is not None:
             return self._dense_aggregates(rho)
-        f0 = 1.0 / (1.0 - rho[:, None] * self.lam[None, :])
-        f1 = self.lam[None, :] * f0
-        d_a = np.real(f0 @ self.rp.T) / self.sizes
-        d_aw = np.real(f1 @ self.rp.T) / self.sizes
-        s_a = np.real(np.einsum("bm,sm,ma->sba", self.rv, f0, self.ur, optimize=True))
-        s_aw = np.real(np.einsum("bm,sm,ma->sba", self.rv, f1, self.ur, optimize=True))
+        f = 1.0 / (1.0 - rho[:, None] * self.lam[None, :])  # (S, N)
+        d_a = np.real(f @ self.rp.T)
+        d_aw = np.real(np.einsum("gbm,sm->sgb", self.rpg, f, optimize=True))
+        s_a = np.real(np.einsum("bm,sm,ma->sba", self.rv, f, self.ur, optimize=True))
+        s_aw = np.real(np.einsum("bm,sm,gma->sgba", self.rv, f, self.udwr, optimize=True))
         return d_a, d_aw, s_a, s_aw
 
     def _dense_aggregates(self, rho):
-        m, r = self.dense
-        n = m.shape[0]
-        out = [np.empty((rho.size, r.shape[1])) for _ in range(2)]
-        out += [np.empty((rho.size, r.shape[1], r.shape[1])) for _ in range(2)]
+        m, r = self.dense, self.r
+        n, g_count = m.shape[0], r.shape[1]
+        d_a = np.empty((rho.size, g_count))
+        d_aw = np.empty((rho.size, g_count, g_count))
+        s_a = np.empty((rho.size, g_count, g_count))
+        s_aw = np.empty((rho.size, g_count, g_count, g_count))
         for s, rs in enumerate(rho):
             a = np.linalg.inv(np.eye(n) - rs * m)
-            aw = a @ m
-            out[0][s] = (r.T @ np.diag(a)) / self.sizes
-            out[1][s] = (r.T @ np.diag(aw)) / self.sizes
-            out[2][s] = r.T @ a @ r
-            out[3][s] = r.T @ aw @ r
-        return tuple(out)
+            d_a[s] = r.T @ np.diag(a)
+            s_a[s] = r.T @ a @ r
+            for g in range(g_count):
+                adw = (a * r[:, g][None, :]) @ m
+                d_aw[s, g] = r.T @ np.diag(adw)
+                s_aw[s, g] = r.T @ adw @ r
+        return d_a, d_aw, s_a, s_aw
 
     def effects(self, rho, beta, theta=None, perspective: str = "origin"):
         """Region effects and spillover matrices for draws.
 
         Parameters
         ----------
-        rho : (S,) (use zeros for SLX / error models: S_k = B_k + W Theta_k)
+        rho : (S,) (zeros for SLX / error models: S_k = B_k + Theta_k W)
         beta, theta : (S, G, K) region coefficients (theta None for SAR / SEM)
 
         Returns
@@ -1365,20 +1421,23 @@ class RegionalDecomposition:
         beta = np.asarray(beta, dtype=float)
         theta = np.zeros_like(beta) if theta is None else np.asarray(theta, dtype=float)
         d_a, d_aw, s_a, s_aw = self.aggregates(rho)
-        direct = beta * d_a[..., None] + theta * d_aw[..., None]  # (S, G, K)
-        # block sums of S_k: [s, b, a, k] = beta_ak SA[b, a] + theta_ak SAW[b, a]
-        blk = (beta[:, None, :, :] * s_a[..., None] + theta[:, None, :, :] * s_aw[..., None])
+        n_b = self.sizes[None, :, None]
+        direct = (beta * d_a[..., None] + np.einsum("sgk,sgb->sbk", theta, d_aw)) / n_b
+        # block sums of S_k: [s, b, a, k] = beta_ak SA[b, a] + sum_g theta_gk SAW_g[b, a]
+        blk = (beta[:, None, :, :] * s_a[..., None]
+               + np.einsum("sgk,sgba->sbak", theta, s_aw, optimize=True))
         spill = np.transpose(blk / self.sizes[None, :, None, None], (0, 2, 1, 3))
         if perspective == "origin":
-            total = blk.sum(axis=1) / self.sizes[None, :, None]
+            total = blk.sum(axis=1) / n_b
         else:
-            total = blk.sum(axis=2) / self.sizes[None, :, None]
+            total = blk.sum(axis=2) / n_b
         return np.stack([direct, total - direct, total], axis=2), spill
 
 
 def dense_regional_effects(rho: float, beta_units: np.ndarray, theta_units: np.ndarray | None,
                            w: np.ndarray, index: np.ndarray, perspective: str = "origin"):
-    """Brute-force region effects and spillovers from the dense S_k (reference for tests).
+    """Brute-force region effects and spillovers from the dense
+    S_k = (I - rho W)^{-1} (diag(beta_k) + diag(theta_k) W) (reference for tests; O(N^3)).
 
     beta_units, theta_units : (N, K) per-unit coefficients; index : (N,) region of each unit.
     Returns (effects (G, 3, K), spill (G_from, G_to, K)).
@@ -1392,7 +1451,7 @@ def dense_regional_effects(rho: float, beta_units: np.ndarray, theta_units: np.n
     eff = np.empty((g_count, 3, k))
     spill = np.empty((g_count, g_count, k))
     for kk in range(k):
-        s = inv @ (np.diag(beta_units[:, kk]) + w @ np.diag(theta_units[:, kk]))
+        s = inv @ (np.diag(beta_units[:, kk]) + np.diag(theta_units[:, kk]) @ w)
         for a in range(g_count):
             ia = index == a
             d = np.diag(s)[ia].mean()
