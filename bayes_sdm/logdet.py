@@ -126,7 +126,9 @@ class EigenLogDet(LogDet):
 
     method = "eigen"
 
-    def __init__(self, eigenvalues: np.ndarray):
+    def __init__(self, eigenvalues: np.ndarray, symbolic: str = "exact"):
+        if symbolic not in ("exact", "chebyshev"):
+            raise InputError(f"symbolic must be 'exact' or 'chebyshev', got {symbolic!r}")
         lam = np.asarray(eigenvalues)
         if np.iscomplexobj(lam) and np.all(np.abs(lam.imag) <= 1e-10 * max(1.0, np.abs(lam).max())):
             lam = lam.real
@@ -141,6 +143,11 @@ class EigenLogDet(LogDet):
             raise InputError("W must have positive and negative real eigenvalues")
         self.interval = (float(1.0 / lmin), float(1.0 / lmax))
         self.admissible = self.interval
+        self.symbolic_method = symbolic
+        self._interp = None
+        if symbolic == "chebyshev":
+            self._interp = self.interpolant()
+            self.interval = self._interp.interval
 
     @property
     def eigenvalues(self) -> np.ndarray:
@@ -174,9 +181,46 @@ class EigenLogDet(LogDet):
         tr_inv_w = np.real((lam / d).sum(axis=-1))
         return tr_inv, tr_inv_w
 
+    def interpolant(self, tol: float = 1e-6, lower_margin: float = 0.01,
+                    upper_margin: float = 1e-3, max_degree: int = 128) -> InterpolatedLogDet:
+        """The Chebyshev interpolant (module docstring) of this exact log-determinant.
+
+        Its node values are exact (from the eigenvalues, no factorisation), and its slope error
+        is measured exactly on 4001 points of the domain (``slope_error_exact``).  Used by
+        ``symbolic="chebyshev"``: a sampler's gradient then costs O(degree) instead of O(N).
+        """
+        lmax = float(self.re.max() if not self.complex else
+                     self.re[np.abs(self.im) <= 1e-10].max())
+        b = 1.0 / lmax
+        obj = InterpolatedLogDet(self.n, b, _default_domain(b, lower_margin, upper_margin),
+                                 np.zeros(1))
+        obj.method = "eigen+chebyshev"
+
+        def g(rho):
+            return self.value(rho) - np.log1p(-np.asarray(rho) / b)
+
+        _adaptive_fit(obj, g, None, tol * self.n, max_degree=max_degree)
+        grid = np.linspace(*obj.interval, 4001)
+        obj.slope_error_exact = float(np.max(np.abs(obj.deriv(grid) - self.deriv(grid))))
+        obj.value_error_exact = float(np.max(np.abs(obj.value(grid) - self.value(grid))))
+        return obj
+
+    def describe(self) -> dict:
+        d = super().describe()
+        d["symbolic"] = self.symbolic_method
+        if self._interp is not None:
+            d.update(degree=int(self._interp.degree),
+                     symbolic_slope_error=self._interp.slope_error_exact)
+        return d
+
     def symbolic(self, rho):
+        """sum_i log|1 - rho lambda_i| as PyTensor (O(N) per evaluation), or, with
+        ``symbolic="chebyshev"``, the interpolant of :meth:`interpolant` (O(degree); error
+        ``describe()["symbolic_slope_error"]``, measured exactly)."""
         import pytensor.tensor as pt
 
+        if self._interp is not None:
+            return self._interp.symbolic(rho)
         re = pt.constant(self.re)
         a = 1.0 - rho * re
         if not self.complex:
@@ -743,16 +787,10 @@ class ChebyshevLogDet(InterpolatedLogDet):
         self.uses_symmetric_form = w.symmetric_form() is not None
         factor = SparseFactor(w)
         self._factor = factor
+        self._w = w
+        self._workers = int(workers)
         self.n_factorisations = 0
-
-        def exact(rho):
-            rho = np.atleast_1d(rho)
-            self.n_factorisations += len(rho)
-            if workers > 1:
-                return exact_logdets(w, rho, workers=workers)
-            return factor(rho)
-
-        self._exact = exact
+        exact = self._exact
         opts = f"cheb|{degree}|{tol}|{lower_margin}|{upper_margin}|{max_degree}"
         key = None
         cdir = _cache_dir() if cache else None
@@ -783,6 +821,14 @@ class ChebyshevLogDet(InterpolatedLogDet):
                 self.admissible = (1.0 / lmin, b)
         self.fill_nnz = factor.fill_nnz
         self.build_seconds = time.perf_counter() - t0
+
+    def _exact(self, rho) -> np.ndarray:
+        """Exact log|I - rho W| by LU (a method, so that the object pickles)."""
+        rho = np.atleast_1d(np.asarray(rho, dtype=float))
+        self.n_factorisations += len(rho)
+        if self._workers > 1:
+            return exact_logdets(self._w, rho, workers=self._workers)
+        return self._factor(rho)
 
     def describe(self) -> dict:
         d = super().describe()
@@ -929,7 +975,10 @@ def make_logdet(w: SpatialWeights, method: str = "auto", verbose: bool = False,
       holds more than ``AUTO_MAX_FILL_NNZ`` non-zeros, then ``stochastic``.
 
     ``eigen``, ``chebyshev`` and ``stochastic`` force a method; ``options`` go to its
-    constructor (e.g. ``degree``, ``tol``, ``upper_margin``, ``probes``, ``seed``).
+    constructor (e.g. ``degree``, ``tol``, ``upper_margin``, ``probes``, ``seed``; for ``eigen``
+    only ``symbolic="chebyshev"``: exact values, derivatives and traces, but the PyTensor
+    expression is the interpolant of the exact values, O(1) per gradient instead of O(N), with its
+    exactly measured error, and ``interval`` becomes the interpolation domain).
     """
     if method not in METHODS:
         raise InputError(f"unknown log-determinant method {method!r}; choose from {METHODS}")
@@ -954,8 +1003,10 @@ def make_logdet(w: SpatialWeights, method: str = "auto", verbose: bool = False,
                     _note(f"N={n}: sparse LU takes {dt:.2f} s; the Chebyshev log-determinant "
                           f"needs 33-129 of them (about {33 * dt:.0f}-{129 * dt:.0f} s, once)")
     if method == "eigen":
+        symbolic = options.pop("symbolic", "exact")
         if options:
-            raise InputError(f"the eigen log-determinant takes no options, got {sorted(options)}")
+            raise InputError(f"the eigen log-determinant takes only the option 'symbolic', got "
+                             f"{sorted(options)}")
         if not w.is_sparse and n > DENSE_COST_WARN_N or w.is_sparse and n > AUTO_EIGEN_MAX_N:
             sym = w.symmetric_form() is not None
             est = (n / 5000.0) ** 3 * (40.0 if sym else 400.0)
@@ -964,7 +1015,7 @@ def make_logdet(w: SpatialWeights, method: str = "auto", verbose: bool = False,
                   f"matrix, about {est:.0f} s on 2 CPU cores ({'symmetric' if sym else 'general'} "
                   "solver), once (cached on disk); a GPU is used through JAX when present.  A "
                   "sparse W with method='chebyshev' avoids this.")
-        return EigenLogDet(eigenvalues(w))
+        return EigenLogDet(eigenvalues(w), symbolic=symbolic)
     if method == "chebyshev":
         return ChebyshevLogDet(w, verbose=verbose, **options)
     return StochasticLogDet(w, verbose=verbose, **options)

@@ -306,7 +306,7 @@ def test_make_logdet_choices(capsys):
     assert ld.method == "chebyshev"
     with pytest.raises(InputError, match="unknown log-determinant method"):
         make_logdet(small, "lu")
-    with pytest.raises(InputError, match="no options"):
+    with pytest.raises(InputError, match="only the option"):
         make_logdet(small, "eigen", degree=8)
     with pytest.raises(InputError):
         make_logdet(np.eye(3))
@@ -319,3 +319,48 @@ def test_eigen_cost_message_for_large_sparse(capsys, monkeypatch):
     w = knn_w(150, k=4)
     L.make_logdet(w, "eigen")
     assert "O(N^3)" in capsys.readouterr().err
+
+
+def test_eigen_with_chebyshev_symbolic():
+    w = sym_w(300, seed=4)
+    exact = EigenLogDet(eigenvalues(w, cache=False))
+    ld = make_logdet(w, "eigen", symbolic="chebyshev")
+    d = ld.describe()
+    assert d["symbolic"] == "chebyshev"
+    assert d["symbolic_slope_error"] < 1e-6 * w.n
+    assert ld.interval == pytest.approx((-0.99, 0.999))
+    # numpy values, derivatives and traces stay exact
+    np.testing.assert_array_equal(ld.deriv(np.array([0.3])), exact.deriv(np.array([0.3])))
+    r = pt.dscalar("r")
+    expr = ld.symbolic(r)
+    f = pytensor.function([r], [expr, pytensor.grad(expr, r)])
+    for rho in (-0.9, 0.2, 0.99):
+        v, g = f(rho)
+        assert v == pytest.approx(float(exact.value(rho)), abs=1e-8)
+        assert g == pytest.approx(float(exact.deriv(rho)), abs=d["symbolic_slope_error"] + 1e-9)
+    with pytest.raises(InputError):
+        EigenLogDet(eigenvalues(w, cache=False), symbolic="fast")
+
+
+def test_auto_switches_to_stochastic_when_the_lu_fills_in(monkeypatch, capsys):
+    import bayes_sdm.logdet as L
+
+    monkeypatch.setattr(L, "AUTO_EIGEN_MAX_N", 100)
+    monkeypatch.setattr(L, "AUTO_MAX_FILL_NNZ", 10)
+    w = knn_w(400, k=4)
+    ld = L.make_logdet(w, probes=8, terms=40)
+    assert ld.method == "stochastic"
+    assert "stochastic" in capsys.readouterr().err
+
+
+def test_chebyshev_pickles():
+    import pickle
+
+    w = knn_w(300, k=6)
+    c = ChebyshevLogDet(w, degree=16, cache=False)
+    c2 = pickle.loads(pickle.dumps(c))
+    np.testing.assert_array_equal(c2.value(np.array([0.1, 0.5])), c.value(np.array([0.1, 0.5])))
+    # the unpickled object still has its exact factoriser
+    acc2 = c2.accuracy(test_points=[0.2])
+    acc = c.accuracy(test_points=[0.2])
+    assert acc2["max_value_error"] == pytest.approx(acc["max_value_error"], rel=1e-6, abs=1e-9)
