@@ -131,7 +131,8 @@ SCALE_COLS = [
     ("slope_error_estimate", "slope err bound (domain)"),
     ("posterior_shift_measured", "(T-1) err sd(rho)"), ("contract_ok", "<= 0.01"),
     ("exact_s", "exact s"), ("exact_ess_per_s", "exact ESS/s"),
-    ("nuts_sampler", "NUTS"), ("nuts_sample_s", "NUTS s (total)"),
+    ("nuts_sampler", "NUTS"), ("nuts_logdet", "NUTS log-det"),
+    ("nuts_sample_s", "NUTS s (total)"),
     ("nuts_sampling_only_s", "NUTS sampling s"), ("nuts_ess_rho", "ESS rho"),
     ("nuts_ess_per_s", "ESS/s (total)"), ("nuts_ess_per_sampling_s", "ESS/s (sampling)"),
     ("ml_s", "ML s"), ("spreg_s", "spreg s"), ("peak_gb", "peak GB"),
@@ -170,6 +171,10 @@ def write_md(path: Path, rows: list[dict], mach: dict, vers: dict, args) -> None
         for key in ("nuts_note", "ml_note", "spreg_note"):
             if r.get(key):
                 notes.append(f"- N={r['N']}: {key.split('_')[0]} {r[key]}")
+        if "nuts_symbolic_slope_error" in r:
+            notes.append(f"- N={r['N']}: NUTS used the Chebyshev interpolant of the eigenvalue "
+                         f"log-determinant (max slope error "
+                         f"{_fmt(r['nuts_symbolic_slope_error'])}, measured exactly)")
         if "cheb_vs_eigen_slope_error" in r:
             notes.append(f"- N={r['N']}: Chebyshev (dense LU, {_fmt(r.get('cheb_build_s'))} s) "
                          f"against the eigenvalues: max slope error "
