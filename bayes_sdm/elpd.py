@@ -194,6 +194,10 @@ def _blocks_single(fit):
     return [blk], prep.panel, model, prep.fe
 
 
+def _coord(ds: xr.Dataset, dim: str) -> np.ndarray:
+    return ds[dim].values if dim in ds.coords else np.arange(ds.sizes[dim])
+
+
 def pointwise_loglik(fit, chunk: int = 500) -> xr.DataArray:
     """Exact LOO conditional log densities, dims (chain, draw, time, unit).
 
@@ -208,7 +212,7 @@ def pointwise_loglik(fit, chunk: int = 500) -> xr.DataArray:
         raise InputError(f"cannot compute the ELPD of a {type(fit).__name__}")
     if model == "ols":
         raise InputError("no Bayesian OLS model")
-    post = fit.idata["posterior"]
+    post = fit.idata["posterior"].to_dataset()
     nc, nd = post.sizes["chain"], post.sizes["draw"]
     s = nc * nd
     out = np.empty((s, panel.T, panel.N))
@@ -222,7 +226,7 @@ def pointwise_loglik(fit, chunk: int = 500) -> xr.DataArray:
                 e, b.w, b.rho[sl], b.sigma2[sl], fe, panel.T)
     return xr.DataArray(out.reshape(nc, nd, panel.T, panel.N),
                         dims=("chain", "draw", "time", "unit"),
-                        coords={"chain": post["chain"].values, "draw": post["draw"].values,
+                        coords={"chain": _coord(post, "chain"), "draw": _coord(post, "draw"),
                                 "time": [str(t) for t in panel.times],
                                 "unit": [str(u) for u in panel.units]})
 
@@ -260,7 +264,7 @@ def compare(fits: Mapping[str, object], var_name: str = "y") -> pd.DataFrame:
         shapes.add(tuple(np.shape(e.elpd_i)))
     if len(shapes) != 1:
         raise InputError(f"the fits are of different data (pointwise shapes {sorted(shapes)})")
-    tab = az.compare(res)
+    tab = az.compare(res, round_to="none")
     tab = pd.DataFrame(tab)
     tab["n_high_k"] = [int((np.asarray(res[n].pareto_k) > 0.7).sum()) for n in tab.index]
     return tab
