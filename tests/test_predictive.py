@@ -126,7 +126,7 @@ def test_draw_y_moments_at_fixed_parameters():
     panel, w, tr = simulated_panel(n=8, t=4, seed=5, sigma=0.7)
     data = predictive_data(panel, w, "twoway")
     rng = np.random.default_rng(0)
-    s = 2500
+    s = 1500
     draws = np.stack([draw_y(data, "sdm", tr["rho"], tr["beta"], tr["theta"], tr["sigma"], rng)
                       for _ in range(s)])
     wm = w.matrix
@@ -140,7 +140,7 @@ def test_draw_y_moments_at_fixed_parameters():
     z = (draws.mean(0) - mean) / np.sqrt(np.diag(cov)[None, :] / s)
     assert np.mean(z**2) == pytest.approx(1.0, abs=0.5)
     emp = np.cov(draws[:, 2, :].T)
-    np.testing.assert_allclose(emp, cov, atol=0.1 * cov.max())
+    np.testing.assert_allclose(emp, cov, atol=0.12 * cov.max())
     # the unit means over time of the replicated panels equal the observed ones (two-way FE)
     np.testing.assert_allclose(mean.mean(0), panel.y.mean(0), atol=1e-10)
 
