@@ -52,8 +52,8 @@ does) on a rook lattice split into equal regions (default N = 12, 3 regions, K =
 Its priors are scaled by sd(y~) inside the hierarchy, so each simulation's model is built with
 scales divided by that simulation's sd(y~): the effective priors are then fixed
 (:data:`HIER_SCALES` over sd(x~) / sd(Wx~)), as SBC requires.  Data follow the hierarchy's
-convention that theta is the coefficient of the source unit inside the lag, W (X theta_(j))
-(:func:`simulate_hier_y`).  The model is rebuilt and recompiled per simulation (the hierarchy
+convention that every unit's equation carries its own region's beta and theta (columns D_g X
+and D_g WX), which is simulate_y with per-unit coefficients (:func:`simulate_hier_y`).  The model is rebuilt and recompiled per simulation (the hierarchy
 holds the data as constants), so this run costs seconds per simulation.  Quantities: rho,
 sigma2, beta_mean, beta_tau, theta_mean, theta_tau, every beta_g, theta_g and every regional
 direct / indirect / total effect (origin perspective).
@@ -556,18 +556,15 @@ def draw_hier_prior(d: HierDesign, n: int, seed: int) -> dict[str, np.ndarray]:
 
 
 def simulate_hier_y(d: HierDesign, rho, beta_units, theta_units, sigma, mu, alpha, rng):
-    """y from the regional SDM of :mod:`bayes_sdm.hierarchy` (full W):
+    """y from the full-W regional SDM of :mod:`bayes_sdm.hierarchy`,
 
-        y_t = (I - rho W)^{-1} (X_t beta_(i) + W (X_t theta_(j)) + mu + alpha_t iota + eps_t)
+        y_t = (I - rho W)^{-1} (X_t beta_(i) + (W X_t) theta_(i) + mu + alpha_t iota + eps_t),
 
-    theta is the coefficient of the *source* unit j inside the lag (the columns W D_g X of the
-    hierarchy's expanded panel), unlike :func:`~bayes_sdm.simulate.simulate_y`'s per-unit theta
-    (W X)_i theta_(i).  Drawn through simulate_y (SAR) with the regressors [X, W (X theta)]."""
-    lag = d.w.lag(d.X * theta_units[None, :, :]).sum(axis=2, keepdims=True)
-    x_aug = np.concatenate([d.X, lag], axis=2)
-    b_aug = np.concatenate([beta_units, np.ones((d.config.N, 1))], axis=1)
-    return simulate_y(d.w, x_aug, "sar", rho=rho, beta=b_aug, sigma=sigma, mu=mu, alpha=alpha,
-                      rng=rng)
+    every unit's equation with its own region's coefficients (the hierarchy's columns D_g X and
+    D_g WX; S_k = (I - rho W)^{-1} (B_k + Theta_k W)): :func:`~bayes_sdm.simulate.simulate_y`
+    with per-unit beta and theta."""
+    return simulate_y(d.w, d.X, d.config.model, rho=rho, beta=beta_units, theta=theta_units,
+                      sigma=sigma, mu=mu, alpha=alpha, rng=rng)
 
 
 def _hier_effects(rm, params: dict, names: tuple, x_names: tuple) -> np.ndarray:

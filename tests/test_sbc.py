@@ -135,8 +135,9 @@ HIER = dict(n_sims=200, N=12, T=5, K=1, draws=100, tune=200, chains=2, sampler="
             hierarchical=True, regions=3)
 
 
-def test_hier_dgp_is_the_source_theta_convention():
-    """simulate_hier_y = (I - rho W)^{-1}(X beta_(i) + W (X theta_(j)) + mu + alpha + eps)."""
+def test_hier_dgp_is_each_units_own_region_convention():
+    """simulate_hier_y = (I - rho W)^{-1}(X beta_(i) + (W X) theta_(i) + mu + alpha + eps): each
+    unit's equation has its own region's coefficients (the hierarchy's D_g X, D_g WX)."""
     from bayes_sdm.sbc import draw_hier_prior, make_hier_design, simulate_hier_y
 
     d = make_hier_design(SBCConfig(**HIER))
@@ -151,7 +152,7 @@ def test_hier_dgp_is_the_source_theta_convention():
     wm = d.w.matrix
     a_inv = np.linalg.inv(np.eye(12) - p["rho"][0] * wm)
     x = d.X[:, :, 0]
-    ref = np.stack([a_inv @ (x[t] * b[:, 0] + wm @ (x[t] * th[:, 0]) + mu + alpha[t] + eps[t])
+    ref = np.stack([a_inv @ (x[t] * b[:, 0] + (wm @ x[t]) * th[:, 0] + mu + alpha[t] + eps[t])
                     for t in range(5)])
     np.testing.assert_allclose(y, ref, atol=1e-10)
 
