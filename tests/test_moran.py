@@ -23,22 +23,9 @@ from bayes_sdm.moran import (
 )
 from bayes_sdm.panel import Panel
 from bayes_sdm.simulate import simulate_y
-from bayes_sdm.weights import make_weights
+from bayes_sdm.weights import knn, make_weights
 
 NUM = ["I", "expected", "variance", "z", "p"]
-
-
-def knn(coords, ids, k):
-    """Deterministic k-nearest-neighbour W (scipy cKDTree), sparse and row-standardised.
-    (bayes_sdm.weights.knn goes through libpysal's coplanar="jitter", which moves points at
-    random in libpysal 4.15.)"""
-    from scipy.spatial import cKDTree
-
-    n = len(coords)
-    _, idx = cKDTree(coords).query(coords, k=k + 1)
-    rows = np.repeat(np.arange(n), k)
-    m = sp.csr_array((np.ones(n * k), (rows, idx[:, 1:].ravel())), shape=(n, n))
-    return make_weights(m, ids)
 
 
 def literal_moran(x, wm, assumption="normality"):

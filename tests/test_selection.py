@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 
 from bayes_sdm.panel import Panel
 from bayes_sdm.selection import (
@@ -20,23 +19,10 @@ from bayes_sdm.selection import (
     run_selection,
 )
 from bayes_sdm.simulate import simulate_y
-from bayes_sdm.weights import make_weights
+from bayes_sdm.weights import knn
 
 ROOT = Path(__file__).resolve().parent.parent
 MORAN_COLS = ["variable", "year", "I", "expected", "variance", "z", "p"]
-
-
-def knn(coords, ids, k):
-    """Deterministic k-nearest-neighbour W (scipy cKDTree), sparse and row-standardised.
-    (bayes_sdm.weights.knn goes through libpysal's coplanar="jitter", which moves points at
-    random in libpysal 4.15.)"""
-    from scipy.spatial import cKDTree
-
-    n = len(coords)
-    _, idx = cKDTree(coords).query(coords, k=k + 1)
-    rows = np.repeat(np.arange(n), k)
-    m = sp.csr_array((np.ones(n * k), (rows, idx[:, 1:].ravel())), shape=(n, n))
-    return make_weights(m, ids)
 
 
 def sdm_panel(n=40, t=8, seed=0):
