@@ -30,24 +30,36 @@ Weight structure (``regional_w``)
 
 Pooling (``pooling``)
 ---------------------
-``partial`` (hierarchical; written non-centred, with a per-parameter partial centring chosen
-from the data, see :func:`centring_se`; Papaspiliopoulos, Roberts & Skold 2007,
-Statistical Science 22:59-73; Betancourt & Girolami 2015):
+``partial`` (hierarchical):
 
-* ``beta_g,k = beta_mean_k + beta_tau_k z_g,k``, z ~ N(0, 1); ``beta_mean_k`` has the pooled
-  model's prior (N(0, 2.5 s_k), s_k = sd(y~)/sd(x~_k), :mod:`bayes_sdm.spec`),
+* ``beta_g,k ~ N(beta_mean_k, beta_tau_k)``; ``beta_mean_k`` has the pooled model's prior
+  (N(0, 2.5 s_k), s_k = sd(y~)/sd(x~_k), :mod:`bayes_sdm.spec`),
   ``beta_tau_k ~ HalfNormal(hyper.beta_tau * s_k)``; theta likewise (scale sd(y~)/sd(Wx~_k));
-* block W: ``rho_g = lo + (hi - lo) logistic(eta_g)``, ``eta_g = m + rho_tau z_g``, where
+* block W: ``rho_g = lo + (hi - lo) logistic(eta_g)``, ``eta_g ~ N(m, rho_tau)``, where
   (lo, hi) is the intersection of the regions' admissible intervals (``rho_interval="common"``;
   it always contains (-1, 1) for row-standardised W) or each region's own interval
-  (``"region"``).  m ~ Logistic(0, 1) makes logistic(m) uniform, so the common location has the
-  pooled model's uniform prior on rho; ``rho_tau ~ HalfNormal(hyper.rho_tau)`` (logit scale);
-* block W: ``log sigma_g = log sigma_mean + sigma_tau z_g``, ``sigma_mean`` with the pooled
+  (``"region"``).  logistic(m) ~ U(0, 1) (m standard logistic), so the common location has
+  the pooled model's uniform prior on rho; ``rho_tau ~ HalfNormal(hyper.rho_tau)`` (logit
+  scale); ``rho_mean`` = lo + (hi - lo) logistic(m) is reported;
+* block W: ``log sigma_g ~ N(log sigma_mean, sigma_tau)``, ``sigma_mean`` with the pooled
   model's prior on sigma, ``sigma_tau ~ HalfNormal(hyper.sigma_tau)`` (log scale).
 
-With the group scales fixed at 0 (``tau=0``-like values) the partial model *is* the complete
-pooling model; with them fixed large it is the separate fits (tests check both).  ``tau`` fixed
-(a number, or a dict over beta / theta / rho / sigma) is in the standardised units above.
+How it is sampled (the model above does not depend on it):
+
+* ``marginalize=True`` (default): the regional coefficients *and* their common means are
+  integrated out exactly -- given rho, sigma and the group scales they are jointly normal
+  with the Gaussian likelihood (:class:`CollapsedHierarchy`) -- and drawn from their exact
+  conditional normal after sampling.  NUTS sees only rho, sigma and the scales: no funnel.
+  (The explicit non-centred form beta_g = mean + tau z had tens of divergences on the
+  synthetic study panel where the regions' data pin some coefficients down tightly and
+  leave others loose.)
+* rho_g, sigma_g (block W): ``parameterization="auto"`` writes the rho hierarchy non-centred
+  and anchored on the regions' average (:func:`_noncentred_on_average`) and the sigma
+  hierarchy centred with the location anchored the same way (:func:`_centred_on_average`),
+  which removes the location-scale funnel that few regions (G = 3, 4) otherwise create;
+  with a fixed tau, or with ``marginalize=False`` for the coefficients, a partial centring
+  lam = tau^2 / (tau^2 + se^2) (:func:`_partly_centred`, se from :func:`centring_se`);
+  ``"noncentred"`` / ``"centred"`` force one form.
 
 ``complete``: one set of parameters -- the foundation's
 :func:`bayes_sdm.pymc_models.build_model` on the full W (``full``), or on the pooled statistics
