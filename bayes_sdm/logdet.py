@@ -471,27 +471,85 @@ class SparseFactor:
         return np.array([self.logabsdet(r) for r in rho])
 
 
-def _factor_worker(args):
-    w, use_symmetric, rhos = args
-    f = SparseFactor(w, use_symmetric)
-    return f(rhos)
+_WORKER_FACTOR: SparseFactor | None = None
+
+
+def _init_worker(a: sp.csc_array) -> None:
+    """Process-pool initializer: keep the (already ordered) matrix of this worker."""
+    global _WORKER_FACTOR
+    f = SparseFactor.__new__(SparseFactor)
+    f.n, f.symmetric, f.dense = a.shape[0], None, False
+    f._a, f._perm_done, f.fill_nnz, f.seconds = a, True, None, []
+    _WORKER_FACTOR = f
+
+
+def _worker_logabsdet(rho: float) -> float:
+    return _WORKER_FACTOR.logabsdet(rho)
+
+
+class FactorPool:
+    """Exact log-determinants in ``workers`` spawned processes sharing one ordered matrix.
+
+    The fill-reducing ordering is computed once in the parent (its first factorisation) and the
+    ordered matrix is handed once to each worker, which then factorises with the natural order.
+    SuperLU holds the GIL, so threads would not run in parallel.  Workers are forked (POSIX
+    ``fork``: no re-import of the caller's ``__main__``, so scripts without a main guard work);
+    where fork is unavailable the factorisations run serially.
+    """
+
+    def __init__(self, factor: SparseFactor, workers: int):
+        self.factor = factor
+        self.workers = int(workers)
+        self._ex = None
+
+    def __call__(self, rho) -> np.ndarray:
+        rho = np.atleast_1d(np.asarray(rho, dtype=float))
+        if self.workers <= 1 or self.factor.dense or len(rho) < 2:
+            return self.factor(rho)
+        out = np.empty(len(rho))
+        start = 0
+        if not self.factor._perm_done:  # the ordering, in the parent
+            out[0] = self.factor.logabsdet(rho[0])
+            start = 1
+        if self._ex is None:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            if "fork" not in mp.get_all_start_methods():
+                self.workers = 1  # spawn would re-run an unguarded __main__: stay serial
+                out[start:] = self.factor(rho[start:])
+                return out
+            self._ex = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("fork"),
+                                           initializer=_init_worker,
+                                           initargs=(self.factor._a,))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork of a threaded process
+            out[start:] = list(self._ex.map(_worker_logabsdet, rho[start:]))
+        return out
+
+    def close(self) -> None:
+        if self._ex is not None:
+            self._ex.shutdown()
+            self._ex = None
 
 
 def exact_logdets(w: SpatialWeights, rho, workers: int = 1, factor: SparseFactor | None = None
                   ) -> np.ndarray:
     """Exact log|I - rho W| at each rho by LU, optionally in ``workers`` processes."""
-    rho = np.atleast_1d(np.asarray(rho, dtype=float))
-    if workers <= 1 or len(rho) < 2 * workers:
-        f = factor or SparseFactor(w)
-        return f(rho)
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+    f = factor or SparseFactor(w)
+    pool = FactorPool(f, workers)
+    try:
+        return pool(rho)
+    finally:
+        pool.close()
 
-    chunks = [c for c in np.array_split(rho, workers) if len(c)]
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(len(chunks), mp_context=ctx) as ex:
-        parts = list(ex.map(_factor_worker, [(w, True, c) for c in chunks]))
-    return np.concatenate(parts)
+
+def default_workers(n: int) -> int:
+    """Processes for the factorisations: 1 below N = 200,000 (spawning costs about a second
+    and the LUs take well under one), else the CPU count up to 4."""
+    if n < 200_000:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 # --------------------------------------------------------------------------------------------
@@ -767,8 +825,8 @@ class ChebyshevLogDet(InterpolatedLogDet):
     lower_margin, upper_margin : the domain is [-(1 - lower_margin) b, (1 - upper_margin) b],
         b = 1/lambda_max (default [-0.99, 0.999] for row-standardised W)
     max_degree : cap of the adaptive degree
-    workers : processes for the factorisations (default 1; spawned processes pay off for
-        N >= ~10^5 on several cores)
+    workers : processes for the factorisations (default :func:`default_workers`: 1 below
+        N = 200,000, else the CPU count up to 4)
     compute_lambda_min : compute lambda_min with ARPACK for ``admissible`` (reporting only)
     cache : cache the node values on disk (keyed by a hash of W and the options)
     verbose : print progress and cost on stderr
@@ -778,7 +836,7 @@ class ChebyshevLogDet(InterpolatedLogDet):
 
     def __init__(self, w: SpatialWeights, degree: int | None = None, tol: float = 1e-6,
                  lower_margin: float = 0.01, upper_margin: float = 1e-3, max_degree: int = 128,
-                 workers: int = 1, compute_lambda_min: bool = False, cache: bool = True,
+                 workers: int | None = None, compute_lambda_min: bool = False, cache: bool = True,
                  verbose: bool = False):
         t0 = time.perf_counter()
         _check_nonnegative(w)
@@ -787,8 +845,8 @@ class ChebyshevLogDet(InterpolatedLogDet):
         self.uses_symmetric_form = w.symmetric_form() is not None
         factor = SparseFactor(w)
         self._factor = factor
-        self._w = w
-        self._workers = int(workers)
+        self._workers = default_workers(w.n) if workers is None else int(workers)
+        self._pool = FactorPool(factor, self._workers)
         self.n_factorisations = 0
         exact = self._exact
         opts = f"cheb|{degree}|{tol}|{lower_margin}|{upper_margin}|{max_degree}"
@@ -815,6 +873,7 @@ class ChebyshevLogDet(InterpolatedLogDet):
             if key is not None:
                 _save_cache(key, coef=self.coef, est=self.slope_error_estimate,
                             vals=self.node_values)
+        self._pool.close()
         if compute_lambda_min:
             lmin = lambda_min(w)
             if lmin is not None and lmin < 0:
@@ -826,9 +885,12 @@ class ChebyshevLogDet(InterpolatedLogDet):
         """Exact log|I - rho W| by LU (a method, so that the object pickles)."""
         rho = np.atleast_1d(np.asarray(rho, dtype=float))
         self.n_factorisations += len(rho)
-        if self._workers > 1:
-            return exact_logdets(self._w, rho, workers=self._workers)
-        return self._factor(rho)
+        return self._pool(rho)
+
+    def __getstate__(self):
+        d = dict(self.__dict__)
+        d["_pool"] = FactorPool(self._factor, 1)  # no live process pool in a pickle
+        return d
 
     def describe(self) -> dict:
         d = super().describe()

@@ -364,3 +364,11 @@ def test_chebyshev_pickles():
     acc2 = c2.accuracy(test_points=[0.2])
     acc = c.accuracy(test_points=[0.2])
     assert acc2["max_value_error"] == pytest.approx(acc["max_value_error"], rel=1e-6, abs=1e-9)
+
+
+def test_chebyshev_in_worker_processes_equals_serial():
+    w = knn_w(2000, k=6)
+    serial = ChebyshevLogDet(w, degree=16, cache=False, workers=1)
+    par = ChebyshevLogDet(w, degree=16, cache=False, workers=2)
+    np.testing.assert_allclose(par.node_values, serial.node_values, rtol=1e-13)
+    assert par.n_factorisations == 17
