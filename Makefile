@@ -16,7 +16,7 @@ PYTHON_BOOT := $(shell \
 
 .PHONY: run test test-slow bench sbc lint venv clean help
 help:
-	@echo "make run        create .venv, install, fit the default spec on the bundled synthetic panel"
+	@echo "make run        create .venv, install, fit the hierarchical seed-study spec on the bundled synthetic panel"
 	@echo "make test       default test tier (fast);  make test-slow: long sampling / SBC / notebooks"
 	@echo "make bench      benchmarks -> benchmarks/results.{csv,md};  make sbc: calibration"
 	@echo "make lint       ruff"
@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(PY) scripts/fit_region.py $(ARGS)
+	$(PY) scripts/fit_region.py --spec models/seed_study_regional.yaml $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile

@@ -222,8 +222,11 @@ def fit(
 
     from .pymc_models import build_model
 
-    spec = spec or ModelSpec(model=prep.model, fe=prep.fe, correction=prep.correction,
-                             lag_convention=prep.lag_convention)
+    if spec is None:  # data given directly (not through a DataSpec): record no data source
+        from .spec import DataSpec
+
+        spec = ModelSpec(model=prep.model, fe=prep.fe, correction=prep.correction,
+                         lag_convention=prep.lag_convention, data=DataSpec(dataset=None))
     priors = priors or spec.priors
     sampler = sampler or spec.sampler
     spec.priors, spec.sampler = priors, sampler
