@@ -145,6 +145,8 @@ PERSPECTIVES = ("origin", "destination")
 REGIONAL_MODELS = ("sdm", "sar", "sem", "sdem", "slx")
 HDI_PROB = 0.94
 PARAMETERIZATIONS = ("auto", "noncentred", "centred")
+#: the smallest NUTS target acceptance used for partial pooling unless one is given explicitly
+PARTIAL_TARGET_ACCEPT = 0.95
 TAU_KEYS = ("beta", "theta", "rho", "sigma")
 
 
@@ -876,7 +878,8 @@ class CollapsedHierarchy:
         P = [[blockdiag(H_j / sigma_j^2) + T^-1,  -T^-1 A],
              [-A'T^-1,                   A'T^-1 A + S0^-1]],   T = diag(tau[amap]^2),
 
-    and integrating it out gives exactly (the normal-normal marginal, e.g. Gelman et al. 2013,
+    (computed in the coordinates (delta, mu), delta = gamma - A mu, see :meth:`_system`), and
+    integrating it out gives exactly (the normal-normal marginal, e.g. Gelman et al. 2013,
     BDA3 ch. 5.4 and 14.2)
 
         log p(y | rho, sigma, tau) = sum_j [-(n*_j/2) log(2 pi sigma_j^2) + J_j(rho_j)
@@ -911,25 +914,35 @@ class CollapsedHierarchy:
         self.a01[np.arange(self.d), self.amap] = 1.0
         self.offsets = np.cumsum([0] + [p.d for p in parts])
 
-    # -- symbolic ------------------------------------------------------------------------
-    def _precision(self, xp, hms, sigma2s, tau, m0, s0):
-        """P (scaled coordinates) and the coefficients' prior variances tau~^2 (xp = numpy for
-        one draw, or pytensor.tensor)."""
+    # -- the joint normal of (delta, mu), delta = gamma - A mu ----------------------------------
+    def _system(self, xp, hms, bs, sigma2s, tau, m0, s0):
+        """Precision P and linear term h of (delta~, mu~) in scaled coordinates, and tau~^2.
+
+        Working with the deviations delta = gamma - A mu (unit Jacobian) instead of gamma
+        keeps P well conditioned when a group scale is tiny: the delta block is then dominated
+        by the diagonal tau~^-2 and the mu block needs no cancellation of O(tau^-2) terms.
+            P = [[K + T^-1, K A], [A'K, A'K A + S0^-1]],  h = [k, A'k + S0^-1 m0],
+        K = blockdiag(H_j / sigma_j^2), k = (b_j / sigma_j^2).
+        """
         if xp is np:
-            blk = sla_block_diag(*[hm / s2 for hm, s2 in zip(hms, sigma2s, strict=True)])
+            kmat = sla_block_diag(*[hm / s2 for hm, s2 in zip(hms, sigma2s, strict=True)])
             diag, concat, const = np.diag, np.concatenate, np.asarray
         else:
-            blk = xp.linalg.block_diag(*[hm / s2 for hm, s2 in zip(hms, sigma2s, strict=True)])
+            kmat = xp.linalg.block_diag(*[hm / s2 for hm, s2 in zip(hms, sigma2s, strict=True)])
             diag, concat, const = xp.diag, xp.concatenate, xp.constant
+        kvec = concat([b / s2 for b, s2 in zip(bs, sigma2s, strict=True)])
+        amat = const(self.a01 * self.atil[:, None])  # A~ (d x n_mu)
         tt2 = (const(self.gscale) * tau[self.amap]) ** 2
-        top = blk + diag(1.0 / tt2)
-        off = -const(self.a01) * (const(self.atil) / tt2)[:, None]
-        bot_d = xp.dot(const(self.a01.T), const(self.atil**2) / tt2)
+        ka = xp.dot(kmat, amat)
+        bot = xp.dot(amat.T, ka)
+        hmu = xp.dot(amat.T, kvec)
         if s0 is not None:
-            bot_d = bot_d + const(1.0 / (self.mscale * np.asarray(s0, float)) ** 2)
-        bot = diag(bot_d)
-        prec = concat([concat([top, off], axis=1), concat([off.T, bot], axis=1)], axis=0)
-        return prec, tt2
+            s0t = self.mscale * np.asarray(s0, float)
+            bot = bot + diag(const(1.0 / s0t**2))
+            hmu = hmu + const(self.mscale * np.asarray(m0, float) / s0t**2)
+        prec = concat([concat([kmat + diag(1.0 / tt2), ka], axis=1),
+                       concat([ka.T, bot], axis=1)], axis=0)
+        return prec, concat([kvec, hmu]), tt2, amat
 
     def marginal_loglik(self, logdets, rhos, sigma2s, tau, m0=None, s0=None):
         """The collapsed log-likelihood (PyTensor).  rhos, sigma2s: one per block; tau: (n_mu,);
@@ -942,18 +955,12 @@ class CollapsedHierarchy:
               for p, r in zip(self.parts, rhos, strict=True)]
         hms = [QuadraticSSE.poly([pt.constant(v) for v in p.h], r)
                for p, r in zip(self.parts, rhos, strict=True)]
-        prec, tt2 = self._precision(pt, hms, sigma2s, tau, m0, s0)
-        rhs = [b / s2 for b, s2 in zip(bs, sigma2s, strict=True)]
-        if s0 is not None:
-            rhs.append(pt.constant(np.asarray(m0, float)
-                                   / (self.mscale * np.asarray(s0, float) ** 2)))
-        else:
-            rhs.append(pt.zeros((self.n_mu,)))
-        rhs = pt.concatenate(rhs)
+        prec, rhs, tt2, amat = self._system(pt, hms, bs, sigma2s, tau, m0, s0)
         chol = pt.linalg.cholesky(prec)
         x = pt.linalg.solve_triangular(chol.T, pt.linalg.solve_triangular(chol, rhs, lower=True),
                                        lower=False)
-        gam, mu = x[:self.d], x[self.d:]
+        dev, mu = x[:self.d], x[self.d:]
+        gam = dev + pt.dot(amat, mu)
         total = 0.0
         for j, p in enumerate(self.parts):
             gj = gam[self.offsets[j]:self.offsets[j + 1]]
@@ -964,13 +971,26 @@ class CollapsedHierarchy:
             else:
                 jac = jacobian(p.stats.terms, logdets[j].symbolic(rhos[j]), rhos[j], xp=pt)
             total = total + gaussian_loglik(p.stats.terms, sse, sigma2s[j], jac, xp=pt)
-        dev = gam - pt.constant(self.atil) * mu[self.amap]
         total = total - 0.5 * pt.sum(dev**2 / tt2) - 0.5 * pt.sum(pt.log(tt2))
         if s0 is not None:
             s0t = pt.constant(self.mscale * np.asarray(s0, float))
             m0t = pt.constant(self.mscale * np.asarray(m0, float))
             total = total - 0.5 * pt.sum(((mu - m0t) / s0t) ** 2) - pt.sum(pt.log(s0t))
         return total - pt.sum(pt.log(pt.diag(chol)))
+
+    def conditional(self, rhos, sigma2s, tau, m0=None, s0=None):
+        """Mean and covariance of (gamma, mu) | y, rho, sigma, tau in the original coordinates
+        (one parameter set; for tests and checks)."""
+        hms = [QuadraticSSE.poly(p.h, r) for p, r in zip(self.parts, rhos, strict=True)]
+        bs = [QuadraticSSE.poly(p.b, r) for p, r in zip(self.parts, rhos, strict=True)]
+        prec, rhs, _, amat = self._system(np, hms, bs, np.asarray(sigma2s, float),
+                                          np.asarray(tau, float), m0, s0)
+        cov = np.linalg.inv(prec)
+        j = np.block([[np.eye(self.d), amat], [np.zeros((self.n_mu, self.d)),
+                                                np.eye(self.n_mu)]])
+        sc = 1.0 / np.concatenate([self.gscale, self.mscale])
+        mean = sc * (j @ (cov @ rhs))
+        return mean, sc[:, None] * (j @ cov @ j.T) * sc[None, :]
 
     # -- draws -----------------------------------------------------------------------------
     def draw(self, rhos, sigma2s, tau, m0, s0, rng: np.random.Generator):
@@ -982,18 +1002,16 @@ class CollapsedHierarchy:
         n = rhos.shape[0]
         gam = np.empty((n, self.d))
         mu = np.empty((n, self.n_mu))
-        rhs_mu = (np.zeros(self.n_mu) if s0 is None
-                  else np.asarray(m0, float) / (self.mscale * np.asarray(s0, float) ** 2))
         for i in range(n):
             hms = [QuadraticSSE.poly(p.h, rhos[i, j]) for j, p in enumerate(self.parts)]
-            prec, _ = self._precision(np, hms, sigma2s[i], tau[i], m0, s0)
-            rhs = np.concatenate([QuadraticSSE.poly(p.b, rhos[i, j]) / sigma2s[i, j]
-                                  for j, p in enumerate(self.parts)] + [rhs_mu])
+            bs = [QuadraticSSE.poly(p.b, rhos[i, j]) for j, p in enumerate(self.parts)]
+            prec, rhs, _, amat = self._system(np, hms, bs, sigma2s[i], tau[i], m0, s0)
             chol = np.linalg.cholesky(prec)
             mean = sla_cho_solve((chol, True), rhs)
             x = mean + sla_solve_triangular(chol.T, rng.standard_normal(mean.size), lower=False)
-            gam[i] = x[:self.d] / self.gscale
-            mu[i] = x[self.d:] / self.mscale
+            mu_t = x[self.d:]
+            gam[i] = (x[:self.d] + amat @ mu_t) / self.gscale
+            mu[i] = mu_t / self.mscale
         return gam, mu
 
 
@@ -1652,6 +1670,7 @@ def fit_regional_model(rm: RegionalModel, sampler: SamplerSpec | None = None,
     idata["posterior"] = xr.DataTree(post)
     idata.attrs.update(rm.attrs())
     idata.attrs["perspective"] = perspective
+    idata.attrs["target_accept"] = str(sampler.target_accept)
     t2 = time.perf_counter()
     return RegionalFit(idata, rm, sampler, perspective,
                        {"sample_s": t1 - t0, "effects_s": t2 - t1})
@@ -1676,12 +1695,17 @@ def fit_regional(
     nuts_sampler: str | None = None,
     perspective: str = "origin",
     progressbar: bool = False,
+    target_accept: float | None = None,
     **build_kw,
 ) -> RegionalFit:
     """Build and sample a regional model (see :func:`build_regional_model`).
 
     ``sampler`` (a :class:`~bayes_sdm.spec.SamplerSpec`) gives the NUTS settings; ``draws``,
-    ``tune``, ``chains``, ``seed`` and ``nuts_sampler`` override its fields.
+    ``tune``, ``chains``, ``seed``, ``nuts_sampler`` and ``target_accept`` override its
+    fields.  With partial pooling and no explicit ``target_accept``, at least
+    :data:`PARTIAL_TARGET_ACCEPT` (0.95) is used: the group scales of few regions leave an
+    occasional divergence (0-4 per 4000 draws on the study panels) at 0.9 and none at 0.95,
+    for ~20% more gradient evaluations.
     """
     t0 = time.perf_counter()
     rm = build_regional_model(panel, w, regions, model=model, fe=fe, pooling=pooling,
@@ -1690,9 +1714,13 @@ def fit_regional(
     t1 = time.perf_counter()
     s = SamplerSpec(**(sampler.__dict__ if sampler else {}))
     for name, v in (("draws", draws), ("tune", tune), ("chains", chains), ("seed", seed),
-                    ("nuts_sampler", nuts_sampler)):
+                    ("nuts_sampler", nuts_sampler), ("target_accept", target_accept)):
         if v is not None:
             setattr(s, name, v)
+    if target_accept is None and pooling == "partial":
+        s.target_accept = max(s.target_accept, PARTIAL_TARGET_ACCEPT)
+    if not 0.5 <= s.target_accept < 1:
+        raise InputError(f"target_accept must be in [0.5, 1), got {s.target_accept}")
     for name in ("draws", "tune", "chains"):
         v = getattr(s, name)
         if not isinstance(v, int) or v < (0 if name == "tune" else 1):

@@ -24,7 +24,6 @@ from bayes_sdm.hierarchy import (
     EFFECTS_COLUMNS,
     SPILLOVER_COLUMNS,
     SUMMARY_COLUMNS,
-    QuadraticSSE,
     RegionalDecomposition,
     build_regional_model,
     dense_regional_effects,
@@ -180,20 +179,42 @@ def test_collapsed_marginal_identity(regional_w, model):
         tot += loglik(b.stats, b.logdet, b.lik_model, rhos[j], gj[:k],
                       gj[k:] if part.durbin else None, s2s[j])
     tot += norm.logpdf(gam, mu[ch.amap], tau[ch.amap]).sum() + norm.logpdf(mu, m0, s0).sum()
-    hms = [QuadraticSSE.poly(p.h, rhos[j]) for j, p in enumerate(ch.parts)]
-    prec, _ = ch._precision(np, hms, s2s, tau, m0, s0)
-    rhs = np.concatenate([QuadraticSSE.poly(p.b, rhos[j]) / s2s[j]
-                          for j, p in enumerate(ch.parts)] + [m0 / (ch.mscale * s0**2)])
-    sc = np.concatenate([ch.gscale, ch.mscale])
-    mean = np.linalg.solve(prec, rhs)
-    cond = multivariate_normal(mean, np.linalg.inv(prec)).logpdf(np.concatenate([gam, mu]) * sc)
-    assert marg == pytest.approx(tot - cond - np.log(sc).sum(), abs=1e-7)
+    mean, cov = ch.conditional(rhos, s2s, tau, m0, s0)
+    cond = multivariate_normal(mean, cov)
+    assert marg == pytest.approx(tot - cond.logpdf(np.concatenate([gam, mu])), abs=1e-7)
+    # the identity holds at any (gamma, mu): the conditional is the right normal
+    gam2, mu2 = gam + 0.3, mu - 0.2
+    tot2 = sum(loglik(b.stats, b.logdet, b.lik_model, rhos[j],
+                      gam2[ch.offsets[j]:ch.offsets[j + 1]][:b.stats.K],
+                      gam2[ch.offsets[j]:ch.offsets[j + 1]][b.stats.K:] if p.durbin else None,
+                      s2s[j]) for j, (b, p) in enumerate(zip(rm.blocks, ch.parts, strict=True)))
+    tot2 += norm.logpdf(gam2, mu2[ch.amap], tau[ch.amap]).sum() + norm.logpdf(mu2, m0, s0).sum()
+    assert marg == pytest.approx(tot2 - cond.logpdf(np.concatenate([gam2, mu2])), abs=1e-7)
     # the conditional draws have that mean (z-scores of 4000 draws' means)
     g2, m2 = ch.draw(np.tile(rhos, (4000, 1)), np.tile(s2s, (4000, 1)), np.tile(tau, (4000, 1)),
                      m0, s0, np.random.default_rng(2))
-    z = (np.concatenate([g2, m2], 1).mean(0) - mean / sc) / (
-        np.sqrt(np.diag(np.linalg.inv(prec))) / sc / np.sqrt(4000))
+    z = (np.concatenate([g2, m2], 1).mean(0) - mean) / np.sqrt(np.diag(cov) / 4000)
     assert np.abs(z).max() < 4.5
+
+
+def test_collapsed_tiny_group_scale_is_stable():
+    """A group scale of 1e-7 (coefficients equal across regions) leaves the collapsed
+    likelihood smooth: its value and gradient in log tau match central differences."""
+    panel, w, regs = simulate(sizes=(5, 6), T=6)
+    rm = build_regional_model(panel, w, regs, regional_w="full")
+    ch, b = rm.collapsed, rm.blocks[0]
+    m0, s0 = np.zeros(4), np.full(4, 10.0)
+    lt = pt.dvector()
+    expr = ch.marginal_loglik([b.logdet], [pt.constant(0.3)], [pt.constant(0.4)], pt.exp(lt),
+                              m0, s0)
+    f = pytensor.function([lt], [expr, pytensor.grad(expr, lt)])
+    x = np.log(np.array([1e-7, 1e-3, 1.0, 10.0]))
+    v, g = f(x)
+    for i in range(4):
+        e = np.zeros(4)
+        e[i] = 1e-4
+        num = (f(x + e)[0] - f(x - e)[0]) / 2e-4
+        assert g[i] == pytest.approx(num, rel=1e-4, abs=1e-6)
 
 
 def test_collapsed_flat_prior_is_a_constant_offset():
@@ -213,12 +234,8 @@ def test_collapsed_flat_prior_is_a_constant_offset():
         gam, mu = rng.normal(size=ch.d), rng.normal(size=4)
         tot = loglik(b.stats, b.logdet, b.lik_model, rho, gam, None, s2)
         tot += norm.logpdf(gam, mu[ch.amap], tau[ch.amap]).sum()
-        prec, _ = ch._precision(np, [QuadraticSSE.poly(ch.parts[0].h, rho)], [s2], tau, None,
-                                None)
-        rhs = np.concatenate([QuadraticSSE.poly(ch.parts[0].b, rho) / s2, np.zeros(4)])
-        sc = np.concatenate([ch.gscale, ch.mscale])
-        cond = multivariate_normal(np.linalg.solve(prec, rhs), np.linalg.inv(prec)).logpdf(
-            np.concatenate([gam, mu]) * sc) + np.log(sc).sum()
+        mean, cov = ch.conditional([rho], [s2], tau)
+        cond = multivariate_normal(mean, cov).logpdf(np.concatenate([gam, mu]))
         offs.append(f(rho, s2, tau) - (tot - cond))
     assert np.ptp(offs) < 1e-7
 
