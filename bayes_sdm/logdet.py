@@ -40,7 +40,9 @@ eigenvalue lies in [-lambda_max, lambda_max], so (-b, b) is inside the admissibl
 
 (smooth up to rho = b when the Perron root is simple) in the variable
 u = log(rho + b) - log(b - rho): the map sends the remaining real singular points, all outside
-(-b, b), to Im u = +-pi, so g is analytic in a strip around the real u axis and the Chebyshev
+(-b, b), to Im u = +-pi (complex eigenvalues of a non-symmetric W, |lambda| <= lambda_max, put
+theirs off the real axis outside the disk |rho| < b), so g is analytic in a strip around the real
+u axis and the Chebyshev
 interpolant converges geometrically even when W has eigenvalues within 1e-5 of one (large
 k-nearest-neighbour graphs).  log(1 - rho lambda_max) is added back analytically.  The
 interpolation domain, and hence ``interval``, is ``[-(1 - lower_margin) b, (1 - upper_margin)
@@ -55,6 +57,17 @@ and :meth:`InterpolatedLogDet.accuracy` measures the largest error of the value 
 d/drho log|I - rho W| against exact factorisations at test points.  The effect of a slope error
 delta on the posterior of rho is a shift of about T * delta * sd(rho)^2, i.e. T * delta * sd(rho)
 posterior standard deviations (:meth:`InterpolatedLogDet.posterior_shift`).
+
+Measured (k-nearest-neighbour W, k = 6, random points; 2 shared CPU cores; benchmarks/):
+
+* N = 3,000: degree 64 (65 LUs), max slope error 8.7e-7 over [-0.99, 0.999] against the
+  eigenvalues (the slope is O(N)); degree 32: 0.23, degree 48: 2.6e-4.
+* N = 30,000: 11 s; N = 300,000: 91 s (2 worker processes); N = 10^6: 647 s (serial,
+  about 10 s and 42 million L+U non-zeros per LU).  Slope errors at the posterior 1e-7 to 1.1e-6,
+  i.e. posterior shifts (T-1) |delta| sd(rho) below 1e-8 sd.
+* The stochastic method (64 probes, 300 terms) at N = 1,500: slope error 0.25 at rho = 0.5 and
+  about 20 near its upper end (0.95): it does not meet the 0.01-sd contract there and is kept
+  for W whose LU fills in too much.
 """
 
 from __future__ import annotations
