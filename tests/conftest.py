@@ -1,5 +1,5 @@
-"""Shared fixtures: small simulated panels and the cigar reference panel (copied into the
-package as the bundled dataset; read here from the package data or the shared folder)."""
+"""Shared fixtures: small simulated panels and the cigar reference panel (bundled in the
+package, see bayes_sdm/datasets)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,14 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 from bayes_sdm.panel import Panel  # noqa: E402
-from bayes_sdm.weights import make_weights, read_weights  # noqa: E402
+from bayes_sdm.weights import make_weights  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
 
 
 def ring_plus_random(n: int, rng: np.random.Generator, p: float = 0.1) -> np.ndarray:
@@ -46,16 +44,8 @@ def random_panel(n=12, t=5, k=2, seed=0, symmetric=True):
 
 @pytest.fixture(scope="session")
 def cigar():
-    """(Panel, W) of the cigar panel: logc on logp, logy; W = usa46 row-standardised."""
-    from bayes_sdm.panel import panel_from_frame
+    """(Panel, W) of the bundled cigar panel: logc on logp, logy; W = usa46 row-standardised."""
+    from bayes_sdm.datasets import load_dataset
 
-    try:
-        from bayes_sdm.datasets import load_dataset
-
-        ds = load_dataset("cigar")
-        return ds.panel(), ds.weights
-    except Exception:  # noqa: BLE001 - fall back to the shared reference copy
-        df = pd.read_csv(SHARED / "data" / "cigar" / "cigar_panel.csv")
-        w = read_weights(SHARED / "data" / "cigar" / "usa46_W_binary.csv")
-        return panel_from_frame(df, "state_name", "year", "logc", ["logp", "logy"],
-                                units=w.ids), w
+    ds = load_dataset("cigar")
+    return ds.panel(), ds.weights

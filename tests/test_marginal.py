@@ -4,12 +4,13 @@ and the Bayesian SEM / SDEM / SLX panels of pymc_models against an explicit nump
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.integrate as si
-from conftest import SHARED, random_panel
+from conftest import random_panel
 
 from bayes_sdm.effects import local_effects
 from bayes_sdm.errors import InputError
@@ -28,16 +29,14 @@ from bayes_sdm.panel import Panel
 from bayes_sdm.simulate import simulate_y
 
 # R SDPDmod 0.0.6 vignette (spatial_model), blmpSDPD(logc ~ logp + logy, effect="individual"),
-# also stored in ../shared/reference/sdpdmod_vignette_cigar.json
+# also stored in tests/data/sdpdmod_vignette_cigar.json (a copy of shared/reference)
 SDPDMOD_UNIT = {"ols": 884.7551, "sar": 938.6934, "sdm": 1046.4868, "sem": 993.192,
                 "sdem": 1039.6707, "slx": 930.0585}
 SDPDMOD_UNIT_PROBS = {"sdm": 0.9989, "sdem": 0.0011}
 
 
 def test_reference_file_matches_the_numbers_used_here():
-    p = SHARED / "reference" / "sdpdmod_vignette_cigar.json"
-    if not p.exists():
-        pytest.skip("shared reference folder not available")
+    p = Path(__file__).parent / "data" / "sdpdmod_vignette_cigar.json"
     ref = json.loads(p.read_text())["res1_blmpSDPD_individual_uniform_prior"]
     assert ref["log_marginal"] == SDPDMOD_UNIT
     assert ref["probs"]["sdm"] == SDPDMOD_UNIT_PROBS["sdm"]

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.optimize as so
-from conftest import SHARED, random_panel
+from conftest import random_panel
 
 from bayes_sdm.effects import dense_effects
 from bayes_sdm.errors import InputError
@@ -36,7 +37,7 @@ from bayes_sdm.panel import Panel
 from bayes_sdm.simulate import simulate_y
 from bayes_sdm.weights import make_weights
 
-REF = SHARED / "reference" / "sdpdmod_vignette_cigar.json"
+REF = Path(__file__).parent / "data" / "sdpdmod_vignette_cigar.json"  # copy of shared/reference
 
 
 def sim_panel(n=30, t=8, k=2, model="sdm", rho=0.4, seed=0, fe_scale=1.0, symmetric=True,
