@@ -106,8 +106,8 @@ def test_region_labels_checked():
 
 def test_region_without_neighbours_inside_block_w():
     panel, _, regs = simulate(sizes=(3, 3))
-    # a chain u0-u1-u2-u3-u4-u5 where u2's only neighbour besides u1 is removed: make u0 link
-    # only to u3 (another region) so that u0 has no neighbour inside r0
+    # regions r0 = {u0, u1, u2}, r1 = {u3, u4, u5}; u0's only neighbour is u3 (in r1), so u0
+    # has no neighbour inside its own region under the block-diagonal W
     c = np.zeros((6, 6))
     for i, j in [(0, 3), (1, 2), (2, 3), (3, 4), (4, 5), (1, 4)]:
         c[i, j] = c[j, i] = 1.0
