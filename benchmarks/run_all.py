@@ -8,7 +8,9 @@
 The machine (platform, CPU count, memory) and the package versions are written with the tables.
 
 Usage: ``python benchmarks/run_all.py [--max-n 30000] [--n 176,3000] [--draws 1000]
-[--no-cigar] [--no-ml-bench]`` (``make bench`` calls it without options).
+[--no-cigar] [--no-ml-bench]`` (``make bench`` calls it without options).  Rows of a separate
+``bench_scale.py --n 1000000 --json rows.json`` run can be merged afterwards with
+``run_all.py --add-rows rows.json`` (re-renders from ``results.json``; runs nothing).
 """
 
 from __future__ import annotations
@@ -224,10 +226,24 @@ def main(argv=None):
     p.add_argument("--no-cigar", action="store_true")
     p.add_argument("--no-ml-bench", action="store_true")
     p.add_argument("--out", default=str(HERE), help="folder for results.csv / results.md")
+    p.add_argument("--add-rows", default=None,
+                   help="JSON list of bench_scale rows (bench_scale.py --json) to merge into "
+                        "the saved results.json and re-render, without running anything")
     args = p.parse_args(argv)
     import bench_scale
     import pandas as pd
 
+    out = Path(args.out)
+    if args.add_rows:
+        saved = json.loads((out / "results.json").read_text())
+        extra = json.loads(Path(args.add_rows).read_text())
+        keep = [r for r in saved["rows"] if not (r.get("benchmark") == "scale" and
+                                                 r.get("N") in {e.get("N") for e in extra})]
+        rows = keep + extra
+        rows.sort(key=lambda r: (r.get("benchmark") != "cigar", r.get("benchmark") != "scale",
+                                 r.get("N") or 0))
+        _write(out, rows, saved["machine"], saved["versions"], args, pd)
+        return
     ns = [int(v) for v in args.n.split(",")] if args.n else list(bench_scale.DEFAULT_NS)
     mach, vers = machine(), versions()
     rows = []
@@ -244,8 +260,13 @@ def main(argv=None):
     if not args.no_ml_bench:
         print("[run_all] bench_ml ...", file=sys.stderr, flush=True)
         rows += run_ml_bench()
-    out = Path(args.out)
+    _write(out, rows, mach, vers, args, pd)
+
+
+def _write(out: Path, rows, mach, vers, args, pd) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(
+        {"rows": rows, "machine": mach, "versions": vers}, indent=1, default=float))
     df = pd.DataFrame(rows)
     for k, v in mach.items():
         df[f"machine_{k}"] = v
