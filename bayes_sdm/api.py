@@ -237,8 +237,13 @@ def fit(
     if sampler.nuts_sampler == "exact":
         from .exact import sample_exact
 
+        dists = (priors.beta["dist"], priors.theta["dist"], priors.rho["dist"],
+                 priors.sigma["dist"])
+        if dists != ("flat", "flat", "uniform", "jeffreys"):
+            raise InputError("the exact sampler integrates beta, theta and sigma2 out under the "
+                             "flat reference prior: use --priors flat (or NUTS)")
         idata = sample_exact(prep.stats, prep.logdet, model=prep.model, draws=sampler.draws,
-                             chains=sampler.chains, seed=sampler.seed)
+                             chains=sampler.chains, seed=sampler.seed, effects=False)
     else:
         model = build_model(prep.stats, prep.logdet, prep.model, priors)
         nuts = resolve_sampler(sampler.nuts_sampler)

@@ -123,3 +123,12 @@ def test_cli_plots_write_figures_and_report(small_files, tmp_path):
             "rho_ml.png"} <= figs
     text = (out / "report.md").read_text()
     assert "## Parameters" in text and "figures/effects_forest.png" in text
+
+
+def test_cli_exact_sampler_needs_flat_priors(small_files, tmp_path, capsys):
+    assert main(args(small_files, "--sampler", "exact", "--out", str(tmp_path / "a"))) == 2
+    assert "--priors flat" in capsys.readouterr().err
+    out = tmp_path / "b"
+    assert main(args(small_files, "--sampler", "exact", "--priors", "flat", "--out",
+                     str(out))) == 0
+    assert len(pd.read_csv(out / "effects.csv")) == 6
