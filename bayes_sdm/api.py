@@ -22,7 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from . import __version__
-from .effects import EFFECTS, lag_effects, local_effects
+from .effects import EFFECTS, lag_effects, local_effects, total_sums
 from .errors import InputError
 from .likelihood import LAG_MODELS, SufficientStats, sufficient_stats
 from .logdet import LogDet, make_logdet
@@ -95,21 +95,6 @@ def prepare(
     return Prepared(panel, w, stats, ld, model, fe, correction, lag_convention)
 
 
-def _total_sums(prep: Prepared):
-    """iota'(I - rho W)^{-1} iota / N and iota'(I - rho W)^{-1} W iota / N for a W that is not
-    row-standardised, from one eigendecomposition W = V diag(lam) V^{-1} (dense W only)."""
-    m = prep.w.matrix.toarray() if prep.w.is_sparse else prep.w.matrix
-    lam, v = np.linalg.eig(m)
-    ones = np.ones(prep.w.n)
-    a = (ones @ v) * np.linalg.solve(v, ones)
-
-    def sums(rho):
-        d = 1.0 - np.asarray(rho)[..., None] * lam
-        return (np.real((a / d).sum(-1)) / prep.w.n, np.real((a * lam / d).sum(-1)) / prep.w.n)
-
-    return sums
-
-
 def effects_draws(prep: Prepared, posterior: xr.Dataset) -> xr.DataArray:
     """Direct / indirect / total effects for every draw, dims (chain, draw, effect, coef)."""
     beta = posterior["beta"].transpose("chain", "draw", "coef").values
@@ -117,7 +102,7 @@ def effects_draws(prep: Prepared, posterior: xr.Dataset) -> xr.DataArray:
              if "theta" in posterior else None)
     if prep.model in LAG_MODELS:
         rho = posterior["rho"].values
-        sums = None if prep.w.row_standardized else _total_sums(prep)
+        sums = None if prep.w.row_standardized else total_sums(prep.w)
         arr = lag_effects(rho, beta, theta, prep.logdet, prep.w.row_standardized, sums)
     else:
         arr = local_effects(beta, theta)

@@ -12,6 +12,7 @@ Outputs in ``--out`` (default ``runs/<dataset>-<model>-<fe>/``):
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -280,7 +281,7 @@ def _run_regional(a, spec: ModelSpec, inputs, out: Path) -> int:
                         "wall_time_s": f"{t_fit:.2f}"})
     from .api import dependency_versions
 
-    idata.attrs.setdefault("dependencies", __import__("json").dumps(dependency_versions()))
+    idata.attrs.setdefault("dependencies", json.dumps(dependency_versions()))
     summ, eff = res.summary_table(), res.effects_table()
     contrasts = res.contrasts_table()
     diag = res.diagnostics()

@@ -17,6 +17,7 @@ For SEM: direct = beta, indirect = 0; for SLX and SDEM: direct = beta, indirect 
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from .errors import InputError
 
@@ -53,6 +54,30 @@ def lag_effects(rho, beta, theta, logdet, row_standardized: bool = True,
         s0, s1 = total_sums(rho)
         total = beta * s0[..., None] + theta * s1[..., None]
     return np.stack([direct, total - direct, total], axis=-2)
+
+
+def total_sums(w):
+    """A function rho -> (iota'(I - rho W)^{-1} iota / N, iota'(I - rho W)^{-1} W iota / N), vectorised,
+    from one eigendecomposition (symmetric solver on the similar symmetric form when there is
+    one), for effects with a W that is not row-standardised."""
+    m = w.matrix.toarray() if w.is_sparse else np.asarray(w.matrix)
+    n = w.n
+    ones = np.ones(n)
+    sym = w.symmetric_form()
+    if sym is not None:
+        s = sym.toarray() if sp.issparse(sym) else sym
+        lam, v = np.linalg.eigh(s)
+        sq = np.sqrt(w.sym_scale)
+        a = (v.T @ (ones / sq)) * (v.T @ (ones * sq))
+    else:
+        lam, v = np.linalg.eig(m)
+        a = (ones @ v) * np.linalg.solve(v, ones)
+
+    def sums(rho):
+        dd = 1.0 - np.asarray(rho, dtype=float)[..., None] * lam
+        return (np.real((a / dd).sum(-1)) / n, np.real((a * lam / dd).sum(-1)) / n)
+
+    return sums
 
 
 def local_effects(beta, theta=None) -> np.ndarray:

@@ -48,6 +48,16 @@ ERROR_MODELS = ("sem", "sdem")
 DURBIN_MODELS = ("sdm", "sdem", "slx")
 
 
+def spatial_name(model: str) -> str | None:
+    """Name of the spatial parameter: ``rho`` (lag models), ``lambda`` (error models), None
+    (SLX / OLS)."""
+    if model in LAG_MODELS:
+        return "rho"
+    if model in ERROR_MODELS:
+        return "lambda"
+    return None
+
+
 @dataclass(frozen=True)
 class FETerms:
     """Effective sample size and Jacobian multipliers of one FE / correction choice.

@@ -64,7 +64,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy import stats as sstats
 
-from .effects import EFFECTS, lag_effects, local_effects
+from .effects import EFFECTS, lag_effects, local_effects, total_sums
 from .errors import InputError
 from .likelihood import (
     DURBIN_MODELS,
@@ -78,6 +78,7 @@ from .likelihood import (
     loglik,
     profile_error,
     profile_lag,
+    spatial_name,
     sufficient_stats,
     transformed_columns,
 )
@@ -95,15 +96,6 @@ HDI_PROB = 0.94
 
 class BoundaryWarning(UserWarning):
     """The spatial parameter's ML estimate is at the edge of its admissible interval."""
-
-
-def spatial_name(model: str) -> str | None:
-    """``rho`` for lag models, ``lambda`` for error models, None for SLX / OLS."""
-    if model in LAG_MODELS:
-        return "rho"
-    if model in ERROR_MODELS:
-        return "lambda"
-    return None
 
 
 def param_names(model: str, x_names) -> list[str]:
@@ -543,30 +535,6 @@ def hdi_interval(x: np.ndarray, prob: float = HDI_PROB) -> tuple[float, float]:
     return (float(x[i]), float(x[i + k]))
 
 
-def _total_sums_fn(w: SpatialWeights):
-    """iota'(I - rho W)^{-1} iota / N and iota'(I - rho W)^{-1} W iota / N, vectorised over rho,
-    from one eigendecomposition (symmetric solver on the similar symmetric form when there is
-    one), for effects with a W that is not row-standardised."""
-    m = w.matrix.toarray() if w.is_sparse else np.asarray(w.matrix)
-    n = w.n
-    ones = np.ones(n)
-    sym = w.symmetric_form()
-    if sym is not None:
-        s = sym.toarray() if sp.issparse(sym) else sym
-        lam, v = np.linalg.eigh(s)
-        sq = np.sqrt(w.sym_scale)
-        a = (v.T @ (ones / sq)) * (v.T @ (ones * sq))
-    else:
-        lam, v = np.linalg.eig(m)
-        a = (ones @ v) * np.linalg.solve(v, ones)
-
-    def sums(rho):
-        dd = 1.0 - np.asarray(rho, dtype=float)[..., None] * lam
-        return (np.real((a / dd).sum(-1)) / n, np.real((a * lam / dd).sum(-1)) / n)
-
-    return sums
-
-
 @dataclass
 class MLResult:
     """A maximum-likelihood fit.
@@ -648,7 +616,7 @@ class MLResult:
             ld = self.logdet
             rs = self.w.row_standardized if self.w is not None else True
             if not rs and self._sums is None:
-                self._sums = _total_sums_fn(self.w)
+                self._sums = total_sums(self.w)
             sums = self._sums
 
             def f(theta_vec):

@@ -25,18 +25,9 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from .errors import InputError
-from .likelihood import DURBIN_MODELS, ERROR_MODELS, SufficientStats, loglik
+from .likelihood import DURBIN_MODELS, SufficientStats, loglik, spatial_name
 from .logdet import LogDet
 from .spec import PriorSpec
-
-
-def spatial_name(model: str) -> str | None:
-    """Name of the spatial parameter: ``rho`` (lag), ``lambda`` (error), None (SLX/OLS)."""
-    if model in ("sdm", "sar"):
-        return "rho"
-    if model in ERROR_MODELS:
-        return "lambda"
-    return None
 
 
 def coef_prior(name: str, prior: dict, scale_ref: np.ndarray, dims: str = "coef"):
