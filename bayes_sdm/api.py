@@ -13,7 +13,6 @@ provenance and tables to the result.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass, field
 
@@ -145,17 +144,6 @@ def provenance(prep: Prepared, spec: ModelSpec) -> dict[str, str]:
     }
 
 
-def resolve_sampler(name: str) -> str:
-    """``auto`` -> nutpie when installed (fastest here), else PyMC's NUTS."""
-    if name == "auto":
-        return "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
-    if name not in ("pymc", "nutpie", "numpyro", "blackjax"):
-        raise InputError(f"unknown NUTS sampler {name!r}; use auto, pymc, nutpie or numpyro")
-    if name in ("nutpie", "numpyro", "blackjax") and not importlib.util.find_spec(name):
-        raise InputError(f"sampler {name!r} is not installed (pip install {name})")
-    return name
-
-
 @dataclass
 class FitResult:
     """A fitted Bayesian spatial panel: the ArviZ DataTree plus what produced it."""
@@ -203,9 +191,8 @@ def fit(
     """
     import time
 
-    import pymc as pm
-
     from .pymc_models import build_model
+    from .sampling import sample_nuts
 
     if spec is None:  # data given directly (not through a DataSpec): record no data source
         from .spec import DataSpec
@@ -231,14 +218,7 @@ def fit(
                              chains=sampler.chains, seed=sampler.seed, effects=False)
     else:
         model = build_model(prep.stats, prep.logdet, prep.model, priors)
-        nuts = resolve_sampler(sampler.nuts_sampler)
-        with model:
-            idata = pm.sample(
-                draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
-                cores=sampler.cores, random_seed=sampler.seed, progressbar=progressbar,
-                nuts_sampler=nuts, compute_convergence_checks=False,
-                target_accept=sampler.target_accept,
-            )
+        idata = sample_nuts(model, sampler, progressbar=progressbar)
     t1 = time.perf_counter()
     post = idata["posterior"].to_dataset()
     if "effects" not in post:

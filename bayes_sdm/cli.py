@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from .errors import InputError
+from .sampling import NUTS_SAMPLERS
 from .spec import ModelSpec, PriorSpec
 
 EXIT_OK, EXIT_DIAGNOSTICS, EXIT_INPUT = 0, 1, 2
@@ -76,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tune", type=int)
     s.add_argument("--chains", type=int)
     s.add_argument("--seed", type=int)
-    s.add_argument("--sampler", choices=["auto", "pymc", "nutpie", "numpyro", "exact"])
+    s.add_argument("--sampler", choices=[*NUTS_SAMPLERS, "exact"],
+                   help="NUTS sampler (auto: nutpie-pyfunc when nutpie is installed), or the exact "
+                        "grid sampler (flat priors)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     r = p.add_argument_group("regions (with --region-col)")
     r.add_argument("--pooling", choices=["partial", "none", "complete"],

@@ -136,6 +136,7 @@ from .likelihood import (
 )
 from .logdet import EigenLogDet, LogDet
 from .panel import Panel, check_not_absorbed
+from .sampling import sample_nuts
 from .spec import PriorSpec, SamplerSpec
 from .weights import SpatialWeights
 
@@ -1568,31 +1569,6 @@ def regional_effects_draws(rm: RegionalModel, post: xr.Dataset, perspective: str
 # --------------------------------------------------------------------------------------------
 # sampling
 # --------------------------------------------------------------------------------------------
-def _single_thread_blas():
-    from contextlib import nullcontext
-
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl is a PyMC dependency
-        return nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-def _sample(model, sampler: SamplerSpec, seed: int, progressbar: bool):
-    import pymc as pm
-
-    from .api import resolve_sampler
-
-    nuts = resolve_sampler(sampler.nuts_sampler)
-    # the models evaluate tiny dense linear algebra (K x K Cholesky factors): a multi-threaded
-    # BLAS only adds synchronisation (x100 slower per gradient on a busy machine)
-    with _single_thread_blas(), model:
-        return pm.sample(draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
-                         cores=sampler.cores, random_seed=seed, progressbar=progressbar,
-                         nuts_sampler=nuts, compute_convergence_checks=False,
-                         target_accept=sampler.target_accept)
-
-
 def _stack_regions(idatas: dict, names: Sequence[str]):
     """Stack independent per-region fits along a ``region`` dimension."""
     idx = pd.Index(list(names), name="region")
@@ -1657,10 +1633,10 @@ def fit_regional_model(rm: RegionalModel, sampler: SamplerSpec | None = None,
     if rm.region_models is not None:
         fits = {}
         for g, (name, mdl) in enumerate(rm.region_models.items()):
-            fits[name] = _sample(mdl, sampler, sampler.seed + 7919 * g, progressbar)
+            fits[name] = sample_nuts(mdl, sampler, sampler.seed + 7919 * g, progressbar)
         idata = _stack_regions(fits, rm.regions.names)
     else:
-        idata = _sample(rm.model, sampler, sampler.seed, progressbar)
+        idata = sample_nuts(rm.model, sampler, sampler.seed, progressbar)
     t1 = time.perf_counter()
     post = idata["posterior"].to_dataset()
     if rm.marginalize:

@@ -85,8 +85,10 @@ class PriorSpec:
 
 @dataclass
 class SamplerSpec:
-    """NUTS settings.  ``nuts_sampler``: ``auto`` (nutpie when installed, else PyMC), ``pymc``,
-    ``nutpie``, ``numpyro``; ``exact`` is the grid sampler for flat/conjugate priors."""
+    """NUTS settings.  ``nuts_sampler``: ``auto`` (``nutpie-pyfunc`` when nutpie is installed,
+    else ``pymc``), ``nutpie-pyfunc``, ``nutpie``, ``pymc``, ``numpyro``, ``blackjax``
+    (:mod:`bayes_sdm.sampling`); ``exact`` is the grid sampler for flat/conjugate priors.
+    ``cores``: None lets the sampler choose (one core for ``nutpie-pyfunc``)."""
 
     draws: int = 1000
     tune: int = 1000
@@ -136,6 +138,11 @@ class ModelSpec:
             raise InputError(f"unknown correction {self.correction!r}; choose from {CORRECTIONS}")
         if self.lag_convention not in LAG_CONVENTIONS:
             raise InputError(f"unknown lag convention {self.lag_convention!r}")
+        from .sampling import NUTS_SAMPLERS
+
+        if self.sampler.nuts_sampler not in (*NUTS_SAMPLERS, "exact"):
+            raise InputError(f"unknown sampler {self.sampler.nuts_sampler!r} in sampler.nuts_sampler;"
+                             f" choose from {(*NUTS_SAMPLERS, 'exact')}")
         self.priors.validate()
         s = self.sampler
         for name in ("draws", "tune", "chains"):

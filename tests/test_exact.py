@@ -128,19 +128,16 @@ def ess_1d(x: np.ndarray) -> float:
     return float(array_stats.ess(x, chain_axis=0, draw_axis=1, method="bulk"))
 
 
-def compare_with_nuts(model, draws, tune, chains, seed=0, n=30, t=6):
-    import pymc as pm
-
+def compare_with_nuts(model, draws, tune, chains, seed=0, n=30, t=6, sampler="pymc"):
     from bayes_sdm.pymc_models import build_model
-    from bayes_sdm.spec import PriorSpec
+    from bayes_sdm.sampling import sample_nuts
+    from bayes_sdm.spec import PriorSpec, SamplerSpec
 
     stats, ld, _ = simulated(model, n=n, t=t, seed=seed)
     ex = sample_exact(stats, ld, model, draws=4000, chains=1, seed=seed + 10).posterior
     m = build_model(stats, ld, model, PriorSpec.preset("flat"))
-    with m:
-        idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=1, random_seed=seed,
-                          progressbar=False, nuts_sampler="pymc", compute_convergence_checks=False,
-                          target_accept=0.9)
+    idata = sample_nuts(m, SamplerSpec(draws=draws, tune=tune, chains=chains, cores=1, seed=seed,
+                                       nuts_sampler=sampler, target_accept=0.9))
     nu = idata.posterior
     sname = "rho" if model in ("sdm", "sar") else "lambda"
     # KS on the spatial parameter with the NUTS effective sample size
@@ -180,13 +177,16 @@ def compare_with_nuts(model, draws, tune, chains, seed=0, n=30, t=6):
     return d, crit
 
 
-def test_exact_matches_nuts_fast():
-    """Small SDM panel, short NUTS run (2 chains x 600 draws)."""
-    compare_with_nuts("sdm", draws=600, tune=600, chains=2)
+@pytest.mark.parametrize("sampler", ["pymc", "nutpie-pyfunc"])
+def test_exact_matches_nuts_fast(sampler):
+    """Small SDM panel, short NUTS run (2 chains x 600 draws), with PyMC's NUTS and with nutpie
+    driving the PyTensor-compiled functions (the default sampler)."""
+    compare_with_nuts("sdm", draws=600, tune=600, chains=2, sampler=sampler)
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("sampler", ["pymc", "nutpie-pyfunc"])
 @pytest.mark.parametrize("model", ["sdm", "sar", "sem", "sdem"])
-def test_exact_matches_nuts(model):
+def test_exact_matches_nuts(model, sampler):
     """4 chains x 1000 NUTS draws against 4000 exact draws."""
-    compare_with_nuts(model, draws=1000, tune=1000, chains=4, seed=5, n=40, t=8)
+    compare_with_nuts(model, draws=1000, tune=1000, chains=4, seed=5, n=40, t=8, sampler=sampler)

@@ -31,7 +31,7 @@ def prep():
     return prepare(panel, w, "sdm", "twoway")
 
 
-@pytest.mark.parametrize("sampler", ["nutpie", "pymc"])
+@pytest.mark.parametrize("sampler", ["nutpie-pyfunc", "nutpie", "pymc"])
 def test_same_seed_same_posterior(prep, sampler):
     a = _fit(prep, sampler, seed=123).idata["posterior"]
     b = _fit(prep, sampler, seed=123).idata["posterior"]

@@ -1,0 +1,171 @@
+"""NUTS samplers behind one call: :func:`sample_nuts` (model in, ArviZ DataTree out).
+
+Samplers (``SamplerSpec.nuts_sampler``):
+
+``nutpie-pyfunc`` (the default through ``auto`` when nutpie is installed)
+    nutpie's Rust NUTS (the adaptation of Stan's NUTS, Hoffman & Gelman 2014, JMLR 15:1593-1623,
+    with nutpie's gradient-based mass-matrix adaptation) calling, through nutpie's
+    Python-function interface, the model's log-density and gradient compiled by PyTensor's
+    default backend (numba in PyTensor 3).  Why: after the foundation's sufficient statistics
+    the log-density of a pooled model costs about 5 us (a K x K quadratic form plus an O(N) or
+    O(1) log-determinant), so a small fit is dominated by compilation.  PyTensor caches its
+    compiled functions on disk, so this path compiles in under a second once the cache is warm,
+    where nutpie's own numba route spends 4-16 s per process building C callbacks that numba
+    cannot cache.  The price is about 20 us of Python per gradient, GIL-bound, so the chains
+    share one core (``cores=1`` unless set): cigar's 44,000 gradients take about 1.3 s.
+``nutpie``
+    nutpie's own compile (PyTensor -> numba C callbacks, as ``pm.sample(nuts_sampler="nutpie")``):
+    no Python per gradient and parallel chains, at 4-16 s of compilation per process; worth it
+    for long runs of expensive models (the hierarchical ones).
+``pymc``
+    PyMC's NUTS (Python); parallel chains in processes.
+``numpyro``, ``blackjax``
+    JAX samplers through ``pymc.sampling.jax`` (optional extra ``bayes_sdm[jax]``); a GPU when
+    JAX sees one.
+
+Measured figures (benchmarks/results.md) say which is fastest where.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from contextlib import nullcontext
+
+import numpy as np
+
+from .errors import InputError
+from .spec import SamplerSpec
+
+NUTS_SAMPLERS = ("auto", "nutpie-pyfunc", "nutpie", "pymc", "numpyro", "blackjax")
+_MODULE = {"nutpie-pyfunc": "nutpie", "nutpie": "nutpie", "numpyro": "numpyro",
+           "blackjax": "blackjax", "pymc": "pymc"}
+
+
+def resolve_sampler(name: str) -> str:
+    """``auto`` -> ``nutpie-pyfunc`` when nutpie is installed (fastest here), else ``pymc``.
+
+    Raises
+    ------
+    InputError
+        An unknown sampler, or one whose package is not installed.
+    """
+    if name == "auto":
+        return "nutpie-pyfunc" if importlib.util.find_spec("nutpie") else "pymc"
+    if name not in NUTS_SAMPLERS:
+        raise InputError(f"unknown NUTS sampler {name!r}; use one of {', '.join(NUTS_SAMPLERS)}")
+    module = _MODULE[name]
+    if not importlib.util.find_spec(module):
+        extra = " (pip install 'bayes_sdm[jax]')" if module in ("numpyro", "blackjax") else ""
+        raise InputError(f"sampler {name!r} needs {module}, which is not installed{extra}")
+    return name
+
+
+def single_thread_blas():
+    """Context: BLAS on one thread.  The models evaluate tiny dense linear algebra (K x K); a
+    multi-threaded BLAS only adds synchronisation (x100 slower per gradient on a busy machine)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a PyMC dependency
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def sample_nuts(model, sampler: SamplerSpec, seed: int | None = None,
+                progressbar: bool = False):
+    """Sample ``model`` with the NUTS sampler named in ``sampler``; an ArviZ DataTree with the
+    ``posterior`` (constrained variables and deterministics, dims from the model) and
+    ``sample_stats`` groups, as :func:`pymc.sample` returns it.
+
+    Parameters
+    ----------
+    model : pm.Model
+    sampler : draws, tune, chains, target_accept, nuts_sampler, cores
+    seed : overrides ``sampler.seed``
+    """
+    import pymc as pm
+
+    name = resolve_sampler(sampler.nuts_sampler)
+    seed = sampler.seed if seed is None else seed
+    with single_thread_blas():
+        if name == "nutpie-pyfunc":
+            return _sample_nutpie_pyfunc(model, sampler, seed, progressbar)
+        with model:
+            return pm.sample(draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
+                             cores=sampler.cores, random_seed=seed, progressbar=progressbar,
+                             nuts_sampler=name, compute_convergence_checks=False,
+                             target_accept=sampler.target_accept)
+
+
+# --------------------------------------------------------------------------------------------
+# nutpie driving PyTensor-compiled Python functions
+# --------------------------------------------------------------------------------------------
+
+
+def compile_nutpie_pyfunc(model):
+    """The model as a nutpie ``CompiledModel`` whose log-density and gradient (in the
+    unconstrained space, Jacobians included) and whose draw expansion (constrained free variables
+    and deterministics) are PyTensor functions compiled in the default mode (disk-cached)."""
+    import pytensor
+    import pytensor.tensor as pt
+    from nutpie.compiled_pyfunc import from_pyfunc
+    from pymc.initial_point import make_initial_point_fn
+    from pymc.pytensorf import join_nonshared_inputs
+    from pymc.util import get_default_varnames
+
+    value_vars = list(model.value_vars)
+    init_fn = make_initial_point_fn(model=model, jitter_rvs=set(model.free_RVs),
+                                    return_transformed=True)
+    point = init_fn(0)
+    logp = model.logp()
+    grad = pt.concatenate([g.ravel() for g in pt.grad(logp, value_vars)])
+    expand = get_default_varnames(model.unobserved_value_vars, include_transformed=False)
+    outs, x = join_nonshared_inputs(point, [logp, grad, *expand], value_vars)
+    logp_fn = pytensor.function([x], outs[:2], on_unused_input="ignore", trust_input=True)
+    expand_fn = pytensor.function([x], outs[2:], on_unused_input="ignore", trust_input=True)
+
+    def ravel(p):
+        return np.concatenate([np.ravel(p[v.name]) for v in value_vars]).astype(float)
+
+    names = [v.name for v in expand]
+    shapes = [np.shape(a) for a in expand_fn(ravel(point))]
+
+    def make_initial_point(seed):
+        return ravel(init_fn(seed))
+
+    def make_logp_fn():
+        fn = logp_fn.copy()  # one storage per chain: PyTensor functions are not re-entrant
+
+        def logp_and_grad(x, **_):
+            lp, g = fn(x)
+            return float(lp), g
+        return logp_and_grad
+
+    def make_expand_fn(*_seeds):
+        fn = expand_fn.copy()
+
+        def expand_draw(x, **_):
+            return {n: np.array(v, dtype=float, order="C")
+                    for n, v in zip(names, fn(x), strict=True)}
+        return expand_draw
+
+    dims = {n: tuple(model.named_vars_to_dims[n]) for n in names
+            if n in model.named_vars_to_dims}
+    coords = {k: list(v) for k, v in model.coords.items() if v is not None}
+    return from_pyfunc(len(ravel(point)), make_logp_fn, make_expand_fn, [np.dtype("float64")] * len(names),
+                       shapes, names, coords=coords, dims=dims,
+                       make_initial_point_fn=make_initial_point)
+
+
+def _sample_nutpie_pyfunc(model, sampler: SamplerSpec, seed: int, progressbar: bool):
+    import nutpie
+    from pymc.backends.arviz import patch_nutpie_idata
+
+    compiled = compile_nutpie_pyfunc(model)
+    t0 = time.time()
+    idata = nutpie.sample(compiled, draws=sampler.draws, tune=max(sampler.tune, 1),
+                          chains=sampler.chains, cores=sampler.cores or 1, seed=int(seed),
+                          target_accept=sampler.target_accept, save_warmup=False,
+                          progress_bar=progressbar)
+    patch_nutpie_idata(idata, model, sampling_time=time.time() - t0)
+    return idata
