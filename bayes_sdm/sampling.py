@@ -29,6 +29,7 @@ Measured figures (benchmarks/results.md) say which is fastest where.
 from __future__ import annotations
 
 import importlib.util
+import threading
 import time
 from contextlib import nullcontext
 
@@ -38,7 +39,8 @@ from .errors import InputError
 from .spec import SamplerSpec
 
 NUTS_SAMPLERS = ("auto", "nutpie-pyfunc", "nutpie", "pymc", "numpyro", "blackjax")
-_MODULE = {"nutpie-pyfunc": "nutpie", "nutpie": "nutpie", "numpyro": "numpyro",
+#: the package each sampler needs
+SAMPLER_PACKAGE = {"nutpie-pyfunc": "nutpie", "nutpie": "nutpie", "numpyro": "numpyro",
            "blackjax": "blackjax", "pymc": "pymc"}
 
 
@@ -54,7 +56,7 @@ def resolve_sampler(name: str) -> str:
         return "nutpie-pyfunc" if importlib.util.find_spec("nutpie") else "pymc"
     if name not in NUTS_SAMPLERS:
         raise InputError(f"unknown NUTS sampler {name!r}; use one of {', '.join(NUTS_SAMPLERS)}")
-    module = _MODULE[name]
+    module = SAMPLER_PACKAGE[name]
     if not importlib.util.find_spec(module):
         extra = " (pip install 'bayes_sdm[jax]')" if module in ("numpyro", "blackjax") else ""
         raise InputError(f"sampler {name!r} needs {module}, which is not installed{extra}")
@@ -133,20 +135,24 @@ def compile_nutpie_pyfunc(model):
     def make_initial_point(seed):
         return ravel(init_fn(seed))
 
-    def make_logp_fn():
-        fn = logp_fn.copy()  # one storage per chain: PyTensor functions are not re-entrant
+    # One compiled function for all chains, behind a lock: ``Function.copy`` re-creates the numba
+    # thunks (about 80 ms each); the chains share one core anyway (GIL-bound callbacks), and the
+    # outputs are copied before the lock is released.
+    lock = threading.Lock()
 
+    def make_logp_fn():
         def logp_and_grad(x, **_):
-            lp, g = fn(x)
-            return float(lp), g
+            with lock:
+                lp, g = logp_fn(x)
+                return float(lp), np.array(g, dtype=float)
         return logp_and_grad
 
     def make_expand_fn(*_seeds):
-        fn = expand_fn.copy()
-
         def expand_draw(x, **_):
-            return {n: np.array(v, dtype=float, order="C")
-                    for n, v in zip(names, fn(x), strict=True)}
+            with lock:
+                vals = expand_fn(x)
+                return {n: np.array(v, dtype=float, order="C")
+                        for n, v in zip(names, vals, strict=True)}
         return expand_draw
 
     dims = {n: tuple(model.named_vars_to_dims[n]) for n in names

@@ -94,7 +94,7 @@ class SamplerSpec:
     tune: int = 1000
     chains: int = 4
     seed: int = 20260101
-    target_accept: float = 0.9
+    target_accept: float = 0.8
     nuts_sampler: str = "auto"
     cores: int | None = None
 

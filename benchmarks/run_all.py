@@ -134,12 +134,49 @@ SCALE_COLS = [
     ("posterior_shift_measured", "(T-1) err sd(rho)"), ("contract_ok", "<= 0.01"),
     ("exact_s", "exact s"), ("exact_ess_per_s", "exact ESS/s"),
     ("nuts_sampler", "NUTS"), ("nuts_logdet", "NUTS log-det"),
-    ("nuts_sample_s", "NUTS s (total)"),
+    ("nuts_sample_s", "NUTS s (total)"), ("nuts_fit_total_s", "fit s (set-up+log-det+NUTS)"),
     ("nuts_sampling_only_s", "NUTS sampling s"), ("nuts_ess_rho", "ESS rho"),
     ("nuts_ess_per_s", "ESS/s (total)"), ("nuts_ess_per_sampling_s", "ESS/s (sampling)"),
     ("ml_s", "ML s"), ("spreg_s", "spreg s"), ("peak_gb", "peak GB"),
     ("process_wall_s", "process s"),
 ]
+
+
+def targets(rows: list[dict]) -> list[tuple[str, str, str]]:
+    """The issue's speed and memory targets against this run's figures."""
+    by_n = {r.get("N"): r for r in rows if r.get("benchmark") == "scale" and r.get("status") == "ok"}
+    cig = next((r for r in rows if r.get("benchmark") == "cigar"), {})
+    out = []
+
+    def add(text, value, limit, unit="s", fmt="{:.2f}", higher=False):
+        if value is None or value == "":
+            out.append((text, "not run", ""))
+            return
+        ok = value >= limit if higher else value <= limit
+        out.append((text, fmt.format(value) + (f" {unit}" if unit else ""), "yes" if ok else "NO"))
+
+    default = next((k[5:-7] for k in cig if k.startswith("nuts_") and k.endswith("_run1_s")), None)
+    if default:
+        add(f"cigar NUTS 4 x 1000 ({default}), fit after import < 2.5 s",
+            cig.get(f"nuts_{default}_run1_s"), 2.5)
+    add("cigar exact sampler < 0.6 s", cig.get("exact_s"), 0.6)
+    r3, r300, r1m = by_n.get(3000, {}), by_n.get(300000, {}), by_n.get(1000000, {})
+    add("N = 3,000 dense W: whole NUTS fit < 10 s", r3.get("nuts_fit_total_s"), 10)
+    add("N = 3,000: exact sampler 4,000 draws < 1 s", r3.get("exact_s"), 1)
+    add("N = 300,000: NUTS fit, set-up included, < 120 s", r300.get("nuts_fit_total_s"), 120)
+    for r, n, gb in ((r300, "300,000", 8), (r1m, "1,000,000", 16)):
+        peaks = [v for k, v in r.items() if k.endswith("_peak_gb") and isinstance(v, int | float)]
+        add(f"N = {n}: peak memory < {gb} GB", max(peaks) if peaks else None, gb, "GB")
+    add("N = 1,000,000: NUTS fit, set-up included, < 600 s", r1m.get("nuts_fit_total_s"), 600)
+    a, b = r3.get("nuts_sampling_only_s"), r300.get("nuts_sampling_only_s")
+    if a and b:
+        add("sampling time N = 300,000 / N = 3,000 within 2x", max(a, b) / min(a, b), 2, "",
+            "{:.2f}x")
+    ml = next((r for r in rows if str(r.get("benchmark", "")).startswith("ml")
+               and r.get("ratio")), None)
+    add("ML N = 3,000: >= 20x faster than spreg ML_LagFE", ml.get("ratio") if ml else None, 20,
+        "", "{:.1f}x", higher=True)
+    return out
 
 
 def write_md(path: Path, rows: list[dict], mach: dict, vers: dict, args) -> None:
@@ -199,6 +236,8 @@ def write_md(path: Path, rows: list[dict], mach: dict, vers: dict, args) -> None
               "the resulting shift of the posterior of rho in posterior sds; *NUTS s (total)* = "
               "`pm.sample` wall time with compilation; *NUTS sampling s* = the sampler's own "
               "sampling time; ESS is the bulk ESS of rho."]
+    lines += ["", "## Targets (issue 6)", "", "| target | measured | met |", "|---|---|---|"]
+    lines += [f"| {t} | {m} | {ok} |" for t, m, ok in targets(rows)]
     cig = [r for r in rows if r.get("benchmark") == "cigar"]
     if cig:
         lines += ["", "## Small panel: cigar (N = 46, T = 30), two-way SDM", ""]
