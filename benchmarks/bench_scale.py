@@ -272,7 +272,7 @@ def _spreg(rec, panel, w, k):
     rec["rho_spreg"] = float(np.asarray(ref.betas).ravel()[-1])
 
 
-def cigar_case(samplers=("nutpie-pyfunc", "nutpie", "pymc"), draws: int = 1000, tune: int = 1000,
+def cigar_case(samplers=None, draws: int = 1000, tune: int = 1000,
                chains: int = 4, seed: int = 2026) -> dict:
     """The small-panel target: cigar (N = 46, T = 30), two-way SDM, default priors, NUTS
     4 x 1000 with each sampler through the user's path (``prepare`` + ``fit``: sufficient
@@ -281,6 +281,7 @@ def cigar_case(samplers=("nutpie-pyfunc", "nutpie", "pymc"), draws: int = 1000, 
     and the eigenvalues' on-disk caches are warm for both once the benchmark has run before),
     and the exact sampler (flat priors)."""
     import importlib
+    import importlib.util
 
     import arviz as az
 
@@ -289,6 +290,9 @@ def cigar_case(samplers=("nutpie-pyfunc", "nutpie", "pymc"), draws: int = 1000, 
     from bayes_sdm.sampling import SAMPLER_PACKAGE
     from bayes_sdm.spec import DataSpec, ModelSpec, PriorSpec, SamplerSpec
 
+    if samplers is None:  # every installed one
+        samplers = [s for s in ("nutpie-pyfunc", "nutpie", "pymc", "numpyro")
+                    if importlib.util.find_spec(SAMPLER_PACKAGE[s])]
     for sampler in samplers:  # "after import": the samplers' packages are imported untimed
         importlib.import_module(SAMPLER_PACKAGE[sampler])
     rec: dict = {"benchmark": "cigar", "N": 46, "T": 30, "K": 2, "status": "ok"}
