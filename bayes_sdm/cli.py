@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from .errors import InputError
+from .logdet import METHODS as LOGDET_METHODS
 from .sampling import NUTS_SAMPLERS
 from .spec import ModelSpec, PriorSpec
 
@@ -72,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--priors", choices=["default", "flat"])
     m.add_argument("--lag-convention", choices=["QWy", "WQy"],
                    help="QWy: lag then demean (Lee-Yu, default); WQy: demean then lag (splm)")
+    m.add_argument("--logdet", choices=list(LOGDET_METHODS),
+                   help="log|I - rho W|: auto (eigenvalues up to N = 3000 or a dense W, else "
+                        "Chebyshev interpolation of sparse LUs), eigen, chebyshev, stochastic")
     s = p.add_argument_group("sampler")
     s.add_argument("--draws", type=int)
     s.add_argument("--tune", type=int)
@@ -111,6 +115,8 @@ def resolve_spec(a: argparse.Namespace) -> ModelSpec:
         spec.priors = PriorSpec.preset(a.priors)
     if a.lag_convention:
         spec.lag_convention = a.lag_convention
+    if a.logdet:
+        spec.logdet = a.logdet
     for name in ("draws", "tune", "chains", "seed"):
         v = getattr(a, name)
         if v is not None:

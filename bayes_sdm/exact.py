@@ -40,6 +40,7 @@ from .likelihood import (
     DURBIN_MODELS,
     LAG_MODELS,
     SufficientStats,
+    coef_layout,
     profile_error,
     profile_lag,
 )
@@ -112,9 +113,7 @@ def _gram_xx(stats: SufficientStats, model: str, rho: np.ndarray) -> np.ndarray:
         cols = stats.columns(model)
         g = stats.gram[np.ix_(cols, cols)]
         return np.broadcast_to(g, (rho.size,) + g.shape)
-    from .marginal import _linear_layout
-
-    _, _, m0, m1 = _linear_layout(stats, model)
+    _, _, m0, m1 = coef_layout(stats, model)
     m = m0[None] + rho[:, None, None] * m1[None]
     return np.einsum("rip,ij,rjq->rpq", m, stats.gram, m)
 

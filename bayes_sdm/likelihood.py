@@ -210,6 +210,40 @@ def coef_vector(stats: SufficientStats, model: str, rho, beta, theta=None, xp=np
     raise InputError(f"unknown model {model!r}; choose from {MODELS}")
 
 
+def n_coef(stats: SufficientStats, model: str) -> int:
+    """Number of regression coefficients: K, or 2K (beta and theta) for Durbin models."""
+    return 2 * stats.K if model in DURBIN_MODELS else stats.K
+
+
+def coef_layout(stats: SufficientStats, model: str):
+    """u0, u1, M0, M1 with c(rho, b) = u0 + rho u1 + (M0 + rho M1) b, b = (beta, theta): the
+    affine structure of :func:`coef_vector`, read off it (so SSE is a quadratic in b for fixed
+    rho; used by the marginal likelihoods and the exact sampler)."""
+    k = stats.K
+    p = n_coef(stats, model)
+
+    def c(rho, b):
+        beta = b[:k]
+        theta = b[k:] if model in DURBIN_MODELS else None
+        return np.asarray(coef_vector(stats, model, rho, beta, theta), dtype=float)
+
+    zero = np.zeros(p)
+    c00, c10 = c(0.0, zero), c(1.0, zero)
+    u0, u1 = c00, c10 - c00
+    m0 = np.empty((c00.size, p))
+    m1 = np.empty((c00.size, p))
+    for j in range(p):
+        e = np.zeros(p)
+        e[j] = 1.0
+        m0[:, j] = c(0.0, e) - c00
+        m1[:, j] = c(1.0, e) - c10 - m0[:, j]
+    # coef_vector must be linear in rho: check at rho = 0.5
+    e = np.linspace(0.3, 1.1, p)
+    if not np.allclose(c(0.5, e), u0 + 0.5 * u1 + (m0 + 0.5 * m1) @ e, atol=1e-12):
+        raise RuntimeError("coef_vector is not linear in the spatial parameter")
+    return u0, u1, m0, m1
+
+
 def sse(stats: SufficientStats, c, xp=np):
     """SSE = c' G c."""
     g = stats.gram if xp is np else xp.as_tensor_variable(stats.gram)

@@ -67,12 +67,12 @@ from scipy.special import gammaln
 
 from .errors import InputError
 from .likelihood import (
-    DURBIN_MODELS,
     ERROR_MODELS,
     MODELS,
     SufficientStats,
-    coef_vector,
+    coef_layout,
     jacobian,
+    n_coef,
     sufficient_stats,
 )
 from .logdet import LogDet, make_logdet
@@ -85,37 +85,6 @@ _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(20)
 
 
 # ----------------------------------------------------------------------------- numerics
-def _n_coef(stats: SufficientStats, model: str) -> int:
-    return 2 * stats.K if model in DURBIN_MODELS else stats.K
-
-
-def _linear_layout(stats: SufficientStats, model: str):
-    """u0, u1, M0, M1 with c(rho, b) = u0 + rho u1 + (M0 + rho M1) b (from coef_vector)."""
-    k = stats.K
-    p = _n_coef(stats, model)
-
-    def c(rho, b):
-        beta = b[:k]
-        theta = b[k:] if model in DURBIN_MODELS else None
-        return np.asarray(coef_vector(stats, model, rho, beta, theta), dtype=float)
-
-    zero = np.zeros(p)
-    c00, c10 = c(0.0, zero), c(1.0, zero)
-    u0, u1 = c00, c10 - c00
-    m0 = np.empty((c00.size, p))
-    m1 = np.empty((c00.size, p))
-    for j in range(p):
-        e = np.zeros(p)
-        e[j] = 1.0
-        m0[:, j] = c(0.0, e) - c00
-        m1[:, j] = c(1.0, e) - c10 - m0[:, j]
-    # coef_vector must be linear in rho: check at rho = 0.5
-    e = np.linspace(0.3, 1.1, p)
-    if not np.allclose(c(0.5, e), u0 + 0.5 * u1 + (m0 + 0.5 * m1) @ e, atol=1e-12):
-        raise RuntimeError("coef_vector is not linear in the spatial parameter")
-    return u0, u1, m0, m1
-
-
 def profile_terms(stats: SufficientStats, model: str, rho) -> tuple[np.ndarray, np.ndarray]:
     """S(rho) = min_b SSE and log|Z_rho'Z_rho| on an array of rho (beta concentrated out).
 
@@ -124,7 +93,7 @@ def profile_terms(stats: SufficientStats, model: str, rho) -> tuple[np.ndarray, 
     g = stats.gram
     rho = np.asarray(rho, dtype=float)
     r = rho.reshape(-1)
-    u0, u1, m0, m1 = _linear_layout(stats, model)
+    u0, u1, m0, m1 = coef_layout(stats, model)
     if model not in ("sar", "sdm", "sem", "sdem"):
         r = np.zeros_like(r)
     u = u0[None, :] + r[:, None] * u1[None, :]  # (R, C)
@@ -143,7 +112,7 @@ def profile_terms(stats: SufficientStats, model: str, rho) -> tuple[np.ndarray, 
 
 def log_integrand(stats: SufficientStats, logdet: LogDet, model: str, rho) -> np.ndarray:
     """log p(y | rho, M) without the 1/D prior density (see the module docstring)."""
-    p = _n_coef(stats, model)
+    p = n_coef(stats, model)
     a = 0.5 * (stats.terms.n_eff - p)
     if a <= 0:
         raise InputError(f"too few observations (n*={stats.terms.n_eff}) for {p} coefficients")
@@ -224,7 +193,7 @@ def log_marginal_sdpdmod(stats: SufficientStats, logdet: LogDet, model: str, dof
     ``stats`` must be built with ``correction="none"`` (n = NT, Jacobian T log|I - rho W|)
     and ``lag_convention="WQy"``; ``dofadj`` is N, T or N+T-1 for unit, time, two-way FE.
     """
-    p = _n_coef(stats, model)
+    p = n_coef(stats, model)
     nt = stats.N * stats.T
     dof = 0.5 * (nt - p - dofadj)
     lo, hi = logdet.interval

@@ -138,7 +138,12 @@ class ModelSpec:
             raise InputError(f"unknown correction {self.correction!r}; choose from {CORRECTIONS}")
         if self.lag_convention not in LAG_CONVENTIONS:
             raise InputError(f"unknown lag convention {self.lag_convention!r}")
+        from .logdet import METHODS as LOGDET_METHODS
         from .sampling import NUTS_SAMPLERS
+
+        if self.logdet not in LOGDET_METHODS:
+            raise InputError(f"unknown log-determinant method {self.logdet!r} in logdet; choose "
+                             f"from {LOGDET_METHODS}")
 
         if self.sampler.nuts_sampler not in (*NUTS_SAMPLERS, "exact"):
             raise InputError(f"unknown sampler {self.sampler.nuts_sampler!r} in sampler.nuts_sampler;"

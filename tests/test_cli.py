@@ -132,3 +132,24 @@ def test_cli_exact_sampler_needs_flat_priors(small_files, tmp_path, capsys):
     assert main(args(small_files, "--sampler", "exact", "--priors", "flat", "--out",
                      str(out))) == 0
     assert len(pd.read_csv(out / "effects.csv")) == 6
+
+
+def test_cli_logdet_method_recorded(small_files, tmp_path):
+    """--logdet chebyshev runs the interpolated log-determinant end to end (exact sampler) and
+    the method is recorded with the fit."""
+    import xarray as xr
+
+    out = tmp_path / "cheb"
+    assert main(args(small_files, "--sampler", "exact", "--priors", "flat", "--logdet",
+                     "chebyshev", "--out", str(out))) == 0
+    tree = xr.open_datatree(out / "posterior.nc")
+    assert tree.attrs["logdet_method"] == "chebyshev"
+    assert "logdet: chebyshev" in tree.attrs["spec"]
+
+
+def test_spec_refuses_unknown_logdet():
+    from bayes_sdm.errors import InputError
+    from bayes_sdm.spec import ModelSpec
+
+    with pytest.raises(InputError, match="unknown log-determinant method 'lu'"):
+        ModelSpec(logdet="lu").validate()
