@@ -23,7 +23,7 @@ import xarray as xr
 from . import __version__
 from .effects import EFFECTS, lag_effects, local_effects, total_sums
 from .errors import InputError
-from .likelihood import LAG_MODELS, SufficientStats, sufficient_stats
+from .likelihood import LAG_MODELS, SufficientStats, spatial_name, sufficient_stats
 from .logdet import LogDet, make_logdet
 from .panel import Panel, check_not_absorbed
 from .spec import ModelSpec, PriorSpec, SamplerSpec
@@ -225,4 +225,9 @@ def fit(
         post["effects"] = effects_draws(prep, post)
         idata["posterior"] = xr.DataTree(post)
     idata.attrs.update(provenance(prep, spec))
+    sname = spatial_name(prep.model)
+    if sname and prep.logdet is not None:
+        # how far the log-determinant's approximation can move this posterior (diagnostics)
+        idata.attrs["logdet_posterior_shift"] = repr(
+            prep.logdet.posterior_shift_bound(prep.stats.terms.a, post[sname].values))
     return FitResult(idata, prep, spec, {"sample_s": t1 - t0})

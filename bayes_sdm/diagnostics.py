@@ -19,7 +19,15 @@ ess_bulk, ess_tail           >= 400      a parameter fails (100 per chain for 4 
 divergent transitions        0           the fit fails
 E-BFMI (each chain)          >= 0.3      the fit fails
 tree-depth saturation        <= 1%       a warning (efficiency, not validity)
+log-determinant shift        <= 0.01     the fit fails
 ===========================  ==========  =============================================
+
+The log-determinant check: an approximate log|I - rho W| (Chebyshev interpolation, stochastic
+traces) has a slope error delta; it tilts the log-posterior of rho by a * delta * rho (a = T - 1
+for two-way effects) and moves the posterior by about a * delta * sd(rho) posterior standard
+deviations.  :func:`bayes_sdm.api.fit` records the bound over the posterior mean +- 4 sd in the
+attribute ``logdet_posterior_shift`` (:meth:`bayes_sdm.logdet.LogDet.posterior_shift_bound`);
+exact methods record 0.
 
 A draw set without sample statistics (the exact grid sampler) is judged on the per-parameter
 checks alone.
@@ -48,11 +56,12 @@ class Thresholds:
     divergences: int = 0
     ebfmi: float = 0.3
     treedepth_fraction: float = 0.01
+    logdet_shift: float = 0.01
 
     def to_dict(self) -> dict:
         return {"r_hat": self.r_hat, "ess_bulk": self.ess_bulk, "ess_tail": self.ess_tail,
                 "divergences": self.divergences, "ebfmi": self.ebfmi,
-                "treedepth_fraction": self.treedepth_fraction}
+                "treedepth_fraction": self.treedepth_fraction, "logdet_shift": self.logdet_shift}
 
 
 @dataclass
@@ -68,6 +77,8 @@ class Diagnostics:
     n_draws : chains x draws
     max_treedepth : the largest tree depth reached (None when not recorded)
     has_sampler_stats : whether HMC sample statistics were available
+    logdet_shift : the log-determinant's bound on the shift of the posterior of rho, in
+        posterior sds (None when not recorded)
     """
 
     per_parameter: pd.DataFrame
@@ -78,6 +89,7 @@ class Diagnostics:
     thresholds: Thresholds = field(default_factory=Thresholds)
     max_treedepth: int | None = None
     has_sampler_stats: bool = True
+    logdet_shift: float | None = None
 
     @property
     def treedepth_fraction(self) -> float:
@@ -91,7 +103,11 @@ class Diagnostics:
     def passed(self) -> bool:
         t = self.thresholds
         return bool(self.per_parameter["passed"].all() and self.divergences <= t.divergences
-                    and self.ebfmi_ok)
+                    and self.ebfmi_ok and self.logdet_ok)
+
+    @property
+    def logdet_ok(self) -> bool:
+        return self.logdet_shift is None or self.logdet_shift <= self.thresholds.logdet_shift
 
     def failures(self) -> list[str]:
         """One line per failed check (empty when :attr:`passed`)."""
@@ -111,6 +127,10 @@ class Diagnostics:
                        "raise target_accept or reparameterise")
         out += [f"chain {i}: E-BFMI {e:.2f} < {t.ebfmi}" for i, e in enumerate(self.ebfmi)
                 if np.isfinite(e) and e < t.ebfmi]
+        if not self.logdet_ok:
+            out.append(f"the log-determinant's approximation can shift the posterior of rho by "
+                       f"{self.logdet_shift:.3g} posterior sd (> {t.logdet_shift}); use "
+                       "logdet 'eigen' or 'chebyshev' (or more probes for 'stochastic')")
         return out
 
     def warnings(self) -> list[str]:
@@ -159,6 +179,7 @@ class Diagnostics:
             "n_draws": int(self.n_draws),
             "n_parameters": int(len(p)),
             "n_parameters_failed": int((~p["passed"]).sum()),
+            "logdet_posterior_shift": self.logdet_shift,
             "thresholds": self.thresholds.to_dict(),
             "failures": self.failures(),
             "warnings": self.warnings(),
@@ -228,5 +249,7 @@ def diagnose(idata, model: str | None = None, var_names=None,
         depth = int(dd.max()) if dd is not None and dd.size else None
         ebfmi = _ebfmi(idata)
         has_ss = d is not None or "energy" in ss
+    shift = idata.attrs.get("logdet_posterior_shift")
     return Diagnostics(per[PER_PARAMETER_COLUMNS].reset_index(drop=True), div, sat, ebfmi,
-                       n_draws, t, depth, has_ss)
+                       n_draws, t, depth, has_ss,
+                       None if shift is None else float(shift))

@@ -1656,13 +1656,7 @@ def fit_regional(
     panel: Panel,
     w: SpatialWeights,
     regions,
-    model: str = "sdm",
-    fe: str = "twoway",
-    pooling: str = "partial",
-    regional_w: str = "block",
-    priors: PriorSpec | None = None,
-    hyper: HyperPriors | Mapping | None = None,
-    tau=None,
+    *,
     sampler: SamplerSpec | None = None,
     draws: int | None = None,
     tune: int | None = None,
@@ -1672,9 +1666,10 @@ def fit_regional(
     perspective: str = "origin",
     progressbar: bool = False,
     target_accept: float | None = None,
-    **build_kw,
+    **model_kw,
 ) -> RegionalFit:
-    """Build and sample a regional model (see :func:`build_regional_model`).
+    """Build and sample a regional model: ``model_kw`` (``model``, ``fe``, ``pooling``,
+    ``regional_w``, ``priors``, ``hyper``, ``tau``, ...) go to :func:`build_regional_model`.
 
     ``sampler`` (a :class:`~bayes_sdm.spec.SamplerSpec`) gives the NUTS settings; ``draws``,
     ``tune``, ``chains``, ``seed``, ``nuts_sampler`` and ``target_accept`` override its
@@ -1684,16 +1679,14 @@ def fit_regional(
     for ~20% more gradient evaluations.
     """
     t0 = time.perf_counter()
-    rm = build_regional_model(panel, w, regions, model=model, fe=fe, pooling=pooling,
-                              regional_w=regional_w, priors=priors, hyper=hyper, tau=tau,
-                              **build_kw)
+    rm = build_regional_model(panel, w, regions, **model_kw)
     t1 = time.perf_counter()
     s = SamplerSpec(**(sampler.__dict__ if sampler else {}))
     for name, v in (("draws", draws), ("tune", tune), ("chains", chains), ("seed", seed),
                     ("nuts_sampler", nuts_sampler), ("target_accept", target_accept)):
         if v is not None:
             setattr(s, name, v)
-    if target_accept is None and pooling == "partial":
+    if target_accept is None and rm.pooling == "partial":
         s.target_accept = max(s.target_accept, PARTIAL_TARGET_ACCEPT)
     if not 0.5 <= s.target_accept < 1:
         raise InputError(f"target_accept must be in [0.5, 1), got {s.target_accept}")

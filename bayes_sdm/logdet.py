@@ -137,6 +137,20 @@ class LogDet:
         """A small record of the method (for outputs and benchmarks)."""
         return {"method": self.method, "n": int(self.n), "interval": tuple(map(float, self.interval))}
 
+    def slope_error_bound(self, lo: float | None = None, hi: float | None = None) -> float:
+        """An upper estimate of |error of d/drho log|I - rho W|| on [lo, hi] (default: the
+        interval) in the expression the samplers use; 0 for an exact method."""
+        return 0.0
+
+    def posterior_shift_bound(self, a: float, rho_draws) -> float:
+        """a * slope error * sd(rho): how far, in posterior standard deviations, the method's
+        slope error can move the posterior of rho (a = the Jacobian's multiplier, T - 1 for
+        two-way effects; :meth:`InterpolatedLogDet.posterior_shift`).  The slope error is taken
+        over the posterior mean +- 4 sd.  The contract asks for <= 0.01."""
+        r = np.asarray(rho_draws, dtype=float).ravel()
+        m, sd = float(r.mean()), float(r.std())
+        return float(abs(a) * self.slope_error_bound(m - 4 * sd, m + 4 * sd) * sd)
+
 
 class EigenLogDet(LogDet):
     """Exact log-determinant from the eigenvalues of W (dense, N up to a few thousand)."""
@@ -229,6 +243,11 @@ class EigenLogDet(LogDet):
             d.update(degree=int(self._interp.degree),
                      symbolic_slope_error=self._interp.slope_error_exact)
         return d
+
+    def slope_error_bound(self, lo=None, hi=None) -> float:
+        """0 (exact), or the exactly measured slope error of the interpolant the samplers use
+        with ``symbolic="chebyshev"``."""
+        return 0.0 if self._interp is None else float(self._interp.slope_error_exact)
 
     def symbolic(self, rho):
         """sum_i log|1 - rho lambda_i| as PyTensor (O(N) per evaluation), or, with
@@ -782,6 +801,11 @@ class InterpolatedLogDet(LogDet):
         self.accuracy_report = out
         return out
 
+    def slope_error_bound(self, lo=None, hi=None) -> float:
+        """The adaptive fit's over-estimate of the slope error over the whole domain (or the
+        exact error where one was measured against eigenvalues)."""
+        return float(getattr(self, "slope_error_exact", self.slope_error_estimate))
+
     @staticmethod
     def posterior_shift(T: int, sd_rho: float, slope_error: float) -> float:  # noqa: N803
         """T * |slope error| * sd(rho): the shift of the posterior of rho, in posterior sds,
@@ -1035,6 +1059,18 @@ class StochasticLogDet(InterpolatedLogDet):
         self.se_slope_rho = rr
         self.se_slope_max = float(self.se_slope.max())
         self.build_seconds = time.perf_counter() - t0
+
+    def slope_error_bound(self, lo=None, hi=None) -> float:
+        """Interpolation error plus two Monte Carlo standard errors of the slope, the largest
+        on [lo, hi] (the series' truncation bound is below the interpolation tolerance)."""
+        r, se = self.se_slope_rho, self.se_slope
+        lo = self.interval[0] if lo is None else max(lo, self.interval[0])
+        hi = self.interval[1] if hi is None else min(hi, self.interval[1])
+        inside = (r >= lo) & (r <= hi)
+        order = np.argsort(r)
+        ends = np.interp([lo, hi], r[order], se[order])
+        mc = max(float(ends.max()), float(se[inside].max()) if inside.any() else 0.0)
+        return float(self.slope_error_estimate + 2.0 * mc)
 
     def describe(self) -> dict:
         d = super().describe()

@@ -23,8 +23,24 @@ from .errors import InputError
 FE_TYPES = ("twoway", "unit", "time", "none")
 
 
+class PanelDims:
+    """T, N, K of anything holding ``y`` (T, N) and ``X`` (T, N, K)."""
+
+    @property
+    def T(self) -> int:  # noqa: N802 - econometric notation
+        return self.y.shape[0]
+
+    @property
+    def N(self) -> int:  # noqa: N802
+        return self.y.shape[1]
+
+    @property
+    def K(self) -> int:  # noqa: N802
+        return self.X.shape[2]
+
+
 @dataclass(frozen=True)
-class Panel:
+class Panel(PanelDims):
     """A balanced panel aligned with a weight matrix's unit order.
 
     Attributes
@@ -45,18 +61,6 @@ class Panel:
     y_name: str
     x_names: tuple[str, ...]
     unit_info: pd.DataFrame | None = field(default=None, compare=False)
-
-    @property
-    def T(self) -> int:  # noqa: N802 - econometric notation
-        return self.y.shape[0]
-
-    @property
-    def N(self) -> int:  # noqa: N802
-        return self.y.shape[1]
-
-    @property
-    def K(self) -> int:  # noqa: N802
-        return self.X.shape[2]
 
     def subset_units(self, units: Sequence) -> Panel:
         """The panel restricted to ``units`` (in the given order)."""

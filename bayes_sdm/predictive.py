@@ -55,13 +55,13 @@ import numpy as np
 
 from .errors import InputError
 from .likelihood import DURBIN_MODELS, ERROR_MODELS, LAG_MODELS, MODELS, coef_vector
-from .panel import FE_TYPES, Panel, demean
+from .panel import FE_TYPES, Panel, PanelDims, demean
 from .simulate import simulate_y
 from .weights import SpatialWeights
 
 
 @dataclass(frozen=True)
-class PredictiveData:
+class PredictiveData(PanelDims):
     """What replication and the observed-y likelihood need besides the parameters.
 
     Attributes
@@ -86,18 +86,6 @@ class PredictiveData:
     lag_convention: str
     z_fe: np.ndarray
     zx: np.ndarray
-
-    @property
-    def T(self) -> int:  # noqa: N802
-        return self.y.shape[0]
-
-    @property
-    def N(self) -> int:  # noqa: N802
-        return self.y.shape[1]
-
-    @property
-    def K(self) -> int:  # noqa: N802
-        return self.X.shape[2]
 
 
 def raw_columns(panel: Panel, w: SpatialWeights) -> np.ndarray:

@@ -145,6 +145,21 @@ def test_cli_logdet_method_recorded(small_files, tmp_path):
     tree = xr.open_datatree(out / "posterior.nc")
     assert tree.attrs["logdet_method"] == "chebyshev"
     assert "logdet: chebyshev" in tree.attrs["spec"]
+    shift = float(tree.attrs["logdet_posterior_shift"])
+    assert 0 < shift < 0.01
+    assert json.loads((out / "diagnostics.json").read_text())["logdet_posterior_shift"] == shift
+
+
+def test_cli_stochastic_logdet_shift_fails_diagnostics(small_files, tmp_path, capsys):
+    """At N = 20 the Monte Carlo log-determinant can move the posterior of rho by more than
+    0.01 sd: the fit is written but the diagnostics fail (exit 1) and say why."""
+    out = tmp_path / "stoch"
+    rc = main(args(small_files, "--sampler", "exact", "--priors", "flat", "--logdet",
+                   "stochastic", "--out", str(out)))
+    diag = json.loads((out / "diagnostics.json").read_text())
+    assert diag["logdet_posterior_shift"] > 0.01
+    assert rc == 1 and not diag["passed"]
+    assert any("log-determinant" in f for f in diag["failures"])
 
 
 def test_spec_refuses_unknown_logdet():

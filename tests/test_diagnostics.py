@@ -153,3 +153,16 @@ def test_short_real_fit_fails():
     assert not d.passed
     assert any("ess_" in f for f in d.failures())
     assert len(d.ebfmi) == 2
+
+
+def test_logdet_shift_fails_the_fit():
+    """A recorded log-determinant shift above 0.01 posterior sd fails the fit, named."""
+    idata = make_idata()
+    assert diagnose(idata).logdet_shift is None and diagnose(idata).passed
+    idata.attrs["logdet_posterior_shift"] = repr(0.004)
+    d = diagnose(idata)
+    assert d.passed and d.to_dict()["logdet_posterior_shift"] == pytest.approx(0.004)
+    idata.attrs["logdet_posterior_shift"] = repr(0.05)
+    d = diagnose(idata)
+    assert not d.passed
+    assert any("log-determinant" in f and "0.05" in f for f in d.failures())

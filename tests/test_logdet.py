@@ -372,3 +372,29 @@ def test_chebyshev_in_worker_processes_equals_serial():
     par = ChebyshevLogDet(w, degree=16, cache=False, workers=2)
     np.testing.assert_allclose(par.node_values, serial.node_values, rtol=1e-13)
     assert par.n_factorisations == 17
+
+
+def test_slope_error_bounds_cover_the_measured_errors():
+    """slope_error_bound (used for the posterior-shift diagnostic) is 0 for exact eigenvalues,
+    the exact interpolation error for symbolic="chebyshev", and an upper estimate of the
+    measured error for the Chebyshev and stochastic methods."""
+    w = knn_w(1500, k=6)
+    e = EigenLogDet(eigenvalues(w, cache=False))
+    assert e.slope_error_bound() == 0.0
+    ec = EigenLogDet(e.eigenvalues, symbolic="chebyshev")
+    assert ec.slope_error_bound() == ec.describe()["symbolic_slope_error"] > 0
+    grid = np.linspace(-0.5, 0.9, 57)
+    ch = ChebyshevLogDet(w, cache=False)
+    assert np.max(np.abs(ch.deriv(grid) - e.deriv(grid))) <= ch.slope_error_bound()
+    st = StochasticLogDet(w, probes=32, terms=200, seed=7)
+    for lo, hi in ((0.2, 0.5), (0.6, 0.8), (-0.4, 0.0)):
+        g = np.linspace(lo, hi, 15)
+        assert np.max(np.abs(st.deriv(g) - e.deriv(g))) <= 2.5 * st.slope_error_bound(lo, hi)
+    # the Monte Carlo part grows towards the upper end of the domain
+    assert st.slope_error_bound(0.6, 0.8) > st.slope_error_bound(0.2, 0.4)
+    # posterior shift = a * bound * sd over mean +- 4 sd
+    draws = np.random.default_rng(0).normal(0.4, 0.01, 4000)
+    sd = draws.std()
+    assert st.posterior_shift_bound(9, draws) == pytest.approx(
+        9 * st.slope_error_bound(draws.mean() - 4 * sd, draws.mean() + 4 * sd) * sd)
+    assert e.posterior_shift_bound(9, draws) == 0.0
