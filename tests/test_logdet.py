@@ -398,3 +398,18 @@ def test_slope_error_bounds_cover_the_measured_errors():
     assert st.posterior_shift_bound(9, draws) == pytest.approx(
         9 * st.slope_error_bound(draws.mean() - 4 * sd, draws.mean() + 4 * sd) * sd)
     assert e.posterior_shift_bound(9, draws) == 0.0
+
+
+def test_jax_eigenvalue_path_in_float64():
+    """The GPU eigenvalue path's JAX code (float64 eigvalsh of the symmetric form), run on the
+    device JAX has here (skipped without JAX: an optional extra, never needed by CI)."""
+    pytest.importorskip("jax")
+    from bayes_sdm.logdet import _jax_gpu_eigvalsh
+
+    w = sym_w(200, seed=3)
+    s = w.symmetric_form()
+    s = s.toarray() if sp.issparse(s) else np.asarray(s)
+    lam = _jax_gpu_eigvalsh(s, require_gpu=False)
+    assert lam is not None and lam.dtype == np.float64
+    np.testing.assert_allclose(np.sort(lam), np.sort(eigenvalues(w, cache=False, backend="cpu")),
+                               atol=1e-12)
