@@ -325,8 +325,8 @@ def _note(msg: str) -> None:
 
 
 #: packages through which JAX reaches a GPU (JAX's CUDA / ROCm plugins)
-_JAX_GPU_PLUGINS = ("jax_plugins", "jax_cuda12_plugin", "jax_cuda13_plugin", "jaxlib.cuda",
-                    "jax_rocm60_plugin", "jax_rocm7_plugin")
+_JAX_GPU_PLUGINS = ("jax_plugins", "jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm60_plugin",
+                    "jax_rocm7_plugin")
 
 
 def _jax_gpu_installed() -> bool:

@@ -144,7 +144,6 @@ class ModelSpec:
         if self.logdet not in LOGDET_METHODS:
             raise InputError(f"unknown log-determinant method {self.logdet!r} in logdet; choose "
                              f"from {LOGDET_METHODS}")
-
         if self.sampler.nuts_sampler not in (*NUTS_SAMPLERS, "exact"):
             raise InputError(f"unknown sampler {self.sampler.nuts_sampler!r} in sampler.nuts_sampler;"
                              f" choose from {(*NUTS_SAMPLERS, 'exact')}")
