@@ -21,8 +21,8 @@ Samplers (``SamplerSpec.nuts_sampler``):
 ``pymc``
     PyMC's NUTS (Python); parallel chains in processes.
 ``numpyro``, ``blackjax``
-    JAX samplers through ``pymc.sampling.jax`` (optional extra ``bayes_sdm[jax]``); a GPU when
-    JAX sees one.
+    JAX samplers through ``pymc.sampling.jax`` (numpyro: optional extra ``bayes_sdm[jax]``,
+    measured on the CPU; blackjax: passed through, untested); a GPU when JAX sees one.
 
 Measured figures (benchmarks/results.md) say which is fastest where.
 """
@@ -59,7 +59,8 @@ def resolve_sampler(name: str) -> str:
         raise InputError(f"unknown NUTS sampler {name!r}; use one of {', '.join(NUTS_SAMPLERS)}")
     module = SAMPLER_PACKAGE[name]
     if not importlib.util.find_spec(module):
-        extra = " (pip install 'bayes_sdm[jax]')" if module in ("numpyro", "blackjax") else ""
+        extra = {"numpyro": " (pip install 'bayes_sdm[jax]')",
+                 "blackjax": " (pip install blackjax; untested with bayes_sdm)"}.get(module, "")
         raise InputError(f"sampler {name!r} needs {module}, which is not installed{extra}")
     return name
 
