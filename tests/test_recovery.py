@@ -34,8 +34,10 @@ def test_parameter_recovery(model):
                  "sigma2": truth["sigma"] ** 2}
     if model == "sdm":
         true_vals.update({"theta[x0]": 0.5, "theta[x1]": 0.3})
-    for name, v in true_vals.items():
-        assert summ.loc[name, "hdi_3%"] <= v <= summ.loc[name, "hdi_97%"], name
+    # every truth within 3.5 posterior sd (one dataset: requiring six 94% HDIs to cover at once
+    # fails by chance for about 1 dataset in 3; calibration proper is the SBC's job)
+    z = {name: (summ.loc[name, "mean"] - v) / summ.loc[name, "sd"] for name, v in true_vals.items()}
+    assert all(abs(v) <= 3.5 for v in z.values()), z
     assert summ["r_hat"].max() <= 1.01
     d = res.diagnostics()
     assert d.divergences == 0
