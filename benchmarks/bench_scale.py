@@ -21,7 +21,8 @@ through ``/proc/self/clear_refs`` before each stage; every N runs in a fresh pro
 ``exact``     :func:`bayes_sdm.exact.sample_exact`, 4 x 1000 independent draws (ESS = draws),
               timed after a first call that pays the imports (``exact_first_call_s``).
 ``nuts``      :func:`bayes_sdm.pymc_models.build_model` + :func:`bayes_sdm.sampling.sample_nuts`
-              (default sampler, 4 chains x 1000 draws after 1000 tuning steps, flat priors; for
+              (default sampler, 4 chains x 1000 draws after 1000 tuning steps, target_accept
+              0.9, flat priors; for
               the dense W at N >= 1000 ``auto`` gives the sampler the Chebyshev interpolant of
               the exact eigenvalue log-determinant, ``symbolic="chebyshev"``, its slope error
               measured exactly and reported), bulk ESS of rho per second of wall time

@@ -234,8 +234,9 @@ def write_md(path: Path, rows: list[dict], mach: dict, vers: dict, args) -> None
               "points around the posterior (and -0.5, 0.9 below N = 300,000); *slope err bound* "
               "= the adaptive fit's over-estimate over the whole domain; *(T-1) err sd(rho)* = "
               "the resulting shift of the posterior of rho in posterior sds; *NUTS s (total)* = "
-              "`pm.sample` wall time with compilation; *NUTS sampling s* = the sampler's own "
-              "sampling time; ESS is the bulk ESS of rho."]
+              "model + compilation + sampling (`sampling.sample_nuts`, target_accept 0.9, flat "
+              "priors); *fit s* = set-up + log-det + NUTS, the whole fit; *NUTS sampling s* = "
+              "the sampler's own sampling time; ESS is the bulk ESS of rho."]
     lines += ["", "## Targets (issue 6)", "", "| target | measured | met |", "|---|---|---|"]
     lines += [f"| {t} | {m} | {ok} |" for t, m, ok in targets(rows)]
     cig = [r for r in rows if r.get("benchmark") == "cigar"]
