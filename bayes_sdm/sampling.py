@@ -35,6 +35,7 @@ import time
 from contextlib import nullcontext
 
 import numpy as np
+import pandas as pd
 
 from .errors import InputError
 from .spec import SamplerSpec
@@ -159,7 +160,8 @@ def compile_nutpie_pyfunc(model):
 
     dims = {n: tuple(model.named_vars_to_dims[n]) for n in names
             if n in model.named_vars_to_dims}
-    coords = {k: list(v) for k, v in model.coords.items() if v is not None}
+    # pandas indexes, as nutpie's own compile passes them (labels need not be strings)
+    coords = {k: pd.Index(list(v)) for k, v in model.coords.items() if v is not None}
     return from_pyfunc(len(ravel(point)), make_logp_fn, make_expand_fn,
                        [np.dtype("float64")] * len(names), shapes, names, coords=coords,
                        dims=dims, make_initial_point_fn=make_initial_point)

@@ -74,3 +74,24 @@ def test_pyfunc_output_like_pm_sample(small, sigma_prior):
     assert np.all(post["sigma"].values > 0)
     assert "diverging" in idata["sample_stats"].data_vars
     assert post.attrs["sampling_time"] > 0
+
+
+def test_pyfunc_with_observed_y_and_integer_coords():
+    """The observed-y form (``build_model(panel=, w=)``, dims time x unit with integer labels)
+    samples with nutpie-pyfunc; its log-density is the Potential's, so the same seed gives the
+    same posterior as the Potential form."""
+    from test_predictive import simulated_panel
+
+    from bayes_sdm.likelihood import sufficient_stats
+    from bayes_sdm.logdet import make_logdet
+    from bayes_sdm.pymc_models import build_model
+
+    panel, w, _ = simulated_panel(n=12, t=5, seed=3)
+    stats, ld = sufficient_stats(panel, w, "twoway"), make_logdet(w)
+    spec = SamplerSpec(draws=200, tune=200, chains=2, seed=5, nuts_sampler="nutpie-pyfunc")
+    obs = sample_nuts(build_model(stats, ld, "sdm", panel=panel, w=w), spec)
+    pot = sample_nuts(build_model(stats, ld, "sdm"), spec)
+    assert obs["observed_data"]["y"].dims == ("time", "unit")
+    assert list(obs["observed_data"]["time"].values) == list(panel.times)
+    np.testing.assert_allclose(obs["posterior"]["rho"].values, pot["posterior"]["rho"].values,
+                               rtol=1e-6)
