@@ -160,8 +160,11 @@ def compile_nutpie_pyfunc(model):
 
     dims = {n: tuple(model.named_vars_to_dims[n]) for n in names
             if n in model.named_vars_to_dims}
-    # pandas indexes, as nutpie's own compile passes them (labels need not be strings)
-    coords = {k: pd.Index(list(v)) for k, v in model.coords.items() if v is not None}
+    # pandas indexes, as nutpie's own compile passes them (labels need not be strings; a dim
+    # declared by its length alone gets 0..n-1)
+    coords = {k: pd.Index(list(v)) if v is not None
+              else pd.RangeIndex(int(model.dim_lengths[k].eval()))
+              for k, v in model.coords.items()}
     return from_pyfunc(len(ravel(point)), make_logp_fn, make_expand_fn,
                        [np.dtype("float64")] * len(names), shapes, names, coords=coords,
                        dims=dims, make_initial_point_fn=make_initial_point)

@@ -95,3 +95,17 @@ def test_pyfunc_with_observed_y_and_integer_coords():
     assert list(obs["observed_data"]["time"].values) == list(panel.times)
     np.testing.assert_allclose(obs["posterior"]["rho"].values, pot["posterior"]["rho"].values,
                                rtol=1e-6)
+
+
+def test_pyfunc_dims_declared_by_length():
+    """A dim given by its length alone (no labels) gets 0..n-1, as with pm.sample."""
+    import pymc as pm
+
+    with pm.Model() as m:
+        m.add_coord("k", length=3)
+        x = pm.Normal("x", 0.0, 1.0, dims="k")
+        pm.Deterministic("x2", x**2, dims="k")
+    post = sample_nuts(m, SamplerSpec(draws=100, tune=100, chains=2,
+                                      nuts_sampler="nutpie-pyfunc"))["posterior"]
+    assert post["x"].dims == ("chain", "draw", "k") and list(post["k"].values) == [0, 1, 2]
+    np.testing.assert_allclose(post["x2"].values, post["x"].values ** 2, rtol=1e-12)
