@@ -247,7 +247,7 @@ class EigenLogDet(LogDet):
     def slope_error_bound(self, lo=None, hi=None) -> float:
         """0 (exact), or the exactly measured slope error of the interpolant the samplers use
         with ``symbolic="chebyshev"``."""
-        return 0.0 if self._interp is None else float(self._interp.slope_error_exact)
+        return 0.0 if self._interp is None else self._interp.slope_error_bound()
 
     def symbolic(self, rho):
         """sum_i log|1 - rho lambda_i| as PyTensor (O(N) per evaluation), or, with
@@ -333,11 +333,8 @@ def _jax_gpu_installed() -> bool:
     """JAX and a GPU plugin are installed (checked without importing JAX, which costs 0.6 s)."""
     import importlib.util
 
-    def found(name):
-        try:
-            return importlib.util.find_spec(name) is not None
-        except ModuleNotFoundError:
-            return False
+    def found(name):  # top-level names only: find_spec imports nothing for them
+        return importlib.util.find_spec(name) is not None
 
     return found("jax") and any(found(m) for m in _JAX_GPU_PLUGINS)
 

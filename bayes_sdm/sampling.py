@@ -132,8 +132,9 @@ def compile_nutpie_pyfunc(model):
     def ravel(p):
         return np.concatenate([np.ravel(p[v.name]) for v in value_vars]).astype(float)
 
+    x0 = ravel(point)
     names = [v.name for v in expand]
-    shapes = [np.shape(a) for a in expand_fn(ravel(point))]
+    shapes = [np.shape(a) for a in expand_fn(x0)]
 
     def make_initial_point(seed):
         return ravel(init_fn(seed))
@@ -165,7 +166,7 @@ def compile_nutpie_pyfunc(model):
     coords = {k: pd.Index(list(v)) if v is not None
               else pd.RangeIndex(int(model.dim_lengths[k].eval()))
               for k, v in model.coords.items()}
-    return from_pyfunc(len(ravel(point)), make_logp_fn, make_expand_fn,
+    return from_pyfunc(len(x0), make_logp_fn, make_expand_fn,
                        [np.dtype("float64")] * len(names), shapes, names, coords=coords,
                        dims=dims, make_initial_point_fn=make_initial_point)
 

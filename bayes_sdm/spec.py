@@ -144,9 +144,10 @@ class ModelSpec:
         if self.logdet not in LOGDET_METHODS:
             raise InputError(f"unknown log-determinant method {self.logdet!r} in logdet; choose "
                              f"from {LOGDET_METHODS}")
-        if self.sampler.nuts_sampler not in (*NUTS_SAMPLERS, "exact"):
-            raise InputError(f"unknown sampler {self.sampler.nuts_sampler!r} in sampler.nuts_sampler;"
-                             f" choose from {(*NUTS_SAMPLERS, 'exact')}")
+        samplers = (*NUTS_SAMPLERS, "exact")
+        if self.sampler.nuts_sampler not in samplers:
+            raise InputError(f"unknown sampler {self.sampler.nuts_sampler!r} in "
+                             f"sampler.nuts_sampler; choose from {samplers}")
         self.priors.validate()
         s = self.sampler
         for name in ("draws", "tune", "chains"):
