@@ -4,36 +4,37 @@ Public API (see ARCHITECTURE.md for the module map):
 
 * data: :func:`panel_from_frame`, :class:`Panel`, weights builders in :mod:`bayes_sdm.weights`,
   bundled datasets :func:`load_dataset`;
-* estimation: :func:`prepare`, :func:`fit` (PyMC), :func:`bayes_sdm.ml.fit_ml` (maximum
-  likelihood);
+* model families: :mod:`bayes_sdm.families` (the registry);
+* estimation: :func:`prepare` (pooled or regional), :func:`fit` (PyMC or the exact sampler),
+  :func:`fit_ml` (maximum likelihood of a prepared model);
 * outputs: :func:`save_fit` / :func:`load_fit`, tables in :mod:`bayes_sdm.reporting`.
 """
 
 __version__ = "0.1.0"
 
-from .errors import DiagnosticsFailed, InputError  # noqa: E402
+from .errors import DiagnosticsFailed, InputError, NumericalError  # noqa: E402
 from .panel import Panel, panel_from_frame  # noqa: E402
 from .weights import SpatialWeights, economic_distance, make_weights, read_weights  # noqa: E402
 
+_LAZY = {
+    "prepare": "api", "fit": "api", "Prepared": "prepared", "FitResult": "result",
+    "load_fit": "result", "save_fit": "io", "load_dataset": "datasets",
+    "list_datasets": "datasets", "fit_ml": "ml", "families": "families",
+}
+
 
 def __getattr__(name):  # lazy imports keep `import bayes_sdm` light (no PyMC until needed)
-    if name in ("prepare", "fit", "FitResult", "Prepared"):
-        from . import api
+    if name in _LAZY:
+        import importlib
 
-        return getattr(api, name)
-    if name in ("load_dataset", "list_datasets"):
-        from . import datasets
-
-        return getattr(datasets, name)
-    if name in ("save_fit", "load_fit"):
-        from . import io
-
-        return getattr(io, name)
+        mod = importlib.import_module(f".{_LAZY[name]}", __name__)
+        return mod if name == _LAZY[name] else getattr(mod, name)
     raise AttributeError(f"module 'bayes_sdm' has no attribute {name!r}")
 
 
 __all__ = [
-    "DiagnosticsFailed", "InputError", "Panel", "SpatialWeights", "economic_distance",
-    "make_weights", "panel_from_frame", "read_weights", "prepare", "fit", "FitResult",
-    "Prepared", "load_dataset", "list_datasets", "save_fit", "load_fit", "__version__",
+    "DiagnosticsFailed", "InputError", "NumericalError", "Panel", "SpatialWeights",
+    "economic_distance", "make_weights", "panel_from_frame", "read_weights", "prepare", "fit",
+    "fit_ml", "FitResult", "Prepared", "load_dataset", "list_datasets", "save_fit", "load_fit",
+    "families", "__version__",
 ]

@@ -1,9 +1,11 @@
-"""User-facing estimation layer: validate, prepare, fit, name things.
+"""The user layer: validate, prepare, fit, name things -- for pooled and regional models alike.
 
-The numerics live underneath (:mod:`~bayes_sdm.panel`, :mod:`~bayes_sdm.likelihood`,
-:mod:`~bayes_sdm.logdet`, :mod:`~bayes_sdm.effects`, :mod:`~bayes_sdm.pymc_models`); this module
-checks the inputs once, precomputes what the sampler needs, runs it, and attaches effects,
-provenance and tables to the result.
+The numerics live underneath (:mod:`~bayes_sdm.design`, :mod:`~bayes_sdm.likelihood`,
+:mod:`~bayes_sdm.logdet`, :mod:`~bayes_sdm.effects`, the estimators); this module checks the
+inputs once, precomputes what the sampler needs (:func:`prepare`), samples through the one
+sampler dispatch (:func:`fit`, :mod:`bayes_sdm.sampling`), and returns a
+:class:`~bayes_sdm.result.FitResult` with effects, provenance, tables and diagnostics.  A
+regional model is the same call with ``regions`` and a ``hierarchy``.
 
 >>> from bayes_sdm import load_dataset, prepare, fit          # doctest: +SKIP
 >>> ds = load_dataset("cigar")                                 # doctest: +SKIP
@@ -13,98 +15,112 @@ provenance and tables to the result.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import dataclass, field
+import time
 
-import numpy as np
-import pandas as pd
 import xarray as xr
 
-from . import __version__
-from .effects import EFFECTS, lag_effects, local_effects, total_sums
+from . import __version__, families
+from .effects import EFFECTS, family_effects, total_sums
 from .errors import InputError
-from .likelihood import LAG_MODELS, SufficientStats, spatial_name, sufficient_stats
-from .logdet import LogDet, make_logdet
-from .panel import Panel, check_not_absorbed
-from .spec import ModelSpec, PriorSpec, SamplerSpec
+from .families import Family
+from .logdet import LogDet
+from .panel import Panel
+from .prepared import Prepared, build
+from .result import FitResult
+from .spec import DataSpec, HierarchySpec, ModelSpec, PriorSpec, SamplerSpec
 from .weights import SpatialWeights
 
-BAYES_MODELS = ("sdm", "sar", "sem", "sdem", "slx")
-
-
-@dataclass
-class Prepared:
-    """Validated panel + W with the precomputed sufficient statistics and log-determinant."""
-
-    panel: Panel
-    w: SpatialWeights
-    stats: SufficientStats
-    logdet: LogDet | None
-    model: str
-    fe: str
-    correction: str = "transform"
-    lag_convention: str = "QWy"
-
-    @property
-    def data_hash(self) -> str:
-        """Hash of the panel's numbers and ids and of W (recorded with every fit)."""
-        import hashlib
-
-        h = hashlib.sha256(self.panel.data_hash().encode())
-        m = self.w.matrix
-        if self.w.is_sparse:
-            for a in (m.indptr, m.indices, m.data):
-                h.update(np.ascontiguousarray(a).tobytes())
-        else:
-            h.update(np.ascontiguousarray(m).tobytes())
-        return h.hexdigest()
+__all__ = ["FitResult", "Prepared", "effects_draws", "fit", "prepare", "provenance"]
 
 
 def prepare(
     panel: Panel,
     w: SpatialWeights,
-    model: str = "sdm",
+    model: Family | str = "sdm",
     fe: str = "twoway",
     correction: str = "transform",
     lag_convention: str = "QWy",
     logdet: str | LogDet = "auto",
+    *,
+    regions=None,
+    hierarchy: HierarchySpec | dict | None = None,
 ) -> Prepared:
     """Check the inputs and precompute the sufficient statistics and the log-determinant.
+
+    Parameters
+    ----------
+    panel, w : the balanced panel and its weights (units matched by id; the panel is put in
+        W's order)
+    model : a :class:`~bayes_sdm.families.Family` or its name (``sdm``, ``sar``, ...)
+    fe : ``twoway`` | ``unit`` | ``time`` | ``none``
+    correction, lag_convention : conventions (Lee-Yu by default; see
+        :mod:`bayes_sdm.likelihood`)
+    logdet : a log-determinant method or object (:func:`bayes_sdm.logdet.make_logdet`)
+    regions : per-unit region labels (a column of ``panel.unit_info``, a Series by unit id, a
+        mapping or a sequence in unit order) -- for a regional model
+    hierarchy : the regional structure (:class:`~bayes_sdm.spec.HierarchySpec` or a dict of
+        its fields: pooling, regional_w, ...); with ``regions``, makes the model regional
 
     Raises
     ------
     InputError
-        W and panel units differ, a regressor is absorbed by the fixed effects, time effects with
-        a non-row-standardised W, an unknown model / FE / convention.
+        W and panel units differ, a regressor absorbed by the fixed effects or collinear with
+        others, time effects with a non-row-standardised W, an unknown model / FE / convention,
+        regions without a hierarchy (or the reverse), bad regions.
     """
-    if model not in BAYES_MODELS + ("ols",):
-        raise InputError(f"unknown model {model!r}; choose from {BAYES_MODELS}")
-    if tuple(w.ids) != tuple(panel.units):
-        if set(w.ids) != set(panel.units):
-            a = [u for u in w.ids if u not in set(panel.units)][:10]
-            b = [u for u in panel.units if u not in set(w.ids)][:10]
-            raise InputError(f"W/unit mismatch: units in W but not in the data: {a}; "
-                             f"units in the data but not in W: {b}")
-        panel = panel.subset_units(w.ids)
-    check_not_absorbed(panel, fe)
-    stats = sufficient_stats(panel, w, fe, correction=correction, lag_convention=lag_convention)
-    ld = None
-    if model not in ("slx", "ols"):
-        ld = logdet if isinstance(logdet, LogDet) else make_logdet(w, logdet)
-    return Prepared(panel, w, stats, ld, model, fe, correction, lag_convention)
+    if not isinstance(panel, Panel):
+        raise InputError(f"panel must be a bayes_sdm Panel, got {type(panel).__name__}")
+    if not isinstance(w, SpatialWeights):
+        raise InputError(f"w must be a bayes_sdm SpatialWeights, got {type(w).__name__}")
+    family = families.get(model)
+    panel = _align(panel, w)
+    if (regions is None) != (hierarchy is None):
+        raise InputError("a regional model needs both regions= and hierarchy= (the pooling "
+                         "and regional W); pass neither for a pooled model")
+    if hierarchy is None:
+        return build(panel, w, family, fe, correction, lag_convention, logdet)
+    from .regional.data import prepare_regional
+
+    h = _hierarchy(hierarchy)
+    rd = prepare_regional(panel, w, regions, family, fe, h.pooling, h.regional_w, correction,
+                          lag_convention, h.region_order)
+    ld = rd.blocks[0].logdet if h.regional_w == "full" else None
+    return Prepared(rd.panel, w, rd.pooled_stats, ld, family, fe, correction, lag_convention,
+                    regional=rd)
+
+
+def _hierarchy(h) -> HierarchySpec:
+    if isinstance(h, HierarchySpec):
+        return h.validate()
+    return ModelSpec.from_dict({"hierarchy": dict(h)}, where="hierarchy").hierarchy
+
+
+def _align(panel: Panel, w: SpatialWeights) -> Panel:
+    if tuple(w.ids) == tuple(panel.units):
+        return panel
+    wids, pids = set(w.ids), set(panel.units)
+    if wids != pids:
+        a = [u for u in w.ids if u not in pids][:10]
+        b = [u for u in panel.units if u not in wids][:10]
+        raise InputError(f"W/unit mismatch: units in W but not in the data: {a}; "
+                         f"units in the data but not in W: {b}")
+    return panel.subset_units(w.ids)
 
 
 def effects_draws(prep: Prepared, posterior: xr.Dataset) -> xr.DataArray:
     """Direct / indirect / total effects for every draw, dims (chain, draw, effect, coef)."""
+    family = prep.family
     beta = posterior["beta"].transpose("chain", "draw", "coef").values
     theta = (posterior["theta"].transpose("chain", "draw", "coef").values
              if "theta" in posterior else None)
-    if prep.model in LAG_MODELS:
-        rho = posterior["rho"].values
-        sums = None if prep.w.row_standardized else total_sums(prep.w)
-        arr = lag_effects(rho, beta, theta, prep.logdet, prep.w.row_standardized, sums)
-    else:
-        arr = local_effects(beta, theta)
+    names = family.spatial_params
+    spatial = tuple(posterior[n].values for n in names)
+    spatial = spatial[0] if len(spatial) == 1 else spatial or None
+    sums = None if not family.lag or prep.w.row_standardized else total_sums(prep.w)
+    arr = family_effects(family, spatial, beta, theta, prep.logdet, prep.w.row_standardized,
+                         sums)
     return xr.DataArray(
         arr,
         dims=("chain", "draw", "effect", "coef"),
@@ -128,7 +144,7 @@ def dependency_versions() -> dict[str, str]:
 
 
 def provenance(prep: Prepared, spec: ModelSpec) -> dict[str, str]:
-    """Attributes stored with every fit: spec, hashes, versions."""
+    """Attributes stored with every fit: spec, hashes, versions, what was fitted."""
     return {
         "bayes_sdm_version": __version__,
         "spec": spec.to_yaml(),
@@ -144,90 +160,132 @@ def provenance(prep: Prepared, spec: ModelSpec) -> dict[str, str]:
     }
 
 
-@dataclass
-class FitResult:
-    """A fitted Bayesian spatial panel: the ArviZ DataTree plus what produced it."""
-
-    idata: object
-    prepared: Prepared
-    spec: ModelSpec
-    timings: dict = field(default_factory=dict)
-
-    def summary_table(self) -> pd.DataFrame:
-        from .reporting import summary_table
-
-        return summary_table(self.idata, self.prepared.model)
-
-    def effects_table(self) -> pd.DataFrame:
-        from .reporting import effects_table
-
-        return effects_table(self.idata)
-
-    def diagnostics(self):
-        from .diagnostics import diagnose
-
-        return diagnose(self.idata, model=self.prepared.model)
-
-    def save(self, path) -> None:
-        from .io import save_fit
-
-        save_fit(self.idata, path)
+def spec_for(prep: Prepared, priors: PriorSpec | None = None,
+             sampler: SamplerSpec | None = None) -> ModelSpec:
+    """The spec of a prepared model given directly (not through a DataSpec: no data source
+    recorded)."""
+    h = None
+    if prep.regional is not None:
+        rd = prep.regional
+        h = HierarchySpec(pooling=rd.pooling, regional_w=rd.regional_w,
+                          region_order=list(rd.regions.names))
+    return ModelSpec(model=prep.model, fe=prep.fe, correction=prep.correction,
+                     lag_convention=prep.lag_convention,
+                     logdet=_logdet_name(prep.logdet), priors=priors or PriorSpec(),
+                     sampler=sampler or SamplerSpec(), data=DataSpec(dataset=None),
+                     hierarchy=h).validate()
 
 
-def fit(
-    prep: Prepared,
-    spec: ModelSpec | None = None,
-    priors: PriorSpec | None = None,
-    sampler: SamplerSpec | None = None,
-    progressbar: bool = True,
-) -> FitResult:
+def _logdet_name(ld) -> str:
+    if ld is None:
+        return "auto"
+    m = ld.method.split("+")[0]
+    return m if m in ("eigen", "chebyshev", "stochastic") else "auto"
+
+
+def check_spec(prep: Prepared, spec: ModelSpec) -> None:
+    """Refuse a spec that disagrees with what was prepared (names the fields)."""
+    bad = []
+    for name, have in (("model", prep.model), ("fe", prep.fe), ("correction", prep.correction),
+                       ("lag_convention", prep.lag_convention)):
+        if getattr(spec, name) != have:
+            bad.append(f"{name}: spec {getattr(spec, name)!r}, prepared {have!r}")
+    if spec.logdet != "auto" and prep.logdet is not None and \
+            _logdet_name(prep.logdet) != spec.logdet:
+        bad.append(f"logdet: spec {spec.logdet!r}, prepared {prep.logdet.method!r}")
+    rd = prep.regional
+    if (spec.hierarchy is None) != (rd is None):
+        bad.append("hierarchy: " + ("the spec is regional but the model was prepared pooled"
+                                    if rd is None else
+                                    "the model was prepared regional but the spec has no "
+                                    "hierarchy"))
+    elif rd is not None:
+        h = spec.hierarchy
+        for name, have in (("pooling", rd.pooling), ("regional_w", rd.regional_w)):
+            if getattr(h, name) != have:
+                bad.append(f"hierarchy.{name}: spec {getattr(h, name)!r}, prepared {have!r}")
+        if h.region_order is not None and list(h.region_order) != list(rd.regions.names):
+            bad.append(f"hierarchy.region_order: spec {h.region_order}, prepared "
+                       f"{list(rd.regions.names)}")
+    if bad:
+        raise InputError("the spec disagrees with the prepared model: " + "; ".join(bad)
+                         + " (prepare the model from the spec, or fit without a spec)")
+
+
+def fit(prep: Prepared, spec: ModelSpec | None = None, *, priors: PriorSpec | None = None,
+        sampler: SamplerSpec | None = None, progressbar: bool = True) -> FitResult:
     """Sample the posterior of a prepared model and attach effects and provenance.
 
     Parameters
     ----------
-    prep : from :func:`prepare`
-    spec : the full spec (recorded in the output); built from ``prep`` when None
-    priors, sampler : override the spec's sections
+    prep : from :func:`prepare` (pooled or regional)
+    spec : the full spec (recorded in the output); it must agree with ``prep`` (model, FE,
+        conventions, hierarchy).  Without a spec, one is made from ``prep``, ``priors`` and
+        ``sampler``.
+    priors, sampler : only without ``spec``
+    progressbar : show the sampler's progress bar
+
+    Raises
+    ------
+    InputError
+        a spec that disagrees with ``prep``, ``spec`` together with ``priors``/``sampler``, a
+        family without a Bayesian model, the exact sampler where it does not apply.
     """
-    import time
-
-    from .pymc_models import build_model
-    from .sampling import sample_nuts
-
-    if spec is None:  # data given directly (not through a DataSpec): record no data source
-        from .spec import DataSpec
-
-        spec = ModelSpec(model=prep.model, fe=prep.fe, correction=prep.correction,
-                         lag_convention=prep.lag_convention, data=DataSpec(dataset=None))
-    priors = priors or spec.priors
-    sampler = sampler or spec.sampler
-    spec.priors, spec.sampler = priors, sampler
-    spec.validate()
-    if prep.model not in BAYES_MODELS:
-        raise InputError(f"no Bayesian {prep.model!r} model")
-    t0 = time.perf_counter()
-    if sampler.nuts_sampler == "exact":
-        from .exact import sample_exact
-
-        dists = (priors.beta["dist"], priors.theta["dist"], priors.rho["dist"],
-                 priors.sigma["dist"])
-        if dists != ("flat", "flat", "uniform", "jeffreys"):
-            raise InputError("the exact sampler integrates beta, theta and sigma2 out under the "
-                             "flat reference prior: use --priors flat (or NUTS)")
-        idata = sample_exact(prep.stats, prep.logdet, model=prep.model, draws=sampler.draws,
-                             chains=sampler.chains, seed=sampler.seed, effects=False)
+    if not isinstance(prep, Prepared):
+        raise InputError(f"fit takes a prepared model (bayes_sdm.prepare(...)), got "
+                         f"{type(prep).__name__}")
+    if spec is None:
+        spec = spec_for(prep, priors, sampler)
     else:
-        model = build_model(prep.stats, prep.logdet, prep.model, priors)
-        idata = sample_nuts(model, sampler, progressbar=progressbar)
+        if priors is not None or sampler is not None:
+            raise InputError("pass either a spec or priors/sampler, not both (the spec holds "
+                             "its priors and sampler)")
+        spec = spec.copy()
+        check_spec(prep, spec)
+    if not prep.family.bayesian:
+        raise InputError(f"no Bayesian {prep.model!r} model; use maximum likelihood "
+                         "(bayes_sdm.ml.fit_ml, --ml-only)")
+    t0 = time.perf_counter()
+    if prep.regional is not None:
+        idata, rm, eff_sampler = _sample_regional(prep, spec, progressbar)
+    else:
+        from .sampling import sample
+
+        rm, eff_sampler = None, spec.sampler
+        idata = sample(prep, spec.sampler, spec.priors, progressbar=progressbar)
     t1 = time.perf_counter()
     post = idata["posterior"].to_dataset()
-    if "effects" not in post:
+    if rm is None and "effects" not in post:
         post["effects"] = effects_draws(prep, post)
         idata["posterior"] = xr.DataTree(post)
     idata.attrs.update(provenance(prep, spec))
-    sname = spatial_name(prep.model)
-    if sname and prep.logdet is not None:
+    idata.attrs["target_accept"] = str(eff_sampler.target_accept)
+    sname = prep.family.spatial_params[0] if prep.family.spatial_params else None
+    if rm is None and sname and prep.logdet is not None:
         # how far the log-determinant's approximation can move this posterior (diagnostics)
         idata.attrs["logdet_posterior_shift"] = repr(
             prep.logdet.posterior_shift_bound(prep.stats.terms.a, post[sname].values))
-    return FitResult(idata, prep, spec, {"sample_s": t1 - t0})
+    return FitResult(idata, prep, spec, {"sample_s": t1 - t0,
+                                         "effects_s": time.perf_counter() - t1},
+                     regional_model=rm)
+
+
+def _sample_regional(prep: Prepared, spec: ModelSpec, progressbar: bool):
+    from .regional.effects import finish_posterior, stack_regions
+    from .regional.model import PARTIAL_TARGET_ACCEPT, build_regional_model
+    from .sampling import sample_nuts
+
+    if spec.sampler.kind == "exact":
+        raise InputError("the exact sampler covers pooled models; use NUTS for a regional model")
+    h = spec.hierarchy
+    rm = build_regional_model(prep.regional, spec.priors, **h.model_options())
+    s = spec.sampler
+    if rm.pooling == "partial" and s.target_accept < PARTIAL_TARGET_ACCEPT:
+        s = dataclasses.replace(s, target_accept=PARTIAL_TARGET_ACCEPT)
+    if rm.region_models is not None:
+        fits = {name: sample_nuts(m, s, s.seed + 7919 * g, progressbar)
+                for g, (name, m) in enumerate(rm.region_models.items())}
+        idata = stack_regions(fits, rm.regions.names)
+    else:
+        idata = sample_nuts(rm.model, s, s.seed, progressbar)
+    return finish_posterior(rm, idata, s.seed, h.perspective), rm, s

@@ -40,7 +40,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .reporting import PARAMETER_VARS, flat_summary
+from .errors import DiagnosticsFailed
+from .reporting import PARAMETER_VARS, flat_summary, is_regional, summary_vars
 
 PER_PARAMETER_COLUMNS = ["parameter", "r_hat", "ess_bulk", "ess_tail", "mcse_mean", "mcse_sd",
                          "r_hat_ok", "ess_bulk_ok", "ess_tail_ok", "passed"]
@@ -133,6 +134,12 @@ class Diagnostics:
                        "logdet 'eigen' or 'chebyshev' (or more probes for 'stochastic')")
         return out
 
+    def raise_if_failed(self) -> None:
+        """Raise :class:`~bayes_sdm.errors.DiagnosticsFailed` (CLI exit 1) naming every failed
+        check; do nothing when :attr:`passed`."""
+        if not self.passed:
+            raise DiagnosticsFailed("diagnostics failed: " + "; ".join(self.failures()), self)
+
     def warnings(self) -> list[str]:
         """Advisory findings that do not fail the fit (tree-depth saturation)."""
         t = self.thresholds
@@ -209,25 +216,23 @@ def _ebfmi(idata) -> list[float]:
         return [float(v) for v in num / den]
 
 
-def diagnose(idata, model: str | None = None, var_names=None,
-             thresholds: Thresholds | None = None) -> Diagnostics:
+def diagnose(idata, var_names=None, thresholds: Thresholds | None = None) -> Diagnostics:
     """r_hat, ess_bulk, ess_tail, MCSE and pass/fail per scalar parameter, plus sampler checks.
 
     Parameters
     ----------
     idata : ArviZ DataTree with a ``posterior`` (and, for HMC, ``sample_stats``)
-    model : the model name (unused by the checks; kept for the API)
-    var_names : posterior variables to check (default: rho/lambda, beta, theta, sigma2, effects
-        and any regional ``*_region`` variables present)
+    var_names : posterior variables to check (default: rho/lambda, beta, theta, sigma2 and
+        effects; for regional fits the reported parameters and hyper-parameters
+        (:func:`bayes_sdm.reporting.summary_vars`) and the region effects)
     thresholds : :class:`Thresholds`
     """
-    del model
     t = thresholds or Thresholds()
     post = idata["posterior"]
-    if var_names is None:
+    if var_names is None and is_regional(idata):
+        var_names = [v for v in summary_vars(post) if v in post.data_vars] + ["effects"]
+    elif var_names is None:
         var_names = [v for v in (*PARAMETER_VARS, "effects") if v in post.data_vars]
-        var_names += [v for v in post.data_vars
-                      if str(v).endswith("_region") and v not in var_names]
     tab = flat_summary(idata, var_names)
     per = tab[["parameter", "r_hat", "ess_bulk", "ess_tail", "mcse_mean", "mcse_sd"]].copy()
     per["r_hat_ok"] = per["r_hat"] <= t.r_hat

@@ -12,6 +12,8 @@ The traces come from the log-determinant object (exact sums over the eigenvalues
 made with the eigenvalue method.
 
 For SEM: direct = beta, indirect = 0; for SLX and SDEM: direct = beta, indirect = theta.
+:func:`family_effects` picks the formula from the family's declaration
+(:attr:`~bayes_sdm.families.Family.effects_kind`).
 """
 
 from __future__ import annotations
@@ -85,6 +87,24 @@ def local_effects(beta, theta=None) -> np.ndarray:
     beta = np.asarray(beta, dtype=float)
     theta = np.zeros_like(beta) if theta is None else np.asarray(theta, dtype=float)
     return np.stack([beta, theta, beta + theta], axis=-2)
+
+
+def family_effects(family, spatial, beta, theta, logdet=None, row_standardized: bool = True,
+                   total_sums=None) -> np.ndarray:
+    """Effects of any family, vectorised over draws: :func:`lag_effects` with the family's rho
+    when it has a spatial lag, :func:`local_effects` otherwise (the error term's lambda does not
+    enter the effects).  ``spatial`` as in :meth:`~bayes_sdm.families.Family.spatial_values`
+    (arrays of draws); theta is ignored for non-Durbin families.
+
+    Returns
+    -------
+    ndarray (..., 3, K): direct, indirect, total
+    """
+    theta = theta if family.durbin else None
+    if family.effects_kind == "lag":
+        rho, _ = family.spatial_values(spatial)
+        return lag_effects(rho, beta, theta, logdet, row_standardized, total_sums)
+    return local_effects(beta, theta)
 
 
 def dense_effects(rho: float, beta: np.ndarray, theta: np.ndarray | None, w: np.ndarray):

@@ -34,47 +34,47 @@ from __future__ import annotations
 
 import numpy as np
 
-from .effects import EFFECTS, lag_effects, local_effects
+from . import families
+from .effects import EFFECTS, family_effects
 from .errors import InputError
-from .likelihood import (
-    DURBIN_MODELS,
-    LAG_MODELS,
-    SufficientStats,
-    coef_layout,
-    profile_error,
-    profile_lag,
-)
+from .families import Family
+from .likelihood import SufficientStats, coef_layout, profile
 from .logdet import LogDet
 
-EXACT_MODELS = ("sar", "sdm", "sem", "sdem")
 #: log-density window (nats below the maximum) kept by the grid refinement
 WINDOW = 50.0
 
 
-def _log_post(stats: SufficientStats, logdet: LogDet, model: str, rho: np.ndarray,
+def exact_supported(family: Family) -> bool:
+    """The exact sampler covers families with exactly one spatial parameter."""
+    return len(family.spatial_params) == 1
+
+
+def _log_post(stats: SufficientStats, logdet: LogDet, family: Family, rho: np.ndarray,
               chunk: int = 256) -> np.ndarray:
     """log p(rho | y) up to a constant (module docstring), in chunks of rho."""
     from .marginal import log_integrand
 
-    out = np.concatenate([log_integrand(stats, logdet, model, rho[i:i + chunk])
+    out = np.concatenate([log_integrand(stats, logdet, family, rho[i:i + chunk])
                           for i in range(0, rho.size, chunk)])
     return np.where(np.isfinite(out), out, -np.inf)
 
 
-def rho_posterior_grid(stats: SufficientStats, logdet: LogDet, model: str = "sdm",
+def rho_posterior_grid(stats: SufficientStats, logdet: LogDet, model: Family | str = "sdm",
                        grid: int = 2000, refine: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """The grid and the normalised log density of the spatial parameter (module docstring).
 
     Returns (x, logpdf): x increasing over the region holding the posterior mass,
     ``logpdf`` normalised by the trapezoid rule on x.
     """
+    model = families.get(model)
     lo, hi = logdet.interval
     h = (hi - lo) / grid
     x = lo + h * (np.arange(grid) + 0.5)
     lp = _log_post(stats, logdet, model, x)
     for _ in range(refine):
         if not np.isfinite(lp).any():
-            raise InputError(f"{model}: the posterior of the spatial parameter is not finite "
+            raise InputError(f"{model.name}: the posterior of the spatial parameter is not finite "
                              "anywhere on the grid")
         i = int(np.argmax(lp))
         keep = np.nonzero(lp >= lp[i] - WINDOW)[0]
@@ -107,18 +107,19 @@ def _draw_from_grid(x: np.ndarray, logpdf: np.ndarray, size: int,
     return x[j] + np.clip(t, 0.0, 1.0) * dx[j]
 
 
-def _gram_xx(stats: SufficientStats, model: str, rho: np.ndarray) -> np.ndarray:
+def _gram_xx(stats: SufficientStats, family: Family, rho: np.ndarray) -> np.ndarray:
     """Z_rho'Z_rho for each rho: (len(rho), p, p)."""
-    if model in LAG_MODELS:
-        cols = stats.columns(model)
+    if not family.error:
+        cols = stats.columns(family)
         g = stats.gram[np.ix_(cols, cols)]
         return np.broadcast_to(g, (rho.size,) + g.shape)
-    _, _, m0, m1 = coef_layout(stats, model)
+    _, _, m0, m1 = coef_layout(stats.layout, family)
     m = m0[None] + rho[:, None, None] * m1[None]
     return np.einsum("rip,ij,rjq->rpq", m, stats.gram, m)
 
 
-def sample_exact(stats: SufficientStats, logdet: LogDet, model: str = "sdm", draws: int = 1000,
+def sample_exact(stats: SufficientStats, logdet: LogDet, model: Family | str = "sdm",
+                 draws: int = 1000,
                  chains: int = 4, seed=None, grid: int = 2000, effects: bool = True,
                  row_standardized: bool = True, total_sums=None):
     """Independent posterior draws under flat priors (module docstring).
@@ -127,7 +128,7 @@ def sample_exact(stats: SufficientStats, logdet: LogDet, model: str = "sdm", dra
     ----------
     stats : sufficient statistics (:func:`bayes_sdm.likelihood.sufficient_stats`)
     logdet : the log-determinant of I - rho W (its ``interval`` is the prior support)
-    model : ``sdm`` | ``sar`` | ``sem`` | ``sdem``
+    model : a family with one spatial parameter (SAR, SDM, SEM, SDEM), or its name
     draws, chains : the draws are laid out as chains x draws (all independent)
     seed : seed of the random generator
     grid : grid points of each pass over the spatial parameter
@@ -145,8 +146,10 @@ def sample_exact(stats: SufficientStats, logdet: LogDet, model: str = "sdm", dra
     """
     import arviz as az
 
-    if model not in EXACT_MODELS:
-        raise InputError(f"the exact sampler covers {EXACT_MODELS}, not {model!r}")
+    model = families.get(model)
+    if not exact_supported(model):
+        covered = [f.name for f in families.FAMILIES if exact_supported(f)]
+        raise InputError(f"the exact sampler covers {covered}, not {model.name!r}")
     if not isinstance(stats, SufficientStats):
         raise InputError(f"stats must be SufficientStats, got {type(stats).__name__}")
     if not isinstance(logdet, LogDet):
@@ -159,7 +162,7 @@ def sample_exact(stats: SufficientStats, logdet: LogDet, model: str = "sdm", dra
     if grid < 50:
         raise InputError(f"grid must have at least 50 points, got {grid}")
     k = stats.K
-    p = 2 * k if model in DURBIN_MODELS else k
+    p = model.n_coef(k)
     a = 0.5 * (stats.terms.n_eff - p)
     if a <= 0:
         raise InputError(f"too few observations (n*={stats.terms.n_eff}) for {p} coefficients")
@@ -168,10 +171,7 @@ def sample_exact(stats: SufficientStats, logdet: LogDet, model: str = "sdm", dra
 
     x, logpdf = rho_posterior_grid(stats, logdet, model, grid)
     rho = _draw_from_grid(x, logpdf, total, rng)
-    if model in LAG_MODELS:
-        coef, s = profile_lag(stats, model, rho)
-    else:
-        coef, s = profile_error(stats, model, rho)
+    coef, s = profile(stats, model, rho)
     sigma2 = 0.5 * s / rng.gamma(a, 1.0, size=total)
     gxx = _gram_xx(stats, model, rho)
     chol = np.linalg.cholesky(gxx)  # Z'Z = L L'; cov = sigma2 (L L')^{-1} = sigma2 L^-T L^-1
@@ -180,29 +180,26 @@ def sample_exact(stats: SufficientStats, logdet: LogDet, model: str = "sdm", dra
     v = np.linalg.solve(np.swapaxes(chol, -1, -2), z[..., None])[..., 0]
     b = coef + np.sqrt(sigma2)[:, None] * v
     beta = b[:, :k]
-    theta = b[:, k:] if model in DURBIN_MODELS else None
+    theta = b[:, k:] if model.durbin else None
 
-    sname = "rho" if model in LAG_MODELS else "lambda"
+    sname = model.spatial
     shape = (int(chains), int(draws))
     post = {sname: rho.reshape(shape), "beta": beta.reshape(shape + (k,)),
             "sigma2": sigma2.reshape(shape), "sigma": np.sqrt(sigma2).reshape(shape)}
     if theta is not None:
         post["theta"] = theta.reshape(shape + (k,))
     if effects:
-        if model in LAG_MODELS:
-            eff = np.concatenate([
-                lag_effects(rho[i:i + 500], beta[i:i + 500],
-                            None if theta is None else theta[i:i + 500], logdet,
-                            row_standardized, total_sums)
-                for i in range(0, total, 500)])
-        else:
-            eff = local_effects(beta, theta)
+        eff = np.concatenate([
+            family_effects(model, rho[i:i + 500], beta[i:i + 500],
+                           None if theta is None else theta[i:i + 500], logdet,
+                           row_standardized, total_sums)
+            for i in range(0, total, 500)])
         post["effects"] = eff.reshape(shape + (3, k))
     coords = {"coef": list(stats.x_names), "effect": list(EFFECTS)}
     dims = {"beta": ["coef"], "theta": ["coef"], "effects": ["effect", "coef"]}
     dims = {key: val for key, val in dims.items() if key in post}
     dt = az.from_dict({"posterior": post}, coords=coords, dims=dims)
-    dt.attrs.update({"sampler": "exact", "model": model, "logdet": logdet.method,
+    dt.attrs.update({"sampler": "exact", "model": model.name, "logdet": logdet.method,
                      "grid_points": int(grid), "prior": "flat"})
     dt["posterior"].attrs.update({"sampler": "exact"})
     return dt

@@ -23,10 +23,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as sstats
 
+from . import families
 from .errors import InputError
 from .ml import MLResult, fit_ml
-from .panel import Panel
-from .weights import SpatialWeights
+from .prepared import Prepared
 
 
 def _result(stat: float, df: int, **extra) -> dict:
@@ -81,7 +81,7 @@ def wald_common_factor(result: MLResult) -> dict:
     The delta method: g = theta + rho beta, dg/drho = beta, dg/dbeta = rho I, dg/dtheta = I,
     W = g' (J V J')^{-1} g ~ chi2(K) (LeSage & Pace 2009, sec. 6.1; Elhorst 2014, sec. 2.6).
     """
-    if result.model != "sdm":
+    if result.family is not families.SDM:
         raise InputError(f"the common-factor test needs an SDM fit, not {result.model!r}")
     k = len(result.x_names)
     names = ["rho"] + [f"beta[{x}]" for x in result.x_names] + \
@@ -94,47 +94,48 @@ def wald_common_factor(result: MLResult) -> dict:
     return _result(_wald(g, jac, cov), k, h0="theta = -rho beta")
 
 
-def fe_lr_tests(panel: Panel, w: SpatialWeights, model: str = "sdm",
-                lag_convention: str = "QWy", logdet=None) -> dict:
+def fe_lr_tests(prep: Prepared) -> dict:
     """LR tests of the joint significance of the unit and of the time fixed effects.
 
-    Fits ``model`` with two-way, time-only and unit-only effects using the direct-approach
-    likelihood (``correction="none"``, comparable across FE choices) and returns
+    Fits the prepared family with two-way, time-only and unit-only effects using the
+    direct-approach likelihood (``correction="none"``, comparable across FE choices) and returns
     ``{"unit_effects": LR(twoway vs time, df N-1), "time_effects": LR(twoway vs unit, df T-1)}``.
     """
-    fits = {fe: fit_ml(panel, w, model, fe, "none", lag_convention, logdet=logdet)
-            for fe in ("twoway", "time", "unit")}
+    fits = {fe: fit_ml(prep.with_fe(fe, "none"), "none") for fe in ("twoway", "time", "unit")}
     ll = {fe: r.loglik for fe, r in fits.items()}
+    n, t = prep.panel.N, prep.panel.T
     return {
-        "unit_effects": _result(2.0 * (ll["twoway"] - ll["time"]), panel.N - 1,
+        "unit_effects": _result(2.0 * (ll["twoway"] - ll["time"]), n - 1,
                                 h0="no unit effects (given time effects)", correction="none",
                                 loglik_full=ll["twoway"], loglik_restricted=ll["time"]),
-        "time_effects": _result(2.0 * (ll["twoway"] - ll["unit"]), panel.T - 1,
+        "time_effects": _result(2.0 * (ll["twoway"] - ll["unit"]), t - 1,
                                 h0="no time effects (given unit effects)", correction="none",
                                 loglik_full=ll["twoway"], loglik_restricted=ll["unit"]),
     }
 
 
-def all_tests(panel: Panel, w: SpatialWeights, model: str = "sdm", fe: str = "twoway",
-              correction: str = "transform", lag_convention: str = "QWy", logdet=None,
-              full: MLResult | None = None, fe_tests: bool = True) -> dict:
+def all_tests(prep: Prepared, correction: str | None = None, full: MLResult | None = None,
+              fe_tests: bool = True) -> dict:
     """Every test, as a JSON-ready dict (``tests.json``).
 
     SDM -> SAR (LR and Wald of theta = 0) and SDM -> SEM (LR and Wald of theta = -rho beta) are
-    computed from an SDM fit with the given ``fe`` / ``correction`` / ``lag_convention`` (``full``
-    if it is that SDM fit), plus the FE tests (:func:`fe_lr_tests`) for ``model`` unless
-    ``fe_tests`` is False or the panel cannot carry time effects.
+    computed from an SDM fit with the prepared ``fe`` / ``lag_convention`` and ``correction``
+    (default: the prepared one; ``full`` if it is that SDM fit), plus the FE tests
+    (:func:`fe_lr_tests`) for the prepared family unless ``fe_tests`` is False or the panel
+    cannot carry time effects.
     """
-    if full is not None and (full.model != "sdm" or full.fe != fe
+    correction = prep.correction if correction is None else correction
+    fe = prep.fe
+    if full is not None and (full.family is not families.SDM or full.fe != fe
                              or full.correction != correction
-                             or full.lag_convention != lag_convention):
+                             or full.lag_convention != prep.lag_convention):
         full = None
-    if logdet is None and full is not None:
-        logdet = full.logdet
-    sdm = full or fit_ml(panel, w, "sdm", fe, correction, lag_convention, logdet=logdet)
-    ld = sdm.logdet
-    sar = fit_ml(panel, w, "sar", fe, correction, lag_convention, logdet=ld)
-    sem = fit_ml(panel, w, "sem", fe, correction, lag_convention, logdet=ld)
+    base = prep.with_family(families.SDM)
+    if full is not None and full.logdet is not None:
+        base.logdet = full.logdet
+    sdm = full or fit_ml(base, correction)
+    sar = fit_ml(base.with_family(families.SAR), correction)
+    sem = fit_ml(base.with_family(families.SEM), correction)
     out = {
         "sdm_vs_sar_lr": lr_test(sar, sdm),
         "sdm_vs_sar_wald": wald_theta_zero(sdm),
@@ -145,14 +146,14 @@ def all_tests(panel: Panel, w: SpatialWeights, model: str = "sdm", fe: str = "tw
     out["sdm_vs_sem_lr"]["h0"] = "theta = -rho beta (SEM)"
     for v in out.values():
         v.update(correction=correction, fe=fe)
-    if fe_tests and not w.row_standardized:
+    if fe_tests and not prep.w.row_standardized:
         skip = {"skipped": "W is not row-standardised: time effects (needed by the FE tests) "
                 "require a row-standardised W"}
         out["unit_effects_lr"] = dict(skip)
         out["time_effects_lr"] = dict(skip)
     elif fe_tests:
-        fet = fe_lr_tests(panel, w, model, lag_convention, logdet=ld)
+        fet = fe_lr_tests(base.with_family(prep.family))
         out["unit_effects_lr"] = fet["unit_effects"]
         out["time_effects_lr"] = fet["time_effects"]
-        out["unit_effects_lr"]["model"] = out["time_effects_lr"]["model"] = model
+        out["unit_effects_lr"]["model"] = out["time_effects_lr"]["model"] = prep.model
     return out

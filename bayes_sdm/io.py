@@ -3,7 +3,8 @@
 A fit is stored as the ArviZ/xarray DataTree in netCDF (h5netcdf engine) with, in its root
 attributes, the spec (YAML), the spec hash, the data hash, the package version and the
 dependency versions.  :func:`load_fit` refuses a file whose data or spec hash does not match
-what the caller expects (pymc-marketing's ``load`` contract).
+what the caller expects (pymc-marketing's ``load`` contract).  :func:`bayes_sdm.load_fit`
+returns the fit as a :class:`~bayes_sdm.result.FitResult` with the same tables.
 """
 
 from __future__ import annotations
@@ -66,9 +67,10 @@ def save_fit(idata: xr.DataTree, path: str | Path) -> Path:
     return atomic_write(path, lambda p: idata.to_netcdf(p, engine="h5netcdf"))
 
 
-def load_fit(path: str | Path, data_hash: str | None = None,
+def read_fit(path: str | Path, data_hash: str | None = None,
              spec_hash: str | None = None) -> xr.DataTree:
-    """Load a saved fit; refuse it when ``data_hash`` / ``spec_hash`` do not match.
+    """Read a saved fit's DataTree; refuse it when ``data_hash`` / ``spec_hash`` do not match
+    (:func:`bayes_sdm.result.load_fit` returns it as a :class:`~bayes_sdm.result.FitResult`).
 
     Raises
     ------

@@ -21,10 +21,11 @@ none       NT              T log|I - rho W|
 FE; splm's default, SDPDmod ``LYtrans=FALSE``), kept only to reproduce other tools.
 
 SSE is a quadratic form c' G c in a coefficient vector c of the Gram matrix G = Z'Z of the
-transformed columns Z = [y, Wy, X, WX, W^2 X] (Wy and WX formed from the raw data, then
-demeaned).  G is computed once, so one evaluation costs O(K^2) plus the log-determinant.
-The same Gram matrix serves the lag models (SAR, SDM: c = (1, -rho, -beta, -theta)) and the
-error models (SEM, SDEM: residual (I - lambda W)(y - X beta - WX theta)).
+transformed columns Z = [y, Wy, X, WX, W^2 X] (:mod:`bayes_sdm.design`; Wy and WX formed from
+the raw data, then demeaned).  G is computed once, so one evaluation costs O(K^2) plus the
+log-determinant.  The same Gram matrix serves every family (:mod:`bayes_sdm.families`): the lag
+models (SAR, SDM: c = (1, -rho, -beta, -theta)) and the error models (SEM, SDEM: residual
+(I - lambda W)(y - X beta - WX theta)); :func:`coef_vector` writes c once for all of them.
 
 All functions take an array namespace ``xp`` (numpy or ``pytensor.tensor``) so the same formula
 is used by the ML estimator and the PyMC models.
@@ -32,30 +33,16 @@ is used by the ML estimator and the PyMC models.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cache
 
 import numpy as np
 
+from .design import Layout, check_fe, transformed_columns
 from .errors import InputError
-from .panel import FE_TYPES, Panel, demean
-from .weights import SpatialWeights
+from .families import Family
 
 CORRECTIONS = ("transform", "none")
-LAG_CONVENTIONS = ("QWy", "WQy")
-MODELS = ("sdm", "sar", "sem", "sdem", "slx", "ols")
-LAG_MODELS = ("sdm", "sar")
-ERROR_MODELS = ("sem", "sdem")
-DURBIN_MODELS = ("sdm", "sdem", "slx")
-
-
-def spatial_name(model: str) -> str | None:
-    """Name of the spatial parameter: ``rho`` (lag models), ``lambda`` (error models), None
-    (SLX / OLS)."""
-    if model in LAG_MODELS:
-        return "rho"
-    if model in ERROR_MODELS:
-        return "lambda"
-    return None
 
 
 @dataclass(frozen=True)
@@ -74,8 +61,7 @@ class FETerms:
 
 def fe_terms(fe: str, N: int, T: int, correction: str = "transform") -> FETerms:  # noqa: N803
     """n* and the Jacobian multipliers for a fixed-effect type (Lee & Yu 2010, sec. 3-4)."""
-    if fe not in FE_TYPES:
-        raise InputError(f"unknown fixed effects {fe!r}; choose from {FE_TYPES}")
+    check_fe(fe)
     if correction not in CORRECTIONS:
         raise InputError(f"unknown correction {correction!r}; choose from {CORRECTIONS}")
     if correction == "none":
@@ -92,7 +78,7 @@ def fe_terms(fe: str, N: int, T: int, correction: str = "transform") -> FETerms:
 
 @dataclass(frozen=True)
 class SufficientStats:
-    """Gram matrix of the FE-transformed columns [y, Wy, X, WX, W^2 X] and their metadata."""
+    """Gram matrix of the FE-transformed columns of ``layout`` and their metadata."""
 
     gram: np.ndarray
     x_names: tuple[str, ...]
@@ -103,6 +89,11 @@ class SufficientStats:
     y_sd: float
     x_sd: np.ndarray
     wx_sd: np.ndarray
+    layout: Layout | None = None
+
+    def __post_init__(self):
+        if self.layout is None:
+            object.__setattr__(self, "layout", Layout(len(self.x_names)))
 
     @property
     def K(self) -> int:  # noqa: N802
@@ -111,121 +102,102 @@ class SufficientStats:
     # column positions in the Gram matrix
     @property
     def iy(self) -> int:
-        return 0
+        return self.layout.index("y")
 
     @property
     def iwy(self) -> int:
-        return 1
+        return self.layout.index("Wy")
 
     @property
     def ix(self) -> slice:
-        return slice(2, 2 + self.K)
+        return self.layout.slice("X")
 
     @property
     def iwx(self) -> slice:
-        return slice(2 + self.K, 2 + 2 * self.K)
+        return self.layout.slice("WX")
 
-    @property
-    def iwwx(self) -> slice:
-        return slice(2 + 2 * self.K, 2 + 3 * self.K)
+    def columns(self, family: Family) -> np.ndarray:
+        """Gram-matrix column indices of the family's regressors (X, then WX if Durbin)."""
+        return self.layout.regressors(family)
 
-    def columns(self, model: str) -> np.ndarray:
-        """Gram-matrix column indices of the regressors of ``model`` (X, then WX if Durbin)."""
-        k = self.K
-        cols = list(range(2, 2 + k))
-        if model in DURBIN_MODELS:
-            cols += list(range(2 + k, 2 + 2 * k))
-        return np.array(cols)
+    def with_terms(self, correction: str) -> SufficientStats:
+        """The same Gram matrix under another correction's n* and Jacobian multipliers."""
+        return replace(self, terms=fe_terms(self.terms.fe, self.N, self.T, correction))
 
 
-def transformed_columns(panel: Panel, w: SpatialWeights, fe: str,
-                        lag_convention: str = "QWy") -> np.ndarray:
-    """The FE-transformed columns [y, Wy, X, WX, W^2 X] as an array (T, N, 2 + 3K).
+def sufficient_stats(panel, w, fe: str = "twoway", correction: str = "transform",
+                     lag_convention: str = "QWy", layout: Layout | None = None
+                     ) -> SufficientStats:
+    """Precompute the Gram matrix G = Z'Z of the transformed columns (one O(NT K^2) pass).
 
-    ``QWy`` (default, Lee & Yu 2010): lags from the raw data, then demean.
-    ``WQy``: demean, then lag (splm, SDPDmod, xsmle); identical to QWy under unit FE.
+    ``layout`` (default: the standard blocks [y, Wy, X, WX, W^2 X]) says which columns Z has
+    (:class:`~bayes_sdm.design.Layout`, :meth:`Layout.for_families`).
     """
-    if lag_convention not in LAG_CONVENTIONS:
-        raise InputError(f"unknown lag convention {lag_convention!r}; choose from "
-                         f"{LAG_CONVENTIONS}")
-    if fe in ("time", "twoway") and not w.row_standardized:
-        raise InputError(
-            f"fixed effects {fe!r} include time effects, which need a row-standardised W "
-            "(the Lee-Yu Jacobian uses W's unit eigenvalue); row-standardise W or use fe='unit'"
-        )
-    if w.n != panel.N or tuple(w.ids) != tuple(panel.units):
-        raise InputError("W and the panel list different units (or in a different order)")
-    raw = np.concatenate([panel.y[:, :, None], panel.X], axis=2)  # (T, N, 1+K)
-    if lag_convention == "QWy":
-        lag1 = w.lag(raw)
-        lag2 = w.lag(lag1[:, :, 1:])
-        cols = np.concatenate([raw[:, :, :1], lag1[:, :, :1], raw[:, :, 1:], lag1[:, :, 1:],
-                               lag2], axis=2)
-        return demean(cols, fe)
-    q = demean(raw, fe)
-    lag1 = w.lag(q)
-    lag2 = w.lag(lag1[:, :, 1:])
-    return np.concatenate([q[:, :, :1], lag1[:, :, :1], q[:, :, 1:], lag1[:, :, 1:], lag2],
-                          axis=2)
-
-
-def sufficient_stats(panel: Panel, w: SpatialWeights, fe: str = "twoway",
-                     correction: str = "transform", lag_convention: str = "QWy") -> SufficientStats:
-    """Precompute the Gram matrix G = Z'Z of the transformed columns (one O(NT K^2) pass)."""
-    z = transformed_columns(panel, w, fe, lag_convention)
+    layout = layout or Layout(panel.K)
+    z = transformed_columns(panel, w, fe, lag_convention, layout)
     zf = z.reshape(-1, z.shape[2])
     gram = zf.T @ zf
-    k = panel.K
     sd = zf.std(axis=0)
     return SufficientStats(
-        gram=gram, x_names=panel.x_names, N=panel.N, T=panel.T,
+        gram=gram, x_names=tuple(panel.x_names), N=panel.N, T=panel.T,
         terms=fe_terms(fe, panel.N, panel.T, correction), lag_convention=lag_convention,
-        y_sd=float(sd[0]), x_sd=sd[2:2 + k], wx_sd=sd[2 + k:2 + 2 * k],
+        y_sd=float(sd[layout.index("y")]), x_sd=sd[layout.slice("X")],
+        wx_sd=sd[layout.slice("WX")], layout=layout,
     )
 
 
-def coef_vector(stats: SufficientStats, model: str, rho, beta, theta=None, xp=np):
-    """The vector c with SSE = c' G c, for parameters in ``xp`` arrays.
+def coef_vector(layout: Layout, family: Family, spatial, beta, theta=None, xp=np):
+    """The vector c with residual Z c and SSE = c'Gc, for parameters in ``xp`` arrays.
 
-    Lag models (SAR, SDM):   e = y - rho Wy - X beta - WX theta
-    Error models (SEM, SDEM): e = (I - lam W)(y - X beta - WX theta)
-    SLX / OLS: rho is ignored (pass 0).
+    The residual of every family is one polynomial in W (:mod:`bayes_sdm.families`):
+
+        eps = (I - lambda W) [(I - rho W) y - X beta - W X theta]
+
+    so c has 1, -(rho + lambda), rho lambda on [y, Wy, W^2 y] and -beta, lambda beta - theta,
+    lambda theta on [X, WX, W^2 X] (rho = 0 without a lag, lambda = 0 without an error term,
+    theta = 0 for non-Durbin families).  ``spatial`` as in
+    :meth:`~bayes_sdm.families.Family.spatial_values`.
     """
-    k = stats.K
+    layout.check(family)
+    k = layout.k
     zeros = xp.zeros(k) if xp is np else xp.zeros((k,))
     one = xp.ones(1) if xp is np else xp.ones((1,))
-    if theta is None:
-        theta = zeros
-    beta = -beta
-    theta = -theta
-    if model in ("sdm", "sar"):
-        th = theta if model == "sdm" else zeros
-        return xp.concatenate([one, -rho * one, beta, th, zeros])
-    if model in ("sem", "sdem"):
-        th = theta if model == "sdem" else zeros
-        return xp.concatenate([one, -rho * one, beta, th - rho * beta, -rho * th])
-    if model in ("slx", "ols"):
-        th = theta if model == "slx" else zeros
-        return xp.concatenate([one, 0.0 * one, beta, th, zeros])
-    raise InputError(f"unknown model {model!r}; choose from {MODELS}")
+    rho, lam = family.spatial_values(spatial)
+    nb = -beta
+    nt = -theta if (family.durbin and theta is not None) else zeros
+    if rho is not None and lam is not None:
+        wy = -(rho + lam) * one
+    elif rho is not None:
+        wy = -rho * one
+    elif lam is not None:
+        wy = -lam * one
+    else:
+        wy = 0.0 * one
+    parts = {"y": one, "Wy": wy, "X": nb}
+    parts["WX"] = nt - lam * nb if lam is not None else nt
+    parts["WWX"] = -lam * nt if lam is not None else zeros
+    parts["WWy"] = rho * lam * one if (rho is not None and lam is not None) else 0.0 * one
+    return xp.concatenate([parts[b] for b in layout.blocks])
 
 
-def n_coef(stats: SufficientStats, model: str) -> int:
-    """Number of regression coefficients: K, or 2K (beta and theta) for Durbin models."""
-    return 2 * stats.K if model in DURBIN_MODELS else stats.K
+def coef_layout(layout: Layout, family: Family):
+    """u0, u1, M0, M1 with c(s, b) = u0 + s u1 + (M0 + s M1) b for a one-parameter family, b =
+    (beta, theta): the affine structure of :func:`coef_vector` in its spatial parameter s and
+    its coefficients b (so SSE is a quadratic in b for fixed s; used by ML, the marginal
+    likelihoods, the exact sampler and the regional models).  Computed once per (layout,
+    family)."""
+    return _coef_layout(layout, family)
 
 
-def coef_layout(stats: SufficientStats, model: str):
-    """u0, u1, M0, M1 with c(rho, b) = u0 + rho u1 + (M0 + rho M1) b, b = (beta, theta): the
-    affine structure of :func:`coef_vector`, read off it (so SSE is a quadratic in b for fixed
-    rho; used by the marginal likelihoods and the exact sampler)."""
-    k = stats.K
-    p = n_coef(stats, model)
+@cache
+def _coef_layout(layout: Layout, family: Family):
+    k = layout.k
+    p = family.n_coef(k)
 
-    def c(rho, b):
+    def c(s, b):
         beta = b[:k]
-        theta = b[k:] if model in DURBIN_MODELS else None
-        return np.asarray(coef_vector(stats, model, rho, beta, theta), dtype=float)
+        theta = b[k:] if family.durbin else None
+        return np.asarray(coef_vector(layout, family, s, beta, theta), dtype=float)
 
     zero = np.zeros(p)
     c00, c10 = c(0.0, zero), c(1.0, zero)
@@ -237,10 +209,13 @@ def coef_layout(stats: SufficientStats, model: str):
         e[j] = 1.0
         m0[:, j] = c(0.0, e) - c00
         m1[:, j] = c(1.0, e) - c10 - m0[:, j]
-    # coef_vector must be linear in rho: check at rho = 0.5
+    # coef_vector must be affine in the spatial parameter: check at s = 0.5
     e = np.linspace(0.3, 1.1, p)
     if not np.allclose(c(0.5, e), u0 + 0.5 * u1 + (m0 + 0.5 * m1) @ e, atol=1e-12):
-        raise RuntimeError("coef_vector is not linear in the spatial parameter")
+        raise RuntimeError(f"coef_vector of {family.name} is not affine in its spatial "
+                           "parameter")
+    for a in (u0, u1, m0, m1):
+        a.setflags(write=False)
     return u0, u1, m0, m1
 
 
@@ -263,73 +238,89 @@ def gaussian_loglik(terms: FETerms, sse_value, sigma2, jac, xp=np):
     return -0.5 * terms.n_eff * xp.log(2.0 * np.pi * sigma2) + jac - sse_value / (2.0 * sigma2)
 
 
-def loglik(stats: SufficientStats, logdet, model: str, rho, beta, theta, sigma2, xp=np):
-    """The full log-likelihood of a lag or error model (numpy or PyTensor).
+def family_jacobian(stats: SufficientStats, logdet, family: Family, spatial, xp=np):
+    """The Jacobian of the family: sum over its spatial parameters of
+    a log|I - s W| - b log(1 - s) (0 for SLX / OLS)."""
+    if not family.has_jacobian:
+        return 0.0
+    vals = spatial if len(family.spatial_params) == 2 else (spatial,)
+    out = 0.0
+    for v in vals:
+        ld = logdet.value(v) if xp is np else logdet.symbolic(v)
+        out = out + jacobian(stats.terms, ld, v, xp=xp)
+    return out
 
-    For SLX and OLS, pass ``rho=0``; the Jacobian then vanishes.
+
+def loglik(stats: SufficientStats, logdet, family: Family, spatial, beta, theta, sigma2,
+           xp=np):
+    """The full log-likelihood of a family (numpy or PyTensor).
+
+    For SLX and OLS ``spatial`` is ignored (pass 0); the Jacobian then vanishes.
     """
-    c = coef_vector(stats, model, rho, beta, theta, xp=xp)
+    c = coef_vector(stats.layout, family, spatial, beta, theta, xp=xp)
     s = sse(stats, c, xp=xp)
-    if model in ("slx", "ols"):
-        jac = 0.0
-    else:
-        ld = logdet.value(rho) if xp is np else logdet.symbolic(rho)
-        jac = jacobian(stats.terms, ld, rho, xp=xp)
+    jac = family_jacobian(stats, logdet, family, spatial, xp=xp)
     return gaussian_loglik(stats.terms, s, sigma2, jac, xp=xp)
 
 
-def profile_lag(stats: SufficientStats, model: str, rho):
-    """Concentrate beta (and theta) and SSE out of a lag model at each rho (vectorised).
+def _singular(err):
+    return InputError("singular design: the (transformed) regressors are collinear")
 
-    Returns (coef, sse): coef has shape rho.shape + (p,), the OLS of (y - rho Wy) on the model's
+
+def profile_lag(stats: SufficientStats, family: Family, rho):
+    """Concentrate beta (and theta) and SSE out of a lag family at each rho (vectorised).
+
+    Returns (coef, sse): coef has shape rho.shape + (p,), the OLS of (y - rho Wy) on the family's
     regressors; sse = e0'e0 - 2 rho e0'ed + rho^2 ed'ed (Anselin 1988; LeSage & Pace 2009, 3.1).
+    SLX and OLS are the case rho = 0.
     """
-    if model not in ("sdm", "sar", "slx", "ols"):
-        raise InputError(f"profile_lag is for lag models, not {model!r}")
+    if family.error:
+        raise InputError(f"profile_lag is for families without an error term, not {family.name}")
     g = stats.gram
-    cols = stats.columns(model)
+    cols = stats.columns(family)
+    iy, iwy = stats.iy, stats.iwy
     gxx = g[np.ix_(cols, cols)]
-    gxy = g[cols, stats.iy]
-    gxw = g[cols, stats.iwy]
+    gxy = g[cols, iy]
+    gxw = g[cols, iwy]
     try:
-        cho = np.linalg.cholesky(gxx)
+        b0 = np.linalg.solve(gxx, gxy)
+        bd = np.linalg.solve(gxx, gxw)
     except np.linalg.LinAlgError as err:
-        raise InputError("singular design: the (transformed) regressors are collinear") from err
-    b0 = np.linalg.solve(gxx, gxy)
-    bd = np.linalg.solve(gxx, gxw)
-    del cho
-    e00 = g[0, 0] - gxy @ b0
-    e0d = g[0, 1] - gxy @ bd
-    edd = g[1, 1] - gxw @ bd
+        raise _singular(err) from err
+    e00 = g[iy, iy] - gxy @ b0
+    e0d = g[iy, iwy] - gxy @ bd
+    edd = g[iwy, iwy] - gxw @ bd
     rho = np.asarray(rho, dtype=float)
     s = e00 - 2.0 * rho * e0d + rho * rho * edd
     coef = b0 - rho[..., None] * bd
     return coef, s
 
 
-def _error_maps(stats: SufficientStats, model: str) -> tuple[np.ndarray, np.ndarray]:
-    """Selection matrices (B, L) with [y*, X*] = Z (B - lam L) for an error model.
+def _error_maps(stats: SufficientStats, family: Family) -> tuple[np.ndarray, np.ndarray]:
+    """Selection matrices (B, L) with [y*, X*] = Z (B - lam L) for an error family.
 
     Column 0 is y* = y - lam Wy; then X* = X - lam WX and, for SDEM, (WX)* = WX - lam W^2 X.
     """
+    lay = stats.layout
     k = stats.K
-    p = k if model == "sem" else 2 * k
+    p = family.n_coef(k)
     ncol = stats.gram.shape[0]
     base = np.zeros((ncol, 1 + p))
     lagm = np.zeros((ncol, 1 + p))
     base[stats.iy, 0] = 1.0
     lagm[stats.iwy, 0] = 1.0
+    x0, wx0 = lay.slice("X").start, lay.slice("WX").start
     for j in range(k):
-        base[2 + j, 1 + j] = 1.0
-        lagm[2 + k + j, 1 + j] = 1.0
-        if model == "sdem":
-            base[2 + k + j, 1 + k + j] = 1.0
-            lagm[2 + 2 * k + j, 1 + k + j] = 1.0
+        base[x0 + j, 1 + j] = 1.0
+        lagm[wx0 + j, 1 + j] = 1.0
+        if family.durbin:
+            base[wx0 + j, 1 + k + j] = 1.0
+            lagm[lay.slice("WWX").start + j, 1 + k + j] = 1.0
     return base, lagm
 
 
-def profile_error(stats: SufficientStats, model: str, lam):
-    """Concentrate beta (and theta) and SSE out of an error model at each lambda (vectorised).
+def profile_error(stats: SufficientStats, family: Family, lam):
+    """Concentrate beta (and theta) and SSE out of an error family at each lambda (vectorised).
 
     The error models (SEM: y = X beta + u; SDEM: y = X beta + WX theta + u; u = lam W u + eps)
     are, at a given lambda, the regression of the spatially filtered y - lam Wy on the filtered
@@ -340,9 +331,10 @@ def profile_error(stats: SufficientStats, model: str, lam):
     Returns (coef, sse): coef has shape lam.shape + (p,), sse has shape lam.shape.  SSE is the
     same quadratic form as :func:`sse` with :func:`coef_vector` at the profiled coefficients.
     """
-    if model not in ERROR_MODELS:
-        raise InputError(f"profile_error is for error models {ERROR_MODELS}, not {model!r}")
-    base, lagm = _error_maps(stats, model)
+    if not family.error or family.lag:
+        raise InputError(f"profile_error is for error families without a lag, not "
+                         f"{family.name}")
+    base, lagm = _error_maps(stats, family)
     g = stats.gram
     g0 = base.T @ g @ base
     g1 = base.T @ g @ lagm
@@ -356,6 +348,62 @@ def profile_error(stats: SufficientStats, model: str, lam):
     try:
         coef = np.linalg.solve(gxx, gxy[..., None])[..., 0]
     except np.linalg.LinAlgError as err:
-        raise InputError("singular design: the (transformed) regressors are collinear") from err
+        raise _singular(err) from err
     s = gs[..., 0, 0] - (gxy * coef).sum(axis=-1)
     return coef, s
+
+
+def profile(stats: SufficientStats, family: Family, spatial):
+    """(coef, sse) with the coefficients concentrated out at each value of the family's one
+    spatial parameter (:func:`profile_lag` or :func:`profile_error`)."""
+    if family.error:
+        return profile_error(stats, family, spatial)
+    return profile_lag(stats, family, spatial)
+
+
+def coef_vectors(layout: Layout, family: Family, spatial, beta, theta=None) -> np.ndarray:
+    """:func:`coef_vector` for S draws: ``spatial`` (S,) (or a pair of (S,) for two
+    parameters), ``beta``/``theta`` (S, K) -> (S, ncol)."""
+    beta = np.atleast_2d(np.asarray(beta, dtype=float))
+    s = beta.shape[0]
+    if len(family.spatial_params) == 2:
+        sp_ = np.asarray(spatial, dtype=float).reshape(2, s).T
+    elif family.spatial_params:
+        sp_ = np.atleast_1d(np.asarray(spatial, dtype=float)).reshape(s)
+    else:
+        sp_ = np.zeros(s)
+    th = None if theta is None or not family.durbin else np.atleast_2d(
+        np.asarray(theta, dtype=float))
+    return np.stack([coef_vector(layout, family, sp_[i], beta[i],
+                                 None if th is None else th[i]) for i in range(s)])
+
+
+def check_design(stats: SufficientStats, family: Family) -> None:
+    """Refuse a (numerically) singular transformed design, naming the columns involved.
+
+    The family's regressors (X, and WX for Durbin families) after the FE transform: a column
+    that vanishes (absorbed by the fixed effects), or a set of columns whose correlation matrix
+    has a smallest/largest eigenvalue ratio below 1e-10 (collinear: the coefficients are not
+    identified).  One check for every estimator (NUTS, exact, ML, regional).
+
+    Raises
+    ------
+    InputError
+        naming the vanishing or collinear columns.
+    """
+    cols = stats.columns(family)
+    names = family.coef_names(stats.x_names)
+    g = stats.gram[np.ix_(cols, cols)]
+    d = np.sqrt(np.clip(np.diag(g), 0.0, None))
+    zero = [names[i] for i in np.nonzero(d <= 1e-12 * max(d.max(), 1e-300))[0]]
+    if zero:
+        raise InputError(f"singular design: the regressor column(s) {zero} vanish after the fixed "
+                         "effects transform (absorbed by the fixed effects)")
+    c = g / np.outer(d, d)
+    vals, vecs = np.linalg.eigh(c)
+    if vals[0] < 1e-10 * vals[-1]:
+        v = np.abs(vecs[:, 0])
+        culprits = [names[i] for i in np.argsort(-v) if v[i] > 0.1]
+        raise InputError(f"singular design: the (transformed) regressors {culprits} are collinear "
+                         f"(smallest/largest eigenvalue of their correlation matrix "
+                         f"{vals[0] / vals[-1]:.2e}); drop one of them")

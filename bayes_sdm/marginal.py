@@ -65,27 +65,23 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
+from . import families
+from .design import FE_TYPES
 from .errors import InputError
-from .likelihood import (
-    ERROR_MODELS,
-    MODELS,
-    SufficientStats,
-    coef_layout,
-    jacobian,
-    n_coef,
-    sufficient_stats,
-)
+from .families import Family
+from .likelihood import SufficientStats, coef_layout, jacobian, sufficient_stats
 from .logdet import LogDet, make_logdet
-from .panel import FE_TYPES, Panel, check_not_absorbed
+from .panel import Panel, check_not_absorbed
 from .weights import SpatialWeights
 
+#: the families compared, in table order (one spatial parameter at most)
 ALL_MODELS = ("ols", "slx", "sar", "sdm", "sem", "sdem")
 MARGINAL_CONVENTIONS = ("exact", "sdpdmod")
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(20)
 
 
 # ----------------------------------------------------------------------------- numerics
-def profile_terms(stats: SufficientStats, model: str, rho) -> tuple[np.ndarray, np.ndarray]:
+def profile_terms(stats: SufficientStats, model: Family, rho) -> tuple[np.ndarray, np.ndarray]:
     """S(rho) = min_b SSE and log|Z_rho'Z_rho| on an array of rho (beta concentrated out).
 
     Lag models and OLS/SLX: Z fixed; error models: Z_lambda = (I - lambda W) Z (GLS).
@@ -93,8 +89,8 @@ def profile_terms(stats: SufficientStats, model: str, rho) -> tuple[np.ndarray, 
     g = stats.gram
     rho = np.asarray(rho, dtype=float)
     r = rho.reshape(-1)
-    u0, u1, m0, m1 = coef_layout(stats, model)
-    if model not in ("sar", "sdm", "sem", "sdem"):
+    u0, u1, m0, m1 = coef_layout(stats.layout, model)
+    if not model.has_jacobian:
         r = np.zeros_like(r)
     u = u0[None, :] + r[:, None] * u1[None, :]  # (R, C)
     m = m0[None] + r[:, None, None] * m1[None]  # (R, C, p)
@@ -110,22 +106,22 @@ def profile_terms(stats: SufficientStats, model: str, rho) -> tuple[np.ndarray, 
     return s.reshape(rho.shape), logdet_xx.reshape(rho.shape)
 
 
-def log_integrand(stats: SufficientStats, logdet: LogDet, model: str, rho) -> np.ndarray:
+def log_integrand(stats: SufficientStats, logdet: LogDet, model: Family, rho) -> np.ndarray:
     """log p(y | rho, M) without the 1/D prior density (see the module docstring)."""
-    p = n_coef(stats, model)
+    p = model.n_coef(stats.K)
     a = 0.5 * (stats.terms.n_eff - p)
     if a <= 0:
         raise InputError(f"too few observations (n*={stats.terms.n_eff}) for {p} coefficients")
     s, ldx = profile_terms(stats, model, rho)
     rho = np.asarray(rho, dtype=float)
-    if model in ("sar", "sdm", "sem", "sdem"):
+    if model.has_jacobian:
         jac = jacobian(stats.terms, logdet.value(rho), rho)
     else:
         jac = 0.0
     return gammaln(a) - a * np.log(np.pi) - 0.5 * ldx + jac - a * np.log(s)
 
 
-def _chunked(stats: SufficientStats, logdet: LogDet, model: str, x: np.ndarray,
+def _chunked(stats: SufficientStats, logdet: LogDet, model: Family, x: np.ndarray,
              chunk: int = 512) -> np.ndarray:
     """:func:`log_integrand` over a long array in chunks (the eigenvalue log-determinant
     allocates len(x) x N)."""
@@ -145,16 +141,18 @@ def _gauss_legendre(f, lo: float, hi: float, n_panels: int) -> float:
     return float(mx + np.log(np.sum(wts * np.exp(lf - mx))))
 
 
-def log_marginal_exact(stats: SufficientStats, logdet: LogDet, model: str,
+def log_marginal_exact(stats: SufficientStats, logdet: LogDet, model: Family | str,
                        n_grid: int = 4001, n_panels: int = 64, window: float = 60.0) -> dict:
     """log p(y | M) with the spatial parameter integrated numerically (module docstring).
 
     Returns a dict: log_marginal, quad_error, mode (grid maximiser of the integrand; NaN for
     OLS/SLX), lower, upper (integration range).
     """
-    if model not in MODELS:
-        raise InputError(f"unknown model {model!r}; choose from {MODELS}")
-    if model in ("ols", "slx"):
+    model = families.get(model)
+    if len(model.spatial_params) > 1:
+        raise InputError(f"the marginal likelihood integrates one spatial parameter, not "
+                         f"{model.spatial_params}")
+    if not model.has_jacobian:
         val = float(log_integrand(stats, logdet, model, np.zeros(1))[0])
         return {"log_marginal": val, "quad_error": 0.0, "mode": np.nan, "lower": np.nan,
                 "upper": np.nan}
@@ -163,7 +161,7 @@ def log_marginal_exact(stats: SufficientStats, logdet: LogDet, model: str,
     grid = lo + h * (np.arange(n_grid) + 0.5)
     lg = _chunked(stats, logdet, model, grid)
     if not np.isfinite(lg).any():
-        raise InputError(f"{model}: the marginal integrand is not finite anywhere on the grid")
+        raise InputError(f"{model.name}: the marginal integrand is not finite anywhere on the grid")
     lg = np.where(np.isfinite(lg), lg, -np.inf)
     imax = int(np.argmax(lg))
     keep = np.nonzero(lg >= lg[imax] - window)[0]
@@ -186,27 +184,28 @@ def _r_seq(start: float, stop: float, by: float) -> np.ndarray:
     return start + by * np.arange(n)
 
 
-def log_marginal_sdpdmod(stats: SufficientStats, logdet: LogDet, model: str, dofadj: int,
-                         incr: float = 0.001) -> float:
+def log_marginal_sdpdmod(stats: SufficientStats, logdet: LogDet, model: Family | str,
+                         dofadj: int, incr: float = 0.001) -> float:
     """SDPDmod ``blmpSDPD`` (v0.0.6) log marginal, emulated (module docstring).
 
     ``stats`` must be built with ``correction="none"`` (n = NT, Jacobian T log|I - rho W|)
     and ``lag_convention="WQy"``; ``dofadj`` is N, T or N+T-1 for unit, time, two-way FE.
     """
-    p = n_coef(stats, model)
+    model = families.get(model)
+    p = model.n_coef(stats.K)
     nt = stats.N * stats.T
     dof = 0.5 * (nt - p - dofadj)
     lo, hi = logdet.interval
     d = hi - lo
     s0, ldx0 = profile_terms(stats, model, np.zeros(1))
-    if model in ("ols", "slx"):
+    if not model.has_jacobian:
         return float(gammaln(dof) - dof * np.log(2 * np.pi) - 0.5 * ldx0[0]
                      - dof * np.log(s0[0]))
     grid = _r_seq(lo + incr, hi - incr, incr)
     s, ldx = profile_terms(stats, model, grid)
     logm = -dof * np.log(s) + stats.T * logdet.value(grid)
     logc = -np.log(d) + gammaln(dof) - dof * np.log(2 * np.pi)
-    if model in ERROR_MODELS:
+    if model.error:
         logm = logm - 0.5 * ldx
     else:
         logc = logc - 0.5 * ldx0[0]
@@ -222,9 +221,9 @@ def standardized_stats(stats: SufficientStats) -> SufficientStats:
     k = stats.K
     xs = np.where(stats.x_sd > 0, stats.x_sd, 1.0)
     ys = stats.y_sd if stats.y_sd > 0 else 1.0
-    d = np.concatenate([[1.0 / ys, 1.0 / ys], 1.0 / xs, 1.0 / xs, 1.0 / xs])
-    if d.size != stats.gram.shape[0] or k != xs.size:
-        raise RuntimeError("unexpected Gram layout")
+    lay = stats.layout
+    d = np.concatenate([np.full(lay.width(b), 1.0 / ys) if b in lay.y_block_names()
+                        else 1.0 / xs for b in lay.blocks])
     return replace(stats, gram=stats.gram * d[:, None] * d[None, :], y_sd=1.0,
                    x_sd=np.ones(k), wx_sd=stats.wx_sd / xs)
 
@@ -274,6 +273,7 @@ def log_marginals(panel: Panel, w: SpatialWeights, fe: str | Sequence[str] = "tw
     bad = [m for m in models if m not in ALL_MODELS]
     if bad:
         raise InputError(f"unknown model(s) {bad}; choose from {ALL_MODELS}")
+    fams = [families.get(m) for m in models]
     if len(set(models)) != len(models):
         raise InputError(f"duplicate models in {models}")
     if convention not in MARGINAL_CONVENTIONS:
@@ -291,14 +291,14 @@ def log_marginals(panel: Panel, w: SpatialWeights, fe: str | Sequence[str] = "tw
             dofadj = {"unit": panel.N, "time": panel.T, "twoway": panel.N + panel.T - 1}[f]
             if standardize:
                 st = standardized_stats(st)
-            vals = [{"log_marginal": log_marginal_sdpdmod(st, ld, m, dofadj)} for m in models]
+            vals = [{"log_marginal": log_marginal_sdpdmod(st, ld, m, dofadj)} for m in fams]
         else:
             st = sufficient_stats(panel, w, f, correction=correction,
                                   lag_convention=lag_convention)
             if standardize:
                 st = standardized_stats(st)
             vals = [log_marginal_exact(st, ld, m, n_grid=n_grid, n_panels=n_panels)
-                    for m in models]
+                    for m in fams]
         pr = probabilities([v["log_marginal"] for v in vals])
         for m, v, pm in zip(models, vals, pr):
             row = {"model": m, "fe": f, "log_marginal": v["log_marginal"],

@@ -1,7 +1,8 @@
-"""Maximum-likelihood estimation of the spatial panel family, and its comparison with a posterior.
+"""Maximum-likelihood estimation of the spatial panel families.
 
-Models: SDM, SAR (spatial lag, parameter ``rho``), SEM, SDEM (spatial error, parameter
-``lambda``), SLX and OLS, with fixed effects ``none`` / ``unit`` / ``time`` / ``twoway``.
+Families (:mod:`bayes_sdm.families`) with at most one spatial parameter: SDM, SAR (``rho``),
+SEM, SDEM (``lambda``), SLX and OLS, with fixed effects ``none`` / ``unit`` / ``time`` /
+``twoway``; :func:`fit_ml` takes a :class:`~bayes_sdm.prepared.Prepared` model.
 
 The estimator is the concentrated likelihood (Anselin 1988, ch. 6 and 12; LeSage & Pace 2009,
 sec. 3.1; Elhorst 2014, sec. 3.3): at each value of the spatial parameter, beta, theta and
@@ -34,18 +35,11 @@ Conventions (``correction``), each reproducing a tool:
 ``lag_convention``: ``QWy`` (lag, then demean; Lee & Yu, Elhorst) or ``WQy`` (demean, then lag;
 splm, SDPDmod, xsmle).  They coincide under unit FE only.
 
-Standard errors come from the analytic information matrix (``se="expected"``, the default; Lee &
-Yu 2010, secs. 3-4; Elhorst 2014, ch. 3, as in Elhorst's routines, SDPDmod's
-``f_SIG`` and spreg) or from the analytic observed information, minus the Hessian of the full
-(not concentrated) log-likelihood (``se="observed"``; what a numerical Hessian approximates).
-The two agree asymptotically; they differ in finite samples by terms of order 1/sqrt(NT).  The
-traces tr(G), tr(G^2), tr(G'G) of G = W (I - rho W)^{-1} are exact: tr(G) and tr(G^2) from the
-eigenvalues, tr(G'G) from one dense inverse at the estimate (O(N^3) once, outside any loop).  Under
-the transformation approach with time effects, the traces are those of W* = F_N' W F_N:
-tr(G*) = tr(G) - 1/(1-rho), tr(G*^2) = tr(G^2) - 1/(1-rho)^2 and tr(G*'G*) = tr(G'G) -
-||G' iota||^2 / N (row-standardised W: F_N' W = W* F_N').  The only approximation: for a
-sparse W with N > ``DENSE_MAX`` (6000), tr(G'G) is Hutchinson's stochastic estimate, reported with
-its standard error in a warning (it enters the expected information only through I_rho,rho).
+Standard errors come from the analytic information matrix (``se="expected"``, the default) or
+from the analytic observed information, minus the Hessian of the full (not concentrated)
+log-likelihood (``se="observed"``; what a numerical Hessian approximates); see
+:mod:`bayes_sdm.information`.  The two agree asymptotically; they differ in finite samples by
+terms of order 1/sqrt(NT).
 
 ``r2`` is 1 - SSE / sum((y - mean(y))^2) over the raw y (Elhorst's and SDPDmod's ``rsqr``).
 """
@@ -54,43 +48,30 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import scipy.linalg as sla
 import scipy.optimize as so
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 from scipy import stats as sstats
 
-from .effects import EFFECTS, lag_effects, local_effects, total_sums
+from .design import transformed_columns
+from .effects import EFFECTS, family_effects, total_sums
 from .errors import InputError
+from .families import Family
+from .information import SE_METHODS, _safe_inverse, coef_derivatives, information_matrix
 from .likelihood import (
-    DURBIN_MODELS,
-    ERROR_MODELS,
-    LAG_MODELS,
-    MODELS,
     SufficientStats,
-    coef_vector,
+    check_design,
     gaussian_loglik,
     jacobian,
-    loglik,
-    profile_error,
-    profile_lag,
-    spatial_name,
-    sufficient_stats,
-    transformed_columns,
+    profile,
 )
-from .logdet import EigenLogDet, LogDet, make_logdet
-from .panel import FE_TYPES, Panel, check_not_absorbed, demean
+from .logdet import LogDet
+from .prepared import Prepared
 from .weights import SpatialWeights
 
 ML_CORRECTIONS = ("transform", "none", "bias")
-SE_METHODS = ("expected", "observed")
-#: largest N for which tr(G'G) uses a dense inverse; above it a sparse W uses a stochastic
-#: (Hutchinson) estimate whose standard error is reported in a warning.
-DENSE_MAX = 6000
 HDI_PROB = 0.94
 
 
@@ -98,38 +79,19 @@ class BoundaryWarning(UserWarning):
     """The spatial parameter's ML estimate is at the edge of its admissible interval."""
 
 
-def param_names(model: str, x_names) -> list[str]:
-    """Parameter names in the order of the estimates: spatial, beta[x], theta[x], sigma2."""
-    names = []
-    s = spatial_name(model)
-    if s:
-        names.append(s)
-    names += [f"beta[{x}]" for x in x_names]
-    if model in DURBIN_MODELS:
-        names += [f"theta[{x}]" for x in x_names]
-    names.append("sigma2")
-    return names
-
-
 # ---------------------------------------------------------------------------------------------
 # pure numerics on the sufficient statistics
 # ---------------------------------------------------------------------------------------------
 
 
-def _split(model: str, k: int, gamma: np.ndarray):
+def _split(family: Family, k: int, gamma: np.ndarray):
     gamma = np.asarray(gamma, dtype=float)
     beta = gamma[..., :k]
-    theta = gamma[..., k:2 * k] if model in DURBIN_MODELS else None
+    theta = gamma[..., k:2 * k] if family.durbin else None
     return beta, theta
 
 
-def _profile(stats: SufficientStats, model: str, rho):
-    if model in ERROR_MODELS:
-        return profile_error(stats, model, rho)
-    return profile_lag(stats, model, rho)
-
-
-def concentrated_loglik(stats: SufficientStats, logdet: LogDet | None, model: str, rho):
+def concentrated_loglik(stats: SufficientStats, logdet: LogDet | None, family: Family, rho):
     """The log-likelihood with beta, theta and sigma^2 = SSE/n* concentrated out (vectorised).
 
     Returns (loglik, coef, sse) at each rho.  The value is
@@ -137,81 +99,29 @@ def concentrated_loglik(stats: SufficientStats, logdet: LogDet | None, model: st
     full log-likelihood :func:`~bayes_sdm.likelihood.loglik` there.
     """
     rho = np.asarray(rho, dtype=float)
-    coef, s = _profile(stats, model, rho)
-    n = stats.terms.n_eff
-    if spatial_name(model) is None:
+    coef, s = profile(stats, family, rho)
+    if not family.has_jacobian:
         jac = np.zeros_like(s)
     else:
         jac = jacobian(stats.terms, logdet.value(rho), rho)
-    return gaussian_loglik(stats.terms, s, s / n, jac), coef, s
+    return gaussian_loglik(stats.terms, s, s / stats.terms.n_eff, jac), coef, s
 
 
-def coef_derivatives(stats: SufficientStats, model: str, rho: float, gamma: np.ndarray):
-    """c and its derivatives, with SSE = c'Gc (:func:`~bayes_sdm.likelihood.coef_vector`).
-
-    c is affine in rho for fixed (beta, theta) and affine in (beta, theta) for fixed rho, so the
-    derivatives are exact differences of :func:`coef_vector`.  Returns (c, c_rho, D, c_rho_gamma)
-    with D = dc/dgamma (ncol, p) and c_rho_gamma = d^2 c / drho dgamma (ncol, p).
-    """
-    k = stats.K
-    gamma = np.asarray(gamma, dtype=float)
-    p = gamma.size
-
-    def cv(r, g):
-        b, t = _split(model, k, g)
-        return coef_vector(stats, model, r, b, t)
-
-    zero = np.zeros(p)
-    c = cv(rho, gamma)
-    c_rho = cv(1.0, gamma) - cv(0.0, gamma)
-    c0r, c00 = cv(rho, zero), cv(0.0, zero)
-    c10 = cv(1.0, zero)
-    d = np.empty((c.size, p))
-    crg = np.empty((c.size, p))
-    for j in range(p):
-        e = np.zeros(p)
-        e[j] = 1.0
-        d[:, j] = cv(rho, e) - c0r
-        crg[:, j] = (cv(1.0, e) - c10) - (cv(0.0, e) - c00)
-    return c, c_rho, d, crg
-
-
-def concentrated_score(stats: SufficientStats, logdet: LogDet, model: str, rho: float) -> float:
+def concentrated_score(stats: SufficientStats, logdet: LogDet, family: Family,
+                       rho: float) -> float:
     """d/drho of the concentrated log-likelihood (envelope theorem).
 
     -(n*/2) SSE'(rho)/SSE(rho) + a dlog|I - rho W|/drho + b/(1 - rho), with SSE'(rho) = 2 c'G c_rho
     at the profiled coefficients.
     """
-    _, coef, s = concentrated_loglik(stats, logdet, model, rho)
-    c, c_rho, _, _ = coef_derivatives(stats, model, rho, coef)
+    _, coef, s = concentrated_loglik(stats, logdet, family, rho)
+    c, c_rho, _, _ = coef_derivatives(stats, family, rho, coef)
     ds = 2.0 * c @ stats.gram @ c_rho
     t = stats.terms
     out = -0.5 * t.n_eff * ds / s + t.a * float(logdet.deriv(rho))
     if t.b:
         out += t.b / (1.0 - rho)
     return float(out)
-
-
-def _check_design(stats: SufficientStats, model: str) -> None:
-    """Refuse a (numerically) singular design, naming the columns involved."""
-    cols = stats.columns(model)
-    names = [f"beta[{x}]" for x in stats.x_names]
-    if model in DURBIN_MODELS:
-        names += [f"theta[{x}]" for x in stats.x_names]
-    g = stats.gram[np.ix_(cols, cols)]
-    d = np.sqrt(np.clip(np.diag(g), 0.0, None))
-    zero = [names[i] for i in np.nonzero(d <= 1e-12 * max(d.max(), 1e-300))[0]]
-    if zero:
-        raise InputError(f"singular design: the regressor column(s) {zero} vanish after the fixed "
-                         "effects transform (absorbed by the fixed effects)")
-    c = g / np.outer(d, d)
-    vals, vecs = np.linalg.eigh(c)
-    if vals[0] < 1e-10 * vals[-1]:
-        v = np.abs(vecs[:, 0])
-        culprits = [names[i] for i in np.argsort(-v) if v[i] > 0.1]
-        raise InputError(f"singular design: the (transformed) regressors {culprits} are collinear "
-                         f"(smallest/largest eigenvalue of their correlation matrix "
-                         f"{vals[0] / vals[-1]:.2e}); drop one of them")
 
 
 @dataclass
@@ -222,7 +132,7 @@ class _Search:
     evaluations: int
 
 
-def maximise_concentrated(stats: SufficientStats, logdet: LogDet, model: str,
+def maximise_concentrated(stats: SufficientStats, logdet: LogDet, family: Family,
                           bounds: tuple[float, float] | None = None, grid: int = 201,
                           xatol: float = 1e-12) -> _Search:
     """Maximise the concentrated log-likelihood over the admissible interval.
@@ -241,13 +151,13 @@ def maximise_concentrated(stats: SufficientStats, logdet: LogDet, model: str,
     eps = 1e-9 * (hi - lo)
     lo, hi = lo + eps, hi - eps
     xs = np.linspace(lo, hi, grid)
-    ll, _, _ = concentrated_loglik(stats, logdet, model, xs)
+    ll, _, _ = concentrated_loglik(stats, logdet, family, xs)
     ll = np.where(np.isfinite(ll), ll, -np.inf)
     i = int(np.argmax(ll))
     a, b = xs[max(i - 1, 0)], xs[min(i + 1, grid - 1)]
 
     def nll(r):
-        return -float(concentrated_loglik(stats, logdet, model, r)[0])
+        return -float(concentrated_loglik(stats, logdet, family, r)[0])
 
     res = so.minimize_scalar(nll, bounds=(a, b), method="bounded",
                              options={"xatol": xatol, "maxiter": 500})
@@ -257,15 +167,15 @@ def maximise_concentrated(stats: SufficientStats, logdet: LogDet, model: str,
     h = max(1e-7, 10 * xatol)
     for _ in range(6):
         la, lb = max(x - h, lo), min(x + h, hi)
-        fa, fb = concentrated_score(stats, logdet, model, la), \
-            concentrated_score(stats, logdet, model, lb)
+        fa, fb = concentrated_score(stats, logdet, family, la), \
+            concentrated_score(stats, logdet, family, lb)
         nev += 2
         if fa > 0 > fb:
-            x = so.brentq(lambda r: concentrated_score(stats, logdet, model, r), la, lb,
+            x = so.brentq(lambda r: concentrated_score(stats, logdet, family, r), la, lb,
                           xtol=1e-15, rtol=4 * np.finfo(float).eps)
             break
         h *= 10
-    score = concentrated_score(stats, logdet, model, x)
+    score = concentrated_score(stats, logdet, family, x)
     tol = 1e-6 * (hi - lo)
     edge = None
     if x - lo < tol and score < 0:
@@ -273,246 +183,6 @@ def maximise_concentrated(stats: SufficientStats, logdet: LogDet, model: str,
     elif hi - x < tol and score > 0:
         edge = "upper"
     return _Search(x, edge, score, nev)
-
-
-# ---------------------------------------------------------------------------------------------
-# traces of G = W (I - rho W)^{-1} and the information matrix
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class SpatialTraces:
-    """tr(G), tr(G^2), tr(G'G), ||G' iota||^2 of G = W (I - rho W)^{-1}, and u -> G u per period.
-
-    ``approximate`` is True when tr(G'G) is a stochastic estimate (large sparse W); its standard
-    error is then ``tr_gtg_se``.
-    """
-
-    rho: float
-    n: int
-    tr_g: float
-    tr_g2: float
-    tr_gtg: float
-    colsum_sq: float
-    apply: object = field(repr=False)
-    approximate: bool = False
-    tr_gtg_se: float = 0.0
-
-    def adjusted(self) -> tuple[float, float, float]:
-        """The traces of G* for W* = F_N' W F_N (Lee & Yu 2010, time effects)."""
-        g = 1.0 / (1.0 - self.rho)
-        return (self.tr_g - g, self.tr_g2 - g * g, self.tr_gtg - self.colsum_sq / self.n)
-
-
-def spatial_traces(w: SpatialWeights, logdet: LogDet, rho: float, probes: int = 200,
-                   seed: int = 0) -> SpatialTraces:
-    """Exact traces from one dense inverse of I - rho W (N <= DENSE_MAX or dense W).
-
-    G = ((I - rho W)^{-1} - I) / rho (no extra matrix product) when |rho| > 0.01, else
-    W (I - rho W)^{-1}.  tr(G) and tr(G^2) come from the eigenvalues when ``logdet`` has them.
-    Above DENSE_MAX with a sparse W, tr(G'G) is Hutchinson's estimate with ``probes`` Rademacher
-    vectors (one sparse LU), and ||G' iota||^2 is exact (one transposed solve).
-    """
-    n = w.n
-    rho = float(rho)
-    tr_g = float(np.asarray(logdet.traces(rho)[1]))
-    lam = logdet.eigenvalues if isinstance(logdet, EigenLogDet) else None
-    if w.is_sparse and n > DENSE_MAX:
-        a = sp.csc_array(sp.eye_array(n) - rho * w.matrix)
-        lu = spla.splu(a)
-        wm = w.matrix
-
-        def apply(u):
-            u = np.atleast_2d(u)
-            return (wm @ lu.solve(np.ascontiguousarray(u.T))).T.reshape(u.shape)
-
-        rng = np.random.default_rng(seed)
-        z = rng.choice([-1.0, 1.0], size=(n, probes))
-        gz = wm @ lu.solve(z)
-        vals = (gz * gz).sum(axis=0)
-        tr_gtg = float(vals.mean())
-        se = float(vals.std(ddof=1) / np.sqrt(probes))
-        gti = lu.solve(np.asarray(wm.T @ np.ones(n)), trans="T")
-        colsum_sq = float(gti @ gti)
-        if lam is not None:
-            tr_g2 = float(np.real(np.sum((lam / (1.0 - rho * lam)) ** 2)))
-        else:
-            gz2 = wm @ lu.solve(gz)
-            tr_g2 = float((z * gz2).sum(axis=0).mean())
-        warnings.warn(f"N={n}: tr(G'G) in the information matrix is a stochastic estimate "
-                      f"({probes} probes): {tr_gtg:.6g} +/- {se:.2g} (standard error)",
-                      stacklevel=3)
-        return SpatialTraces(rho, n, tr_g, tr_g2, tr_gtg, colsum_sq, apply, True, se)
-    if w.sym_scale is not None:
-        return _spatial_traces_symmetric(w, rho, tr_g, lam)
-    m = w.matrix.toarray() if w.is_sparse else np.asarray(w.matrix)
-    s = np.eye(n) - rho * m
-    sinv = sla.inv(s, check_finite=False)
-    if abs(rho) > 0.01:
-        g = sinv
-        g[np.diag_indices(n)] -= 1.0
-        g /= rho
-    else:
-        g = m @ sinv
-    tr_gtg = float(np.einsum("ij,ij->", g, g))
-    colsum_sq = float(np.sum(g.sum(axis=0) ** 2))
-    if lam is not None:
-        tr_g2 = float(np.real(np.sum((lam / (1.0 - rho * lam)) ** 2)))
-    else:
-        tr_g2 = float(np.einsum("ij,ji->", g, g))
-
-    def apply(u):
-        return np.asarray(u) @ g.T
-
-    return SpatialTraces(rho, n, tr_g, tr_g2, tr_gtg, colsum_sq, apply)
-
-
-def _spatial_traces_symmetric(w: SpatialWeights, rho: float, tr_g: float, lam) -> SpatialTraces:
-    """The dense traces when W = diag(1/q) S diag(q) with S symmetric (q = sqrt(sym_scale)).
-
-    A = I - rho S is symmetric positive definite inside the admissible interval, so A^{-1} comes
-    from a Cholesky factorisation (LAPACK potrf + potri, about half the work of an LU inverse).
-    With H = S A^{-1} = (A^{-1} - I)/rho (symmetric), G = diag(1/q) H diag(q), hence
-    tr(G'G) = sum_ij H_ij^2 q_j^2 / q_i^2, iota'G = (H (1/q)) * q, tr(G^2) = ||H||_F^2.
-    """
-    n = w.n
-    sym = w.symmetric_form()
-    sm = sym.toarray() if sp.issparse(sym) else np.asarray(sym)
-    q = np.sqrt(w.sym_scale)
-    a = np.asfortranarray(np.eye(n) - rho * sm)
-    cf, info = sla.lapack.dpotrf(a, lower=1, overwrite_a=1)
-    if info != 0:
-        raise InputError(f"I - rho W is not invertible at rho={rho:.6g} (outside the admissible "
-                         "interval?)")
-    ainv, info = sla.lapack.dpotri(cf, lower=1, overwrite_c=1)
-    if info != 0:
-        raise InputError(f"I - rho W is not invertible at rho={rho:.6g}")
-    ainv = np.tril(ainv)
-    ainv = ainv + np.tril(ainv, -1).T
-    if abs(rho) > 0.01:
-        h = ainv
-        h[np.diag_indices(n)] -= 1.0
-        h /= rho
-    else:
-        h = sm @ ainv
-        h = 0.5 * (h + h.T)
-    r = q * q
-    tr_gtg = float(np.einsum("ij,ij,j->", h / r[:, None], h, r))
-    colsum_sq = float(np.sum(((1.0 / q) @ h * q) ** 2))
-    if lam is not None:
-        tr_g2 = float(np.real(np.sum((lam / (1.0 - rho * lam)) ** 2)))
-    else:
-        tr_g2 = float(np.einsum("ij,ij->", h, h))
-
-    def apply(u):
-        u = np.asarray(u)
-        return ((u * q) @ h) / q
-
-    return SpatialTraces(rho, n, tr_g, tr_g2, tr_gtg, colsum_sq, apply)
-
-
-def _logdet_d2(logdet: LogDet, rho: float, tr: SpatialTraces | None) -> float:
-    """d^2/drho^2 log|I - rho W| = -tr(G^2)."""
-    if tr is not None:
-        return -tr.tr_g2
-    if isinstance(logdet, EigenLogDet):
-        lam = logdet.eigenvalues
-        return -float(np.real(np.sum((lam / (1.0 - rho * lam)) ** 2)))
-    h = 1e-5
-    return float((logdet.deriv(rho + h) - logdet.deriv(rho - h)) / (2 * h))
-
-
-def information_matrix(stats: SufficientStats, logdet: LogDet | None, model: str, rho: float,
-                       gamma: np.ndarray, sigma2: float, z: np.ndarray | None = None,
-                       w: SpatialWeights | None = None, kind: str = "expected",
-                       traces: SpatialTraces | None = None) -> np.ndarray:
-    """The information matrix in the parameter order (spatial, beta, theta, sigma2).
-
-    ``kind="expected"`` (Lee & Yu 2010, secs. 3-4; Elhorst 2014, ch. 3):
-
-    * lag models: I_gg = X'X/s2, I_gr = X'(G X g)~/s2, I_rr = ||(G X g)~||^2/s2 +
-      P [tr(G~^2) + tr(G~'G~)], I_rs = P tr(G~)/s2, I_ss = n*/(2 s2^2), where X are the transformed
-      regressors, P = the Jacobian multiplier ``a`` (T-1 or T), ~ marks the transformed-W traces
-      (time effects under ``transform``) and the re-demeaned G X g (``transform``);
-    * error models: I_gg = X_l'X_l/s2 with X_l = (I - lam W) X, I_gl = 0, I_ll = P [tr(H~^2) +
-      tr(H~'H~)], I_ls = P tr(H~)/s2, I_ss = n*/(2 s2^2), H = W (I - lam W)^{-1};
-    * SLX / OLS: diag(X'X/s2, n*/(2 s2^2)).
-
-    ``kind="observed"``: minus the analytic Hessian of the full log-likelihood
-    :func:`~bayes_sdm.likelihood.loglik` (SSE = c'Gc is quadratic in c, c is bilinear in rho and
-    gamma, and d^2 log|I - rho W|/drho^2 = -tr(G^2)).
-
-    ``z`` is the array of transformed columns (T, N, ncol) (needed for the expected information
-    of lag models) and ``w`` the weights (for the traces).
-    """
-    if kind not in SE_METHODS:
-        raise InputError(f"unknown information kind {kind!r}; choose from {SE_METHODS}")
-    t = stats.terms
-    g = stats.gram
-    gamma = np.asarray(gamma, dtype=float)
-    p = gamma.size
-    spatial = spatial_name(model) is not None
-    off = 1 if spatial else 0
-    npar = off + p + 1
-    info = np.zeros((npar, npar))
-    sg = slice(off, off + p)
-    js = npar - 1
-    c, c_rho, d, crg = coef_derivatives(stats, model, rho if spatial else 0.0, gamma)
-    s = float(c @ g @ c)
-    dgd = d.T @ g @ d
-    n = t.n_eff
-    if spatial and traces is None and kind == "expected":
-        if w is None:
-            raise InputError("the expected information of a spatial model needs W")
-        traces = spatial_traces(w, logdet, rho)
-    if kind == "observed":
-        info[sg, sg] = dgd / sigma2
-        info[js, js] = -(n / (2 * sigma2**2) - s / sigma2**3)
-        info[sg, js] = info[js, sg] = -(c @ g @ d) / sigma2**2
-        if spatial:
-            jpp = t.a * _logdet_d2(logdet, rho, traces)
-            if t.b:
-                jpp += t.b / (1.0 - rho) ** 2
-            info[0, 0] = -(jpp - c_rho @ g @ c_rho / sigma2)
-            info[0, sg] = info[sg, 0] = (c_rho @ g @ d + c @ g @ crg) / sigma2
-            info[0, js] = info[js, 0] = -(c @ g @ c_rho) / sigma2**2
-        return info
-    info[sg, sg] = dgd / sigma2
-    info[js, js] = n / (2 * sigma2**2)
-    if not spatial:
-        return info
-    if t.b:
-        tr_g, tr_g2, tr_gtg = traces.adjusted()
-    else:
-        tr_g, tr_g2, tr_gtg = traces.tr_g, traces.tr_g2, traces.tr_gtg
-    info[0, 0] = t.a * (tr_g2 + tr_gtg)
-    info[0, js] = info[js, 0] = t.a * tr_g / sigma2
-    if model in LAG_MODELS:
-        if z is None:
-            raise InputError("the expected information of a lag model needs the transformed data")
-        zx = z[..., stats.columns(model)]
-        u = zx @ gamma  # (T, N)
-        v = traces.apply(u)
-        if t.correction == "transform":
-            v = demean(v, t.fe)
-        info[0, sg] = info[sg, 0] = np.einsum("tnk,tn->k", zx, v) / sigma2
-        info[0, 0] += float((v * v).sum()) / sigma2
-    return info
-
-
-def _safe_inverse(info: np.ndarray, names: list[str]) -> np.ndarray:
-    try:
-        cov = np.linalg.inv(info)
-    except np.linalg.LinAlgError:
-        warnings.warn("the information matrix is singular; standard errors are NaN",
-                      stacklevel=3)
-        return np.full_like(info, np.nan)
-    bad = np.diag(cov) <= 0
-    if bad.any():
-        warnings.warn(f"non-positive variances for {[names[i] for i in np.nonzero(bad)[0]]}: "
-                      "the information matrix is not positive definite at the estimate",
-                      stacklevel=3)
-    return cov
 
 
 # ---------------------------------------------------------------------------------------------
@@ -561,7 +231,7 @@ class MLResult:
     bic: float
     r2: float
     n_eff: int
-    model: str
+    family: Family
     fe: str
     correction: str
     lag_convention: str
@@ -580,8 +250,13 @@ class MLResult:
     _sums: object = field(default=None, repr=False, compare=False)
 
     @property
+    def model(self) -> str:
+        """The family's name."""
+        return self.family.name
+
+    @property
     def spatial(self) -> str | None:
-        return spatial_name(self.model)
+        return self.family.spatial
 
     @property
     def k(self) -> int:
@@ -611,27 +286,17 @@ class MLResult:
 
     def _effect_fn(self):
         k = len(self.x_names)
-        model = self.model
-        if model in LAG_MODELS:
-            ld = self.logdet
-            rs = self.w.row_standardized if self.w is not None else True
-            if not rs and self._sums is None:
-                self._sums = total_sums(self.w)
-            sums = self._sums
-
-            def f(theta_vec):
-                theta_vec = np.asarray(theta_vec, dtype=float)
-                rho = theta_vec[..., 0]
-                b, t = _split(model, k, theta_vec[..., 1:])
-                return lag_effects(rho, b, t, ld, rs, sums)
-
-            return f
+        family = self.family
+        off = len(family.spatial_params)
+        rs = self.w.row_standardized if self.w is not None else True
+        if family.lag and not rs and self._sums is None:
+            self._sums = total_sums(self.w)
 
         def f(theta_vec):
             theta_vec = np.asarray(theta_vec, dtype=float)
-            off = 1 if spatial_name(model) else 0
-            b, t = _split(model, k, theta_vec[..., off:])
-            return local_effects(b, t)
+            sp_ = theta_vec[..., 0] if off == 1 else tuple(theta_vec[..., i] for i in range(off))
+            b, t = _split(family, k, theta_vec[..., off:])
+            return family_effects(family, sp_, b, t, self.logdet, rs, self._sums)
 
         return f
 
@@ -734,33 +399,22 @@ class MLResult:
 # ---------------------------------------------------------------------------------------------
 
 
-def _select_x(panel: Panel, x_names) -> Panel:
-    if x_names is None:
-        return panel
-    x_names = list(x_names)
-    missing = [x for x in x_names if x not in panel.x_names]
-    if missing:
-        raise InputError(f"x_names {missing} are not regressors of the panel {panel.x_names}")
-    if not x_names or len(set(x_names)) != len(x_names):
-        raise InputError(f"x_names must be a non-empty list of distinct names, got {x_names}")
-    idx = [panel.x_names.index(x) for x in x_names]
-    return replace(panel, X=panel.X[:, :, idx], x_names=tuple(x_names))
-
-
-def _fit_core(stats, logdet, model, bounds, on_boundary):
+def _fit_core(stats: SufficientStats, logdet: LogDet | None, family: Family, bounds,
+              on_boundary: str):
     """Direct maximisation for one likelihood; returns (theta_vec, loglik, search, sse)."""
-    _check_design(stats, model)
+    check_design(stats, family)
+    if len(family.spatial_params) > 1:
+        raise InputError(f"{family.name}: the concentrated search covers one spatial parameter")
     search = None
-    if spatial_name(model) is None:
-        ll, coef, s = concentrated_loglik(stats, None, model, 0.0)
+    if not family.has_jacobian:
+        ll, coef, s = concentrated_loglik(stats, None, family, 0.0)
         rho = 0.0
     else:
-        search = maximise_concentrated(stats, logdet, model, bounds=bounds)
+        search = maximise_concentrated(stats, logdet, family, bounds=bounds)
         rho = search.rho
-        ll, coef, s = concentrated_loglik(stats, logdet, model, rho)
+        ll, coef, s = concentrated_loglik(stats, logdet, family, rho)
         if search.at_boundary:
-            name = spatial_name(model)
-            msg = (f"{name}={rho:.8g} is at the {search.at_boundary} bound of its "
+            msg = (f"{family.spatial}={rho:.8g} is at the {search.at_boundary} bound of its "
                    f"{'search' if bounds else 'admissible'} interval "
                    f"({logdet.interval[0] if not bounds else bounds[0]:.6g}, "
                    f"{logdet.interval[1] if not bounds else bounds[1]:.6g}): the likelihood "
@@ -771,37 +425,26 @@ def _fit_core(stats, logdet, model, bounds, on_boundary):
                 raise InputError(msg)
             warnings.warn(msg, BoundaryWarning, stacklevel=3)
     sigma2 = float(s) / stats.terms.n_eff
-    vec = np.r_[[rho] if spatial_name(model) else [], np.asarray(coef, float), [sigma2]]
+    vec = np.r_[[rho] if family.has_jacobian else [], np.asarray(coef, float), [sigma2]]
     return vec, float(ll), search, float(s)
 
 
 def fit_ml(
-    panel: Panel,
-    w: SpatialWeights,
-    model: str = "sdm",
-    fe: str = "twoway",
-    correction: str = "transform",
-    lag_convention: str = "QWy",
-    logdet: LogDet | str | None = None,
-    x_names=None,
+    prep: Prepared,
+    correction: str | None = None,
     se: str = "expected",
     bounds: tuple[float, float] | None = None,
     on_boundary: str = "warn",
 ) -> MLResult:
-    """Maximum-likelihood fit of a spatial panel model with fixed effects.
+    """Maximum-likelihood fit of a prepared spatial panel model.
 
     Parameters
     ----------
-    panel, w : the balanced panel and its weights (same units, same order)
-    model : ``sdm`` | ``sar`` | ``sem`` | ``sdem`` | ``slx`` | ``ols``
-    fe : ``twoway`` | ``unit`` | ``time`` | ``none``
-    correction : ``transform`` (Lee-Yu, default) | ``none`` (direct approach) | ``bias``
-        (Lee-Yu bias-corrected direct estimates); see the module docstring
-    lag_convention : ``QWy`` (default) | ``WQy``
-    logdet : a precomputed :class:`~bayes_sdm.logdet.LogDet` (e.g. ``Prepared.logdet``) or a
-        method name for :func:`~bayes_sdm.logdet.make_logdet` (default ``auto``)
-    x_names : the regressors to use, a subset of ``panel.x_names`` in the wanted order
-        (default: all)
+    prep : a :class:`~bayes_sdm.prepared.Prepared` (:func:`bayes_sdm.prepare`): the family,
+        fixed effects, lag convention, sufficient statistics and log-determinant
+    correction : ``transform`` (Lee-Yu) | ``none`` (direct approach) | ``bias`` (Lee-Yu
+        bias-corrected direct estimates); see the module docstring.  Default: the prepared
+        model's correction.
     se : ``expected`` (analytic information matrix, default) | ``observed`` (analytic Hessian)
     bounds : optional sub-interval of the admissible interval to search (Elhorst's rmin/rmax)
     on_boundary : ``warn`` (default; :class:`BoundaryWarning` and ``at_boundary`` set) or
@@ -814,51 +457,32 @@ def fit_ml(
     Raises
     ------
     InputError
-        unknown model / FE / correction / convention, units of W and panel differ, a regressor
-        absorbed by the FE or a singular design (naming the columns), time effects with a W
-        that is not row-standardised, a spatial estimate at the boundary with
-        ``on_boundary="raise"``.
+        unknown correction / se method, a singular design (naming the columns), a spatial
+        estimate at the boundary with ``on_boundary="raise"``.
     """
-    if model not in MODELS:
-        raise InputError(f"unknown model {model!r}; choose from {MODELS}")
-    if fe not in FE_TYPES:
-        raise InputError(f"unknown fixed effects {fe!r}; choose from {FE_TYPES}")
+    if not isinstance(prep, Prepared):
+        raise InputError(f"fit_ml takes a prepared model (bayes_sdm.prepare(panel, w, ...)), "
+                         f"got {type(prep).__name__}")
+    correction = prep.correction if correction is None else correction
     if correction not in ML_CORRECTIONS:
         raise InputError(f"unknown correction {correction!r}; choose from {ML_CORRECTIONS}")
     if se not in SE_METHODS:
         raise InputError(f"unknown se method {se!r}; choose from {SE_METHODS}")
     if on_boundary not in ("warn", "raise"):
         raise InputError(f"on_boundary must be 'warn' or 'raise', got {on_boundary!r}")
-    if not isinstance(panel, Panel):
-        raise InputError(f"panel must be a bayes_sdm Panel, got {type(panel).__name__}")
-    if not isinstance(w, SpatialWeights):
-        raise InputError(f"w must be a bayes_sdm SpatialWeights, got {type(w).__name__}")
-    if tuple(w.ids) != tuple(panel.units):
-        if set(w.ids) != set(panel.units) or len(w.ids) != len(panel.units):
-            a = [u for u in w.ids if u not in set(panel.units)][:10]
-            b = [u for u in panel.units if u not in set(w.ids)][:10]
-            raise InputError(f"W/unit mismatch: units in W but not in the data: {a}; units in "
-                             f"the data but not in W: {b}")
-        panel = panel.subset_units(w.ids)
-    panel = _select_x(panel, x_names)
-    check_not_absorbed(panel, fe)
+    family, panel, w, fe = prep.family, prep.panel, prep.w, prep.fe
     base_corr = "none" if correction == "bias" else correction
-    stats = sufficient_stats(panel, w, fe, correction=base_corr, lag_convention=lag_convention)
-    z = transformed_columns(panel, w, fe, lag_convention)
-    spatial = spatial_name(model) is not None
-    ld = None
-    if spatial:
-        if isinstance(logdet, LogDet):
-            if logdet.n != w.n:
-                raise InputError(f"logdet is for N={logdet.n} but W has N={w.n}")
-            ld = logdet
-        else:
-            ld = make_logdet(w, logdet or "auto")
-    names = param_names(model, panel.x_names)
-    vec, ll, search, s = _fit_core(stats, ld, model, bounds, on_boundary)
+    stats = prep.stats.with_terms(base_corr)
+    spatial = family.has_jacobian
+    ld = prep.logdet
+    z = None
+    if family.lag and se == "expected":  # the expected information of a lag model needs Z
+        z = transformed_columns(panel, w, fe, prep.lag_convention, stats.layout)
+    names = family.param_names(panel.x_names)
+    vec, ll, search, s = _fit_core(stats, ld, family, bounds, on_boundary)
     notes = []
     if search is not None and search.at_boundary:
-        notes.append(f"{spatial_name(model)} is at the {search.at_boundary} bound of its interval: "
+        notes.append(f"{family.spatial} is at the {search.at_boundary} bound of its interval: "
                      "not an interior maximum; standard errors and tests are not valid")
     bias = None
     info_kw = dict(z=z, w=w, kind=se)
@@ -871,7 +495,7 @@ def fit_ml(
             vec[-1] *= panel.N / (panel.N - 1)
         elif fe == "twoway":
             rho0 = vec[0] if spatial else 0.0
-            info0 = information_matrix(stats, ld, model, rho0, vec[int(spatial):-1], vec[-1],
+            info0 = information_matrix(stats, ld, family, rho0, vec[int(spatial):-1], vec[-1],
                                        **info_kw)
             rhs = np.zeros(vec.size)
             if spatial:
@@ -883,150 +507,33 @@ def fit_ml(
         notes.append("correction='bias': estimates are the Lee-Yu bias-corrected direct "
                      "estimates; loglik is the direct likelihood at its maximum")
         if spatial and not (ld.interval[0] < vec[0] < ld.interval[1]):
-            raise InputError(f"the bias-corrected {spatial_name(model)}={vec[0]:.6g} is outside "
+            raise InputError(f"the bias-corrected {family.spatial}={vec[0]:.6g} is outside "
                              f"the admissible interval {ld.interval}")
     rho = vec[0] if spatial else 0.0
     gamma = vec[int(spatial):-1]
-    info = information_matrix(stats, ld, model, rho, gamma, vec[-1], **info_kw)
+    info = information_matrix(stats, ld, family, rho, gamma, vec[-1], **info_kw)
     cov = _safe_inverse(info, names)
     sd = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.nan))
     yc = panel.y - panel.y.mean()
     sst = float((yc * yc).sum())
-    if correction == "bias":
-        s_fit = float(sse_at(stats, model, rho, gamma))
-    else:
-        s_fit = s
+    s_fit = float(sse_at(stats, family, rho, gamma)) if correction == "bias" else s
     kpar = len(names)
     n_eff = stats.terms.n_eff
-    res = MLResult(
+    return MLResult(
         params=pd.Series(vec, index=names, name="estimate"),
         se=pd.Series(sd, index=names, name="se"),
         cov=pd.DataFrame(cov, index=names, columns=names),
         loglik=ll, aic=-2 * ll + 2 * kpar, bic=-2 * ll + kpar * math.log(n_eff),
-        r2=1.0 - s_fit / sst if sst > 0 else float("nan"), n_eff=n_eff, model=model, fe=fe,
-        correction=correction, lag_convention=lag_convention, x_names=panel.x_names,
+        r2=1.0 - s_fit / sst if sst > 0 else float("nan"), n_eff=n_eff, family=family, fe=fe,
+        correction=correction, lag_convention=prep.lag_convention, x_names=panel.x_names,
         N=panel.N, T=panel.T, se_method=se, interval=ld.interval if ld is not None else None,
         at_boundary=search.at_boundary if search else None,
         score=search.score if search else 0.0, sse=s_fit, bias_correction=bias, notes=notes,
         logdet=ld, w=w,
     )
-    return res
 
 
-def sse_at(stats: SufficientStats, model: str, rho: float, gamma: np.ndarray) -> float:
+def sse_at(stats: SufficientStats, family: Family, rho: float, gamma: np.ndarray) -> float:
     """SSE = c'Gc at given parameters (spatial, beta, theta)."""
-    c, _, _, _ = coef_derivatives(stats, model, rho, gamma)
+    c, _, _, _ = coef_derivatives(stats, family, rho, gamma)
     return float(c @ stats.gram @ c)
-
-
-def loglik_at(result: MLResult, panel: Panel, w: SpatialWeights, params=None) -> float:
-    """The log-likelihood of ``result``'s specification at ``params`` (default: its estimates)
-    through :func:`bayes_sdm.likelihood.loglik` (used by the tests and the LR tests)."""
-    corr = "none" if result.correction == "bias" else result.correction
-    panel = _select_x(panel, result.x_names)
-    stats = sufficient_stats(panel, w, result.fe, corr, result.lag_convention)
-    vec = result.params.to_numpy(float) if params is None else np.asarray(params, float)
-    spatial = result.spatial is not None
-    rho = vec[0] if spatial else 0.0
-    b, t = _split(result.model, len(result.x_names), vec[int(spatial):-1])
-    return float(loglik(stats, result.logdet, result.model, rho, b, t, vec[-1]))
-
-
-# ---------------------------------------------------------------------------------------------
-# ML versus posterior
-# ---------------------------------------------------------------------------------------------
-
-
-def _posterior_dataset(idata):
-    post = None
-    for getter in (lambda d: d["posterior"], lambda d: d.posterior):
-        try:
-            post = getter(idata)
-            break
-        except (KeyError, AttributeError, TypeError):
-            continue
-    if post is None:
-        raise InputError("idata has no posterior group")
-    if hasattr(post, "to_dataset"):
-        post = post.to_dataset()
-    return post
-
-
-def _draws(post, var: str, **sel):
-    if var not in post:
-        return None
-    da = post[var]
-    for dim, val in sel.items():
-        if dim not in da.dims:
-            return None
-        if val not in list(da[dim].values):
-            return None
-        da = da.sel({dim: val})
-    return np.asarray(da.values, dtype=float).ravel()
-
-
-def comparison_table(ml_result: MLResult, idata, effects_method: str = "delta",
-                     prob: float = HDI_PROB, draws: int = 2000, seed: int | None = 0
-                     ) -> pd.DataFrame:
-    """ML estimate +/- SE next to the posterior mean +/- sd and HDI, for every parameter and
-    effect, with the standardised difference (ML - posterior mean) / posterior sd.
-
-    Parameters
-    ----------
-    ml_result : an :class:`MLResult`
-    idata : the posterior (ArviZ DataTree or anything with a ``posterior`` group) with variables
-        ``rho`` / ``lambda``, ``beta`` (dim ``coef``), ``theta`` (dim ``coef``), ``sigma2`` and
-        ``effects`` (dims ``effect``, ``coef``)
-    effects_method : how the ML effects' SEs are computed (see :meth:`MLResult.effects`)
-
-    Returns
-    -------
-    pd.DataFrame with columns kind (parameter | effect), parameter, variable, effect,
-    ml_estimate, ml_se, post_mean, post_sd, hdi_3%, hdi_97%, std_diff.  Rows whose parameter is
-    missing from the posterior have NaN posterior columns.
-    """
-    post = _posterior_dataset(idata)
-    lab_lo = f"hdi_{100 * (1 - prob) / 2:g}%"
-    lab_hi = f"hdi_{100 * (1 + prob) / 2:g}%"
-    rows = []
-
-    def add(kind, pname, var, eff, est, se, x):
-        if x is None or x.size == 0:
-            m = sdv = lo = hi = np.nan
-        else:
-            m, sdv = float(x.mean()), float(x.std(ddof=1)) if x.size > 1 else np.nan
-            lo, hi = hdi_interval(x, prob)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            diff = (est - m) / sdv if sdv and np.isfinite(sdv) and sdv > 0 else np.nan
-        rows.append({"kind": kind, "parameter": pname, "variable": var, "effect": eff,
-                     "ml_estimate": est, "ml_se": se, "post_mean": m, "post_sd": sdv,
-                     lab_lo: lo, lab_hi: hi, "std_diff": diff})
-
-    for pname in ml_result.params.index:
-        est, se = float(ml_result.params[pname]), float(ml_result.se[pname])
-        if "[" in pname:
-            var = pname[pname.index("[") + 1:-1]
-            base = pname[:pname.index("[")]
-            x = _draws(post, base, coef=var)
-        else:
-            var = ""
-            x = _draws(post, pname)
-        add("parameter", pname, var, "", est, se, x)
-    eff = ml_result.effects(method=effects_method, draws=draws, seed=seed, prob=prob)
-    for r in eff.itertuples(index=False):
-        x = _draws(post, "effects", effect=r.effect, coef=r.variable)
-        add("effect", f"{r.effect}[{r.variable}]", r.variable, r.effect, float(r.mean),
-            float(r.se), x)
-    return pd.DataFrame(rows)
-
-
-_HYPOTHESIS = ("lr_test", "wald_theta_zero", "wald_common_factor", "fe_lr_tests", "all_tests")
-
-
-def __getattr__(name):
-    """The tests of hypotheses live in :mod:`bayes_sdm.hypothesis`; re-exported here."""
-    if name in _HYPOTHESIS:
-        from . import hypothesis
-
-        return getattr(hypothesis, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

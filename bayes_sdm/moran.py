@@ -34,8 +34,12 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
+from . import families
+from .design import FE_TYPES, Layout, demean, residuals, transformed_columns
 from .errors import InputError
-from .panel import FE_TYPES, Panel, demean
+from .families import Family
+from .likelihood import coef_vectors
+from .panel import Panel
 from .weights import SpatialWeights
 
 ASSUMPTIONS = ("normality", "randomization")
@@ -272,36 +276,32 @@ def moran_table(data, w: SpatialWeights, variables: Sequence[str] | None = None,
 
 
 # ----------------------------------------------------------------------------- PPC
-def innovations(z: np.ndarray, model: str, rho, beta, theta=None) -> np.ndarray:
+def innovations(z: np.ndarray, model: Family | str, rho, beta, theta=None,
+                layout: Layout | None = None) -> np.ndarray:
     """Model innovations in the transformed space, per draw: array (S, T, N).
 
-    ``z`` is the (T, N, 2 + 3K) array of transformed columns [y, Wy, X, WX, W^2 X]
-    (:func:`bayes_sdm.likelihood.transformed_columns`); the innovation of each draw is
-    Z c with c = :func:`bayes_sdm.likelihood.coef_vector` (lag models: y - rho Wy - X beta
-    - WX theta; error models: (I - lambda W)(y - X beta - WX theta)).
+    ``z`` is the (T, N, ncol) array of transformed columns of ``layout`` (default: the standard
+    [y, Wy, X, WX, W^2 X]; :func:`bayes_sdm.design.transformed_columns`); the innovation of
+    each draw is Z c with c = :func:`bayes_sdm.likelihood.coef_vector` (lag models: y - rho Wy -
+    X beta - WX theta; error models: (I - lambda W)(y - X beta - WX theta)).
     """
-    from .likelihood import coef_vector
-
-    rho = np.atleast_1d(np.asarray(rho, dtype=float))
+    family = families.get(model)
     beta = np.atleast_2d(np.asarray(beta, dtype=float))
-    s = rho.shape[0]
-    k = (z.shape[2] - 2) // 3
-    if beta.shape != (s, k):
-        raise InputError(f"beta must have shape ({s}, {k}), got {beta.shape}")
+    s, k = beta.shape
+    layout = layout or Layout(k)
+    if z.shape[2] != layout.ncol:
+        raise InputError(f"z has {z.shape[2]} columns but the layout {layout.blocks} for "
+                         f"K={k} has {layout.ncol}")
     if theta is not None:
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
         if theta.shape != (s, k):
             raise InputError(f"theta must have shape ({s}, {k}), got {theta.shape}")
-
-    class _K:  # coef_vector only needs .K
-        K = k
-
-    cs = np.stack([coef_vector(_K, model, rho[i], beta[i], None if theta is None else theta[i])
-                   for i in range(s)])
-    return np.einsum("tnc,sc->stn", z, cs)
+    cs = coef_vectors(layout, family, rho, beta, theta)
+    return residuals(z, cs)
 
 
-def residual_moran(z: np.ndarray, w: SpatialWeights, model: str, rho, beta, theta=None,
+def residual_moran(z: np.ndarray, w: SpatialWeights, model: Family | str, rho, beta,
+                   theta=None,
                    fe: str = "twoway", times: Sequence | None = None,
                    rng: np.random.Generator | int | None = None) -> pd.DataFrame:
     """Posterior predictive check of residual spatial autocorrelation, year by year.
@@ -314,9 +314,9 @@ def residual_moran(z: np.ndarray, w: SpatialWeights, model: str, rho, beta, thet
 
     Parameters
     ----------
-    z : transformed columns (T, N, 2 + 3K) from :func:`bayes_sdm.likelihood.transformed_columns`
+    z : transformed columns (T, N, 2 + 3K) from :func:`bayes_sdm.design.transformed_columns`
     w : the weights of the model (also used for Moran's I)
-    model : ``sdm`` | ``sar`` | ``sem`` | ``sdem`` | ``slx`` | ``ols``
+    model : a :class:`~bayes_sdm.families.Family` or its name
     rho : (S,) draws of rho (lambda for error models; zeros for SLX/OLS)
     beta, theta : (S, K) draws (theta only for Durbin models)
     fe : the fixed effects used to build ``z`` (sets the demeaning of the replicated errors)
@@ -354,29 +354,17 @@ def residual_moran(z: np.ndarray, w: SpatialWeights, model: str, rho, beta, thet
     })
 
 
-def residual_moran_idata(idata, panel: Panel, w: SpatialWeights, model: str, fe: str = "twoway",
-                         lag_convention: str = "QWy", max_draws: int | None = 1000,
+def residual_moran_idata(idata, panel: Panel, w: SpatialWeights, model: Family | str,
+                         fe: str = "twoway", lag_convention: str = "QWy",
+                         max_draws: int | None = 1000,
                          rng: np.random.Generator | int | None = None) -> pd.DataFrame:
     """:func:`residual_moran` from a fit's posterior (``idata.posterior`` with rho or lambda,
     beta[coef], theta[coef]); at most ``max_draws`` draws, thinned evenly."""
-    from .likelihood import DURBIN_MODELS, transformed_columns
+    from .draws import parameter_draws
 
+    family = families.get(model)
     post = idata.posterior if hasattr(idata, "posterior") else idata["posterior"]
-
-    def flat(name):
-        if name not in post:
-            raise InputError(f"the posterior has no variable {name!r}")
-        a = np.asarray(post[name])
-        return a.reshape(a.shape[0] * a.shape[1], *a.shape[2:])
-
-    sname = "rho" if model in ("sdm", "sar") else "lambda" if model in ("sem", "sdem") else None
-    beta = flat("beta")
-    rho = flat(sname) if sname else np.zeros(beta.shape[0])
-    theta = flat("theta") if model in DURBIN_MODELS else None
-    s = beta.shape[0]
-    if max_draws is not None and s > max_draws:
-        idx = np.linspace(0, s - 1, max_draws).round().astype(int)
-        rho, beta = rho[idx], beta[idx]
-        theta = None if theta is None else theta[idx]
+    d = parameter_draws(post, family, max_draws)
     z = transformed_columns(panel, w, fe, lag_convention)
-    return residual_moran(z, w, model, rho, beta, theta, fe=fe, times=panel.times, rng=rng)
+    return residual_moran(z, w, family, d.spatial, d.beta, d.theta, fe=fe, times=panel.times,
+                          rng=rng)

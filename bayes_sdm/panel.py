@@ -1,13 +1,14 @@
 """Balanced panels and fixed-effect transforms.
 
 A long table (one row per unit and period) becomes a :class:`Panel`: ``y`` of shape (T, N) and
-``X`` of shape (T, N, K), with units in the order of the weight matrix.  This module also owns
-the fixed-effect demeaning (unit / time / two-way) used by every estimator.
+``X`` of shape (T, N, K), with units in the order of the weight matrix; it also checks that no
+regressor is absorbed by the fixed effects.
 
 The fixed-effect conventions follow Lee & Yu (2010), "Estimation of spatial autoregressive panel
 data models with fixed effects", J. Econometrics 154:165-185: the spatial lags ``Wy`` and ``WX``
 are formed from the raw data and then demeaned ("lag then demean", ``QWy``).  The demean-then-lag
 convention (``WQy``, used by splm, SDPDmod and xsmle) is available for reproducing those tools.
+The transforms themselves live in :mod:`bayes_sdm.design`.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .design import FE_TYPES, demean
 from .errors import InputError
 
-FE_TYPES = ("twoway", "unit", "time", "none")
+__all__ = ["FE_TYPES", "Panel", "PanelDims", "check_not_absorbed", "demean", "panel_from_frame"]
 
 
 class PanelDims:
@@ -196,27 +198,6 @@ def panel_from_frame(
                 raise InputError(f"column {c!r} varies over time within unit(s) {bad[:5]}")
         info = g.first().loc[units]
     return Panel(yy, XX, tuple(units), tuple(times.tolist()), y, tuple(x), info)
-
-
-def demean(a: np.ndarray, fe: str) -> np.ndarray:
-    """Remove unit and/or time means from an array shaped (T, N, ...).
-
-    ``unit`` subtracts each unit's mean over time, ``time`` each period's mean over units,
-    ``twoway`` both (adding the grand mean back), ``none`` returns a copy.
-    """
-    if fe not in FE_TYPES:
-        raise InputError(f"unknown fixed effects {fe!r}; choose from {FE_TYPES}")
-    a = np.asarray(a, dtype=float)
-    if fe == "none":
-        return a.copy()
-    out = a.copy()
-    if fe in ("unit", "twoway"):
-        out = out - a.mean(axis=0, keepdims=True)
-    if fe in ("time", "twoway"):
-        out = out - a.mean(axis=1, keepdims=True)
-    if fe == "twoway":
-        out = out + a.mean(axis=(0, 1), keepdims=True)
-    return out
 
 
 def check_not_absorbed(panel: Panel, fe: str, rtol: float = 1e-10) -> None:

@@ -24,8 +24,10 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from . import families
 from .errors import InputError
-from .likelihood import DURBIN_MODELS, SufficientStats, loglik, spatial_name
+from .families import Family
+from .likelihood import SufficientStats, loglik
 from .logdet import LogDet
 from .spec import PriorSpec
 
@@ -69,7 +71,18 @@ def sigma_prior(prior: dict, y_sd: float):
     return sigma, sigma2
 
 
-def build_model(stats: SufficientStats, logdet: LogDet, model: str = "sdm",
+def spatial_priors(family: Family, priors: PriorSpec, logdet: LogDet | None):
+    """The family's spatial parameter(s) in the model in context: one variable (rho or
+    lambda), a pair (rho, lambda), or the constant 0 without one.  Both use ``priors.rho``
+    on the admissible interval."""
+    names = family.spatial_params
+    if not names:
+        return pt.constant(0.0)
+    out = tuple(spatial_prior(n, priors.rho, logdet.interval) for n in names)
+    return out if len(out) > 1 else out[0]
+
+
+def build_model(stats: SufficientStats, logdet: LogDet, model: Family | str = "sdm",
                 priors: PriorSpec | None = None, *, panel=None, w=None,
                 mutable_y: bool = False) -> pm.Model:
     """The PyMC model of a Gaussian spatial panel (SDM, SAR, SEM, SDEM, SLX) with Lee-Yu FE.
@@ -78,7 +91,7 @@ def build_model(stats: SufficientStats, logdet: LogDet, model: str = "sdm",
     ----------
     stats : sufficient statistics of the FE-transformed data
     logdet : log-determinant of I - rho W
-    model : ``sdm`` | ``sar`` | ``sem`` | ``sdem`` | ``slx``
+    model : a :class:`~bayes_sdm.families.Family` with a Bayesian model, or its name
     priors : a :class:`~bayes_sdm.spec.PriorSpec` (default weakly informative)
     panel, w : the :class:`~bayes_sdm.panel.Panel` and weights behind ``stats``.  When given, the
         likelihood is the observed ``y`` (a ``pm.CustomDist``, dims ``("time", "unit")``) and the
@@ -93,6 +106,9 @@ def build_model(stats: SufficientStats, logdet: LogDet, model: str = "sdm",
     InputError
         ``panel``/``w`` that do not produce ``stats`` (a different panel, W, FE or convention).
     """
+    family = families.get(model)
+    if not family.bayesian:
+        raise InputError(f"no Bayesian {family.name!r} model; use maximum likelihood")
     priors = priors or PriorSpec()
     priors.validate()
     if (panel is None) != (w is None):
@@ -104,17 +120,18 @@ def build_model(stats: SufficientStats, logdet: LogDet, model: str = "sdm",
         coords.update({"time": list(data.times), "unit": list(data.units)})
     ysd = max(stats.y_sd, 1e-12)
     with pm.Model(coords=coords) as m:
-        sname = spatial_name(model)
-        rho = spatial_prior(sname, priors.rho, logdet.interval) if sname else pt.constant(0.0)
+        rho = spatial_priors(family, priors, logdet)
         beta = coef_prior("beta", priors.beta, ysd / np.maximum(stats.x_sd, 1e-12))
         theta = None
-        if model in DURBIN_MODELS:
+        if family.durbin:
             theta = coef_prior("theta", priors.theta, ysd / np.maximum(stats.wx_sd, 1e-12))
         sigma, sigma2 = sigma_prior(priors.sigma, ysd)
         if data is None:
-            pm.Potential("loglik", loglik(stats, logdet, model, rho, beta, theta, sigma2, xp=pt))
+            pm.Potential("loglik", loglik(stats, logdet, family, rho, beta, theta, sigma2,
+                                          xp=pt))
         else:
-            observed_y(stats, logdet, model, data, rho, beta, theta, sigma, mutable_y=mutable_y)
+            observed_y(stats, logdet, family, data, rho, beta, theta, sigma,
+                       mutable_y=mutable_y)
     return m
 
 
@@ -127,16 +144,16 @@ def _predictive_data_for(stats: SufficientStats, panel, w):
         raise InputError(f"build_model: the panel (N={panel.N}, T={panel.T}, x={panel.x_names}) "
                          f"is not the one of the sufficient statistics (N={stats.N}, "
                          f"T={stats.T}, x={stats.x_names})")
-    data = predictive_data(panel, w, stats.terms.fe, stats.lag_convention)
+    data = predictive_data(panel, w, stats.terms.fe, stats.lag_convention, stats.layout)
     g = sufficient_stats(panel, w, stats.terms.fe, stats.terms.correction,
-                         stats.lag_convention).gram
+                         stats.lag_convention, stats.layout).gram
     if not np.allclose(g, stats.gram, rtol=1e-9, atol=1e-12 * max(1.0, np.abs(g).max())):
         raise InputError("build_model: panel= and w= do not reproduce the sufficient statistics "
                          "(a different panel, W, fixed effects or lag convention)")
     return data
 
 
-def observed_y(stats: SufficientStats, logdet: LogDet | None, model: str, data, rho, beta,
+def observed_y(stats: SufficientStats, logdet: LogDet | None, family: Family, data, rho, beta,
                theta, sigma, mutable_y: bool = False, name: str = "y"):
     """Add the observed ``y`` (dims time, unit) to the model in context (see module docstring).
 
@@ -149,14 +166,17 @@ def observed_y(stats: SufficientStats, logdet: LogDet | None, model: str, data, 
     from .predictive import draw_y, observed_gram
 
     k = stats.K
+    if len(family.spatial_params) > 1:
+        raise InputError(f"the observed-y form covers one spatial parameter, not "
+                         f"{family.spatial_params}")
     rho_t = rho if rho is not None else pt.constant(0.0)
     theta_t = theta if theta is not None else pt.zeros((k,))
     template = pt.zeros((data.T, data.N))
 
     def logp(value, rho_, beta_, theta_, sigma_, _template):
         st = dataclasses.replace(stats, gram=observed_gram(data, value))
-        th = theta_ if model in DURBIN_MODELS else None
-        return loglik(st, logdet, model, rho_, beta_, th, sigma_**2, xp=pt)
+        th = theta_ if family.durbin else None
+        return loglik(st, logdet, family, rho_, beta_, th, sigma_**2, xp=pt)
 
     def random(rho_, beta_, theta_, sigma_, _template, rng=None, size=None):
         batch = tuple(size) if size is not None else ()
@@ -167,7 +187,7 @@ def observed_y(stats: SufficientStats, logdet: LogDet | None, model: str, data, 
         out = np.empty(bshape + (data.T, data.N))
         p = [np.broadcast_to(a, bshape + a.shape[-1:]) for a in params]
         for idx in np.ndindex(*bshape):
-            out[idx] = draw_y(data, model, p[0][idx][0], p[1][idx], p[2][idx], p[3][idx][0], rng)
+            out[idx] = draw_y(data, family, p[0][idx][0], p[1][idx], p[2][idx], p[3][idx][0], rng)
         return out
 
     observed = pm.Data(f"{name}_obs", data.y, dims=("time", "unit")) if mutable_y else data.y

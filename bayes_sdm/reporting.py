@@ -2,13 +2,21 @@
 
 Parameter rows are named ``rho`` (``lambda`` for error models), ``sigma2``, ``beta[<x>]``,
 ``theta[<x>]``; effects rows are (variable, effect) with effect in direct | indirect | total.
-Intervals are 94% highest-density intervals (ArviZ's default probability).
+Regional fits (a ``region`` dim) add a ``region`` column, region contrasts and, with the full
+W, the region-to-region spillovers.  Intervals are 94% highest-density intervals.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from itertools import combinations
+
 import numpy as np
 import pandas as pd
+import xarray as xr
+
+from .errors import InputError
+from .regional.regions import label
 
 PARAMETER_VARS = ("rho", "lambda", "beta", "theta", "sigma2")
 HDI_PROB = 0.94
@@ -25,9 +33,18 @@ def flat_summary(idata, var_names) -> pd.DataFrame:
     return s.reset_index(drop=True)
 
 
-def summary_table(idata, model: str | None = None) -> pd.DataFrame:
+def is_regional(idata) -> bool:
+    """Whether a fit is regional (its effects have a ``region`` dim)."""
+    post = idata["posterior"]
+    return "effects" in post.data_vars and "region" in post["effects"].dims
+
+
+def summary_table(idata) -> pd.DataFrame:
     """One row per scalar parameter: parameter, mean, sd, hdi_3%, hdi_97%, r_hat, ess_bulk,
-    ess_tail (the ``summary.csv`` format)."""
+    ess_tail (the ``summary.csv`` format); regional fits add a ``region`` column
+    (:func:`regional_summary_table`)."""
+    if is_regional(idata):
+        return regional_summary_table(idata)
     post = idata["posterior"]
     names = [v for v in PARAMETER_VARS if v in post.data_vars]
     s = flat_summary(idata, names)
@@ -36,9 +53,12 @@ def summary_table(idata, model: str | None = None) -> pd.DataFrame:
 
 
 def effects_table(idata, var: str = "effects") -> pd.DataFrame:
-    """variable, effect, mean, sd, hdi_3%, hdi_97%, prob_positive (the ``effects.csv`` format)."""
+    """variable, effect, mean, sd, hdi_3%, hdi_97%, prob_positive (the ``effects.csv`` format);
+    regional fits add a ``region`` column (:func:`regional_effects_table`)."""
     import arviz as az
 
+    if var == "effects" and is_regional(idata):
+        return regional_effects_table(idata)
     da = idata["posterior"][var]
     hdi = az.hdi(idata, var_names=[var], prob=HDI_PROB)[var]
     rows = []
@@ -57,3 +77,158 @@ def format_table(df: pd.DataFrame, digits: int = 4) -> str:
     with pd.option_context("display.width", 140, "display.max_columns", 20):
         return df.to_string(index=False, float_format=lambda v: f"{v:.{digits}g}"
                             if np.isfinite(v) else "nan")
+
+
+# ----------------------------------------------------------------------------- regional
+SUMMARY_COLUMNS = ["parameter", "region", "mean", "sd", "hdi_3%", "hdi_97%", "r_hat",
+                   "ess_bulk", "ess_tail"]
+EFFECTS_COLUMNS = ["region", "variable", "effect", "mean", "sd", "hdi_3%", "hdi_97%",
+                   "prob_positive"]
+CONTRAST_COLUMNS = ["variable", "effect", "contrast", "mean", "sd", "hdi_3%", "hdi_97%",
+                    "prob_positive"]
+SPILLOVER_COLUMNS = ["variable", "from_region", "to_region", "mean", "sd", "hdi_3%", "hdi_97%"]
+
+
+def summary_vars(post) -> list[str]:
+    """Parameters reported by :func:`summary_table`, in order (non-centring internals and
+    logit-scale locations are left out; ``rho_tau`` is on the logit scale, ``sigma_tau`` on the
+    log scale)."""
+    out = []
+    for s in ("rho", "lambda"):
+        out += [s, f"{s}_mean", f"{s}_tau"]
+    out += ["beta", "beta_mean", "beta_tau", "theta", "theta_mean", "theta_tau", "sigma2",
+            "sigma_mean", "sigma_tau"]
+    return [v for v in out if v in post.data_vars]
+
+
+def _hdi(da: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
+    import arviz as az
+
+    h = az.hdi(da.to_dataset(name="v"), prob=HDI_PROB)["v"]
+    return h.sel(ci_bound="lower").values, h.sel(ci_bound="upper").values
+
+
+def _describe(da: xr.DataArray) -> dict[str, np.ndarray]:
+    """mean, sd, HDI and P(> 0) over (chain, draw), other dims kept (in their order)."""
+    other = [d for d in da.dims if d not in ("chain", "draw")]
+    da = da.transpose("chain", "draw", *other)
+    lo, hi = _hdi(da)
+    v = da.values
+    flat = v.reshape(-1, *v.shape[2:])
+    return {"mean": flat.mean(axis=0), "sd": flat.std(axis=0, ddof=1), "hdi_3%": lo,
+            "hdi_97%": hi, "prob_positive": (flat > 0).mean(axis=0)}
+
+
+def regional_summary_table(idata) -> pd.DataFrame:
+    """parameter, region ('' for pooled / hyper parameters), mean, sd, hdi_3%, hdi_97%, r_hat,
+    ess_bulk, ess_tail -- one row per scalar parameter (the regional ``summary.csv``)."""
+    import arviz as az
+
+    post = idata["posterior"].to_dataset()
+    names = summary_vars(post)
+    ds = post[names]
+    rhat = az.rhat(ds)
+    essb = az.ess(ds)
+    esst = az.ess(ds, method="tail")
+    rows = []
+    for v in names:
+        da = ds[v]
+        d = _describe(da)
+        other = [x for x in da.dims if x not in ("chain", "draw")]
+        r = rhat[v].transpose(*other).values
+        eb = essb[v].transpose(*other).values
+        et = esst[v].transpose(*other).values
+        for idx in np.ndindex(*[da.sizes[x] for x in other]):
+            lab = {x: str(da.coords[x].values[i]) for x, i in zip(other, idx, strict=True)}
+            par = v + (f"[{lab['coef']}]" if "coef" in lab else "")
+            rows.append({"parameter": par, "region": lab.get("region", ""),
+                         "mean": float(d["mean"][idx]), "sd": float(d["sd"][idx]),
+                         "hdi_3%": float(d["hdi_3%"][idx]), "hdi_97%": float(d["hdi_97%"][idx]),
+                         "r_hat": float(r[idx]), "ess_bulk": float(eb[idx]),
+                         "ess_tail": float(et[idx])})
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def regional_effects_table(idata, include_overall: bool = False) -> pd.DataFrame:
+    """region, variable, effect, mean, sd, hdi_3%, hdi_97%, prob_positive (94% HDIs).
+
+    With ``include_overall`` the N-weighted whole-sample effects are added with region ''."""
+    post = idata["posterior"]
+    da = post["effects"].transpose("chain", "draw", "region", "coef", "effect")
+    d = _describe(da)
+    rows = []
+    for i, reg in enumerate(da.coords["region"].values):
+        for j, coef in enumerate(da.coords["coef"].values):
+            for k, eff in enumerate(da.coords["effect"].values):
+                rows.append({"region": str(reg), "variable": str(coef), "effect": str(eff),
+                             **{c: float(d[c][i, j, k]) for c in EFFECTS_COLUMNS[3:]}})
+    if include_overall and "effects_overall" in post.data_vars:
+        da = post["effects_overall"].transpose("chain", "draw", "coef", "effect")
+        d = _describe(da)
+        for j, coef in enumerate(da.coords["coef"].values):
+            for k, eff in enumerate(da.coords["effect"].values):
+                rows.append({"region": "", "variable": str(coef), "effect": str(eff),
+                             **{c: float(d[c][j, k]) for c in EFFECTS_COLUMNS[3:]}})
+    return pd.DataFrame(rows, columns=EFFECTS_COLUMNS)
+
+
+def region_pairs(names: Sequence[str], pairs: Sequence[tuple] | None = None) -> list[tuple]:
+    """All pairs (a, b), a before b in region order, or the given pairs checked."""
+    if pairs is None:
+        return list(combinations(names, 2))
+    out = []
+    for p in pairs:
+        if isinstance(p, str):
+            parts = [s.strip() for s in p.split("-")]
+            if len(parts) != 2:
+                raise InputError(f"a contrast is 'a - b', got {p!r}")
+            p = tuple(parts)
+        a, b = (label(x) for x in p)
+        for r in (a, b):
+            if r not in names:
+                raise InputError(f"region {r!r} does not exist; regions: {list(names)}")
+        if a == b:
+            raise InputError(f"contrast of region {a!r} with itself")
+        out.append((a, b))
+    return out
+
+
+def contrast_draws(idata, pairs: Sequence[tuple] | None = None) -> xr.DataArray:
+    """Posterior draws of effects[a] - effects[b], dims (chain, draw, contrast, effect, coef)."""
+    eff = idata["posterior"]["effects"]
+    names = [str(r) for r in eff.coords["region"].values]
+    prs = region_pairs(names, pairs)
+    parts = [eff.sel(region=a) - eff.sel(region=b) for a, b in prs]
+    out = xr.concat(parts, dim=pd.Index([f"{a} - {b}" for a, b in prs], name="contrast"),
+                    coords="minimal", compat="override")
+    return out.transpose("chain", "draw", "contrast", "effect", "coef")
+
+
+def contrasts_table(idata, pairs: Sequence[tuple] | None = None) -> pd.DataFrame:
+    """variable, effect, contrast ('a - b'), mean, sd, hdi_3%, hdi_97%, prob_positive."""
+    da = contrast_draws(idata, pairs).transpose("chain", "draw", "coef", "effect", "contrast")
+    d = _describe(da)
+    rows = []
+    for j, coef in enumerate(da.coords["coef"].values):
+        for k, eff in enumerate(da.coords["effect"].values):
+            for i, con in enumerate(da.coords["contrast"].values):
+                rows.append({"variable": str(coef), "effect": str(eff), "contrast": str(con),
+                             **{c: float(d[c][j, k, i]) for c in CONTRAST_COLUMNS[3:]}})
+    return pd.DataFrame(rows, columns=CONTRAST_COLUMNS)
+
+
+def spillovers_table(idata) -> pd.DataFrame:
+    """variable, from_region, to_region, mean, sd, hdi_3%, hdi_97% (full W only; empty for the
+    block W, where there are no spillovers across regions)."""
+    post = idata["posterior"]
+    if "spillovers" not in post.data_vars:
+        return pd.DataFrame(columns=SPILLOVER_COLUMNS)
+    da = post["spillovers"].transpose("chain", "draw", "coef", "from_region", "to_region")
+    d = _describe(da)
+    rows = []
+    for j, coef in enumerate(da.coords["coef"].values):
+        for a, fr in enumerate(da.coords["from_region"].values):
+            for b, to in enumerate(da.coords["to_region"].values):
+                rows.append({"variable": str(coef), "from_region": str(fr), "to_region": str(to),
+                             **{c: float(d[c][j, a, b]) for c in SPILLOVER_COLUMNS[3:]}})
+    return pd.DataFrame(rows, columns=SPILLOVER_COLUMNS)

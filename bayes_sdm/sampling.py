@@ -1,6 +1,12 @@
-"""NUTS samplers behind one call: :func:`sample_nuts` (model in, ArviZ DataTree out).
+"""The one sampler dispatch: :func:`sample` (a prepared model or a PyMC model in, an ArviZ
+DataTree out) for every NUTS implementation and for the exact grid sampler, and
+:func:`compile_sampler` for many fits of one model to new data (SBC, simulation studies).
 
-Samplers (``SamplerSpec.nuts_sampler``):
+Sampler kinds (``SamplerSpec.kind``): ``nuts``, or ``exact`` -- independent draws from the exact
+posterior under the flat reference prior (:mod:`bayes_sdm.exact`; pooled models with one
+spatial parameter).
+
+NUTS implementations (``SamplerSpec.nuts_sampler``):
 
 ``nutpie-pyfunc`` (the default through ``auto`` when nutpie is installed)
     nutpie's Rust NUTS (the adaptation of Stan's NUTS, Hoffman & Gelman 2014, JMLR 15:1593-1623,
@@ -38,9 +44,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .spec import SamplerSpec
+from .spec import NUTS_SAMPLERS, PriorSpec, SamplerSpec
 
-NUTS_SAMPLERS = ("auto", "nutpie-pyfunc", "nutpie", "pymc", "numpyro", "blackjax")
 #: the package each sampler needs
 SAMPLER_PACKAGE = {"nutpie-pyfunc": "nutpie", "nutpie": "nutpie", "numpyro": "numpyro",
                    "blackjax": "blackjax", "pymc": "pymc"}
@@ -76,30 +81,140 @@ def single_thread_blas():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def sample_nuts(model, sampler: SamplerSpec, seed: int | None = None,
-                progressbar: bool = False):
-    """Sample ``model`` with the NUTS sampler named in ``sampler``; an ArviZ DataTree with the
-    ``posterior`` (constrained variables and deterministics, dims from the model) and
-    ``sample_stats`` groups, as :func:`pymc.sample` returns it.
+def sample(target, sampler: SamplerSpec, priors: PriorSpec | None = None,
+           seed: int | None = None, progressbar: bool = False):
+    """Draw from the posterior of ``target`` with the sampler of ``sampler``.
 
     Parameters
     ----------
-    model : pm.Model
-    sampler : draws, tune, chains, target_accept, nuts_sampler, cores
+    target : a :class:`~bayes_sdm.prepared.Prepared` pooled model (its PyMC model is built here
+        with ``priors``; or, with ``sampler.kind == "exact"``, drawn exactly) or a built
+        ``pm.Model`` (NUTS only)
+    sampler : kind, draws, tune, chains, target_accept, nuts_sampler, cores, seed
+    priors : the priors of a prepared target (default weakly informative)
     seed : overrides ``sampler.seed``
-    """
-    import pymc as pm
 
-    name = resolve_sampler(sampler.nuts_sampler)
-    seed = sampler.seed if seed is None else seed
-    with single_thread_blas():
-        if name == "nutpie-pyfunc":
-            return _sample_nutpie_pyfunc(model, sampler, seed, progressbar)
-        with model:
-            return pm.sample(draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
-                             cores=sampler.cores, random_seed=seed, progressbar=progressbar,
-                             nuts_sampler=name, compute_convergence_checks=False,
-                             target_accept=sampler.target_accept)
+    Returns
+    -------
+    ArviZ DataTree with ``posterior`` (and, for NUTS, ``sample_stats``).
+
+    Raises
+    ------
+    InputError
+        the exact sampler with priors other than the flat reference prior, or with a target it
+        does not cover.
+    """
+    return compile_sampler(target, sampler, priors).sample(seed, progressbar=progressbar)
+
+
+def sample_nuts(model, sampler: SamplerSpec, seed: int | None = None,
+                progressbar: bool = False):
+    """:func:`sample` for a built ``pm.Model`` (NUTS)."""
+    return CompiledNUTS(model, sampler).sample(seed, progressbar=progressbar)
+
+
+def compile_sampler(target, sampler: SamplerSpec, priors: PriorSpec | None = None):
+    """A sampler for ``target`` (see :func:`sample`) compiled once: ``.sample(seed, data=...)``
+    draws again, with the model's ``pm.Data`` containers set to ``data`` (NUTS) -- what SBC and
+    simulation studies need."""
+    from .prepared import Prepared
+
+    sampler.validate()
+    if sampler.kind == "exact":
+        if not isinstance(target, Prepared):
+            raise InputError("the exact sampler draws from a prepared pooled model (it "
+                             "integrates the coefficients out analytically); use NUTS for "
+                             "this model")
+        return ExactSampler(target, sampler, priors or PriorSpec())
+    if isinstance(target, Prepared):
+        from .pymc_models import build_model
+
+        target = build_model(target.stats, target.logdet, target.family, priors)
+    return CompiledNUTS(target, sampler)
+
+
+class ExactSampler:
+    """The exact grid sampler of a prepared model behind the :func:`compile_sampler`
+    interface."""
+
+    def __init__(self, prep, sampler: SamplerSpec, priors: PriorSpec):
+        from .exact import exact_supported
+
+        if not priors.is_flat:
+            raise InputError("the exact sampler integrates beta, theta and sigma2 out under the "
+                             "flat reference prior: use --priors flat (or NUTS)")
+        if prep.regional is not None or not exact_supported(prep.family):
+            raise InputError(f"the exact sampler covers pooled models with one spatial "
+                             f"parameter, not this {'regional ' if prep.regional else ''}"
+                             f"{prep.family.name} model; use NUTS")
+        self.prep, self.sampler = prep, sampler
+
+    def sample(self, seed: int | None = None, data=None, progressbar: bool = False):
+        from .exact import sample_exact
+
+        if data:
+            raise InputError("the exact sampler takes new data through a new prepared model")
+        s = self.sampler
+        return sample_exact(self.prep.stats, self.prep.logdet, model=self.prep.family,
+                            draws=s.draws, chains=s.chains,
+                            seed=s.seed if seed is None else seed, effects=False)
+
+
+class CompiledNUTS:
+    """A PyMC model compiled once for one NUTS implementation."""
+
+    def __init__(self, model, sampler: SamplerSpec):
+        self.model, self.spec = model, sampler
+        self.name = resolve_sampler(sampler.nuts_sampler)
+        self._compiled = None
+        self._step = None
+
+    def _set_data(self, data) -> None:
+        import pymc as pm
+
+        if data:
+            with self.model:
+                pm.set_data(data)
+
+    def sample(self, seed: int | None = None, data=None, progressbar: bool = False):
+        """Draw (again); ``data`` sets the model's ``pm.Data`` containers first.  The compiled
+        code is reused across calls (nutpie's compile, PyMC's NUTS step, the
+        ``nutpie-pyfunc`` functions)."""
+        import pymc as pm
+
+        s = self.spec
+        seed = s.seed if seed is None else seed
+        with single_thread_blas():
+            if self.name == "nutpie-pyfunc":
+                self._set_data(data)
+                if self._compiled is None:
+                    self._compiled = compile_nutpie_pyfunc(self.model)
+                return _sample_nutpie_pyfunc(self._compiled, self.model, s, seed, progressbar)
+            if data and self.name == "nutpie":
+                import nutpie
+                from pymc.backends.arviz import patch_nutpie_idata
+
+                if self._compiled is None:
+                    self._compiled = nutpie.compile_pymc_model(self.model)
+                t0 = time.time()
+                idata = nutpie.sample(self._compiled.with_data(**data), draws=s.draws,
+                                      tune=s.tune, chains=s.chains, cores=s.cores or 1,
+                                      seed=int(seed), target_accept=s.target_accept,
+                                      progress_bar=progressbar)
+                patch_nutpie_idata(idata, self.model, sampling_time=time.time() - t0)
+                return idata
+            self._set_data(data)
+            with self.model:
+                if data and self.name == "pymc":
+                    if self._step is None:
+                        self._step = pm.NUTS(target_accept=s.target_accept)
+                    return pm.sample(draws=s.draws, tune=s.tune, chains=s.chains,
+                                     cores=s.cores or 1, step=self._step, random_seed=seed,
+                                     progressbar=progressbar, compute_convergence_checks=False)
+                return pm.sample(draws=s.draws, tune=s.tune, chains=s.chains, cores=s.cores,
+                                 random_seed=seed, progressbar=progressbar,
+                                 nuts_sampler=self.name, compute_convergence_checks=False,
+                                 target_accept=s.target_accept)
 
 
 # --------------------------------------------------------------------------------------------
@@ -171,11 +286,10 @@ def compile_nutpie_pyfunc(model):
                        dims=dims, make_initial_point_fn=make_initial_point)
 
 
-def _sample_nutpie_pyfunc(model, sampler: SamplerSpec, seed: int, progressbar: bool):
+def _sample_nutpie_pyfunc(compiled, model, sampler: SamplerSpec, seed: int, progressbar: bool):
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
 
-    compiled = compile_nutpie_pyfunc(model)
     t0 = time.time()
     idata = nutpie.sample(compiled, draws=sampler.draws, tune=max(sampler.tune, 1),
                           chains=sampler.chains, cores=sampler.cores or 1, seed=int(seed),

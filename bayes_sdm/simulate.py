@@ -3,9 +3,10 @@
 One place for drawing y given parameters, used by the synthetic dataset, the tests, parameter
 recovery, SBC and posterior predictive checks:
 
-    lag models   y_t = (I - rho W)^{-1} (X_t beta + W X_t theta + mu + alpha_t iota + eps_t)
-    error models y_t = X_t beta + W X_t theta + mu + alpha_t iota + (I - lam W)^{-1} eps_t
+    y_t = (I - rho W)^{-1} (X_t beta + W X_t theta + mu + alpha_t iota + (I - lam W)^{-1} eps_t)
 
+(rho = 0 without a lag, lam = 0 without an error term, theta = 0 without Durbin terms:
+:mod:`bayes_sdm.families`)
 with eps_t ~ N(0, sigma^2 I_N).  The solve uses one LU factorisation of I - rho W (dense or
 sparse) for all periods.  ``beta`` and ``theta`` may be given per unit (shape (N, K)) for regional
 heterogeneity.
@@ -18,7 +19,9 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from . import families
 from .errors import InputError
+from .families import Family
 from .weights import SpatialWeights
 
 
@@ -51,8 +54,8 @@ def mean_part(w: SpatialWeights, X: np.ndarray, beta, theta=None) -> np.ndarray:
 def simulate_y(
     w: SpatialWeights,
     X: np.ndarray,  # noqa: N803
-    model: str = "sdm",
-    rho: float = 0.0,
+    model: Family | str = "sdm",
+    rho=0.0,
     beta=None,
     theta=None,
     sigma: float = 1.0,
@@ -67,19 +70,21 @@ def simulate_y(
     ----------
     w : weights
     X : regressors (T, N, K)
-    model : ``sdm`` | ``sar`` | ``sem`` | ``sdem`` | ``slx`` | ``ols``
-    rho : the spatial parameter (rho for lag models, lambda for error models)
-    beta, theta : (K,) or (N, K); theta used only by Durbin models
+    model : a :class:`~bayes_sdm.families.Family` or its name
+    rho : the spatial parameter (rho for lag families, lambda for error families; the pair
+        (rho, lambda) for a family with both)
+    beta, theta : (K,) or (N, K); theta used only by Durbin families
     sigma : error standard deviation
     mu, alpha : unit effects (N,) and time effects (T,); zero when None
     rng : a Generator or seed; ``eps`` overrides the drawn errors (T, N)
     """
+    family = families.get(model)
     X = np.asarray(X, dtype=float)  # noqa: N806
     t, n, k = X.shape
     if w.n != n:
         raise InputError(f"W has {w.n} units but X has {n}")
     beta = np.zeros(k) if beta is None else beta
-    th = theta if model in ("sdm", "sdem", "slx") else None
+    th = theta if family.durbin else None
     rng = np.random.default_rng(rng)
     if eps is None:
         eps = sigma * rng.standard_normal((t, n))
@@ -88,10 +93,8 @@ def simulate_y(
         fx = fx + np.asarray(mu)[None, :]
     if alpha is not None:
         fx = fx + np.asarray(alpha)[:, None]
-    if model in ("sdm", "sar"):
-        return solve_spatial(w, rho, fx + eps)
-    if model in ("sem", "sdem"):
-        return fx + solve_spatial(w, rho, eps)
-    if model in ("slx", "ols"):
-        return fx + eps
-    raise InputError(f"unknown model {model!r}")
+    r, lam = family.spatial_values(rho)
+    u = solve_spatial(w, lam, eps) if lam is not None else eps
+    if r is not None:
+        return solve_spatial(w, r, fx + u)
+    return fx + u

@@ -1,8 +1,10 @@
 """Model specification as plain data: dataclasses that round-trip through YAML.
 
-A spec says *what* to fit (model, fixed effects, conventions, priors, sampler settings and the
-data/weights to use).  It is recorded, with its hash, in every output.  The YAML files in
-``models/`` are specs; every field can be overridden on the command line.
+A spec says *what* to fit (model family, fixed effects, conventions, priors, sampler settings,
+the regional structure and the data/weights to use).  It is recorded, with its hash, in every
+output.  The YAML files in ``models/`` are specs; every field can be overridden on the command
+line.  Specs are strict: an unknown key at any level, a value of the wrong type (a string
+where a list or a bool is expected) or an empty file is refused with a message naming the key.
 
 Example (``models/seed_study.yaml``)::
 
@@ -22,15 +24,27 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from . import families
+from .design import FE_TYPES, LAG_CONVENTIONS
 from .errors import InputError
-from .likelihood import CORRECTIONS, LAG_CONVENTIONS, MODELS
-from .panel import FE_TYPES
+from .likelihood import CORRECTIONS
+from .regional.data import PERSPECTIVES, POOLINGS, REGIONAL_W
+
+#: log-determinant methods (:func:`bayes_sdm.logdet.make_logdet`)
+LOGDET_METHODS = ("auto", "eigen", "chebyshev", "stochastic")
+#: NUTS implementations (:mod:`bayes_sdm.sampling`)
+NUTS_SAMPLERS = ("auto", "nutpie-pyfunc", "nutpie", "pymc", "numpyro", "blackjax")
+#: sampler kinds: NUTS, or the exact grid sampler for flat priors (:mod:`bayes_sdm.exact`)
+SAMPLER_KINDS = ("nuts", "exact")
 
 PRIOR_DISTS = {
     "rho": ("uniform", "beta"),
@@ -38,6 +52,21 @@ PRIOR_DISTS = {
     "theta": ("normal", "flat"),
     "sigma": ("halfnormal", "exponential", "jeffreys", "flat_sigma2"),
 }
+#: the keys each prior distribution takes (besides ``dist``)
+PRIOR_KEYS = {
+    "uniform": (), "beta": ("alpha", "beta"), "normal": ("scale", "mu"), "flat": (),
+    "halfnormal": ("scale",), "exponential": ("scale",), "jeffreys": (), "flat_sigma2": (),
+}
+PRIOR_DEFAULTS = {
+    "rho": {"dist": "uniform"},
+    "beta": {"dist": "normal", "scale": 2.5, "mu": 0.0},
+    "theta": {"dist": "normal", "scale": 2.5, "mu": 0.0},
+    "sigma": {"dist": "halfnormal", "scale": 1.0},
+}
+
+
+def _number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 @dataclass
@@ -54,13 +83,13 @@ class PriorSpec:
       1/sigma^2); ``{dist: flat_sigma2}`` (p(sigma^2) constant; mode = ML, for checks).
 
     ``flat`` (the ``--priors flat`` choice) is flat beta, theta, uniform rho and Jeffreys sigma^2,
-    the reference prior used to compare with ML.
+    the reference prior used to compare with ML (and the one the exact sampler needs).
     """
 
-    rho: dict = field(default_factory=lambda: {"dist": "uniform"})
-    beta: dict = field(default_factory=lambda: {"dist": "normal", "scale": 2.5, "mu": 0.0})
-    theta: dict = field(default_factory=lambda: {"dist": "normal", "scale": 2.5, "mu": 0.0})
-    sigma: dict = field(default_factory=lambda: {"dist": "halfnormal", "scale": 1.0})
+    rho: dict = field(default_factory=lambda: dict(PRIOR_DEFAULTS["rho"]))
+    beta: dict = field(default_factory=lambda: dict(PRIOR_DEFAULTS["beta"]))
+    theta: dict = field(default_factory=lambda: dict(PRIOR_DEFAULTS["theta"]))
+    sigma: dict = field(default_factory=lambda: dict(PRIOR_DEFAULTS["sigma"]))
 
     @classmethod
     def preset(cls, name: str) -> PriorSpec:
@@ -71,24 +100,42 @@ class PriorSpec:
                        sigma={"dist": "jeffreys"})
         raise InputError(f"unknown prior preset {name!r}; use 'default' or 'flat'")
 
+    @property
+    def is_flat(self) -> bool:
+        """The flat reference prior (the exact sampler's)."""
+        return (self.beta["dist"], self.theta["dist"], self.rho["dist"],
+                self.sigma["dist"]) == ("flat", "flat", "uniform", "jeffreys")
+
     def validate(self) -> None:
         for name, allowed in PRIOR_DISTS.items():
             d = getattr(self, name)
             if not isinstance(d, dict) or d.get("dist") not in allowed:
                 raise InputError(f"prior for {name!r} must be a mapping with dist in {allowed}, "
                                  f"got {d!r}")
+            extra = set(d) - {"dist", *PRIOR_KEYS[d["dist"]]}
+            if extra:
+                raise InputError(f"unknown key(s) {sorted(extra)} in priors.{name} "
+                                 f"(dist {d['dist']!r} takes {list(PRIOR_KEYS[d['dist']])})")
             for key in ("scale", "alpha", "beta"):
-                if key in d and not (isinstance(d[key], int | float) and d[key] > 0):
+                if key in d and not (_number(d[key]) and d[key] > 0):
                     raise InputError(f"prior {name}.{key} must be a positive number, got "
                                      f"{d[key]!r}")
+            if "mu" in d and not _number(d["mu"]):
+                raise InputError(f"prior {name}.mu must be a number, got {d['mu']!r}")
 
 
 @dataclass
 class SamplerSpec:
-    """NUTS settings.  ``nuts_sampler``: ``auto`` (``nutpie-pyfunc`` when nutpie is installed,
-    else ``pymc``), ``nutpie-pyfunc``, ``nutpie``, ``pymc``, ``numpyro``, ``blackjax``
-    (:mod:`bayes_sdm.sampling`); ``exact`` is the grid sampler for flat/conjugate priors.
-    ``cores``: None lets the sampler choose (one core for ``nutpie-pyfunc``)."""
+    """Sampler settings.
+
+    ``kind``: ``nuts`` (the default) or ``exact`` (independent draws from the exact posterior
+    under the flat reference prior, :mod:`bayes_sdm.exact`).  ``nuts_sampler``: the NUTS
+    implementation, ``auto`` (``nutpie-pyfunc`` when nutpie is installed, else ``pymc``),
+    ``nutpie-pyfunc``, ``nutpie``, ``pymc``, ``numpyro``, ``blackjax``
+    (:mod:`bayes_sdm.sampling`).  ``cores``: None lets the sampler choose (one core for
+    ``nutpie-pyfunc``).  ``target_accept``: NUTS's; partial pooling uses at least 0.95
+    (:data:`bayes_sdm.regional.PARTIAL_TARGET_ACCEPT`).
+    """
 
     draws: int = 1000
     tune: int = 1000
@@ -97,6 +144,31 @@ class SamplerSpec:
     target_accept: float = 0.8
     nuts_sampler: str = "auto"
     cores: int | None = None
+    kind: str = "nuts"
+
+    def validate(self) -> SamplerSpec:
+        if self.kind not in SAMPLER_KINDS:
+            raise InputError(f"unknown sampler kind {self.kind!r} in sampler.kind; choose from "
+                             f"{SAMPLER_KINDS}")
+        if self.nuts_sampler not in NUTS_SAMPLERS:
+            hint = " (the exact sampler is sampler.kind: exact)" if self.nuts_sampler == \
+                "exact" else ""
+            raise InputError(f"unknown NUTS sampler {self.nuts_sampler!r} in "
+                             f"sampler.nuts_sampler; choose from {NUTS_SAMPLERS}{hint}")
+        for name in ("draws", "tune", "chains"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < (0 if name == "tune"
+                                                                      else 1):
+                raise InputError(f"sampler.{name} must be a positive integer, got {v!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not (
+                0 <= self.seed < 2**63):
+            raise InputError(f"sampler.seed must be an integer in [0, 2^63), got {self.seed!r}")
+        if not (_number(self.target_accept) and 0.5 <= self.target_accept < 1):
+            raise InputError(f"sampler.target_accept must be in [0.5, 1), got "
+                             f"{self.target_accept!r}")
+        if self.cores is not None and not (isinstance(self.cores, int) and self.cores >= 1):
+            raise InputError(f"sampler.cores must be a positive integer, got {self.cores!r}")
+        return self
 
 
 @dataclass
@@ -113,6 +185,48 @@ class DataSpec:
     standardize_w: bool = True
     region_col: str | None = None
     region: str | None = None
+    ties: str = "error"
+
+    def validate(self) -> DataSpec:
+        if self.dataset is not None and self.path is not None:
+            raise InputError("data.dataset and data.path are exclusive: give one")
+        if self.x is not None and (not self.x or len(set(self.x)) != len(self.x)):
+            raise InputError(f"data.x must be a non-empty list of distinct columns, got "
+                             f"{self.x!r}")
+        if self.ties not in ("error", "nearest"):
+            raise InputError(f"data.ties must be 'error' or 'nearest', got {self.ties!r}")
+        return self
+
+
+@dataclass
+class HierarchySpec:
+    """The regional structure (:mod:`bayes_sdm.regional`): pooling of the regional
+    coefficients, the regional W, the effects' perspective and the hierarchy's priors and
+    parameterisation."""
+
+    pooling: str = "partial"
+    regional_w: str = "block"
+    perspective: str = "origin"
+    hyper: dict | None = None
+    tau: float | dict | None = None
+    parameterization: str | dict = "auto"
+    rho_interval: str = "common"
+    marginalize: bool = True
+    region_order: list[str] | None = None
+
+    def validate(self) -> HierarchySpec:
+        for name, allowed in (("pooling", POOLINGS), ("regional_w", REGIONAL_W),
+                              ("perspective", PERSPECTIVES),
+                              ("rho_interval", ("common", "region"))):
+            if getattr(self, name) not in allowed:
+                raise InputError(f"hierarchy.{name} must be one of {allowed}, got "
+                                 f"{getattr(self, name)!r}")
+        return self
+
+    def model_options(self) -> dict:
+        """Keyword arguments of :func:`bayes_sdm.regional.build_regional_model`."""
+        return {"hyper": self.hyper, "tau": self.tau, "parameterization": self.parameterization,
+                "rho_interval": self.rho_interval, "marginalize": self.marginalize}
 
 
 @dataclass
@@ -127,35 +241,30 @@ class ModelSpec:
     priors: PriorSpec = field(default_factory=PriorSpec)
     sampler: SamplerSpec = field(default_factory=SamplerSpec)
     data: DataSpec = field(default_factory=DataSpec)
-    hierarchy: dict | None = None
+    hierarchy: HierarchySpec | None = None
+
+    @property
+    def family(self):
+        """The :class:`~bayes_sdm.families.Family` of ``model``."""
+        return families.get(self.model)
 
     def validate(self) -> ModelSpec:
-        if self.model not in MODELS:
-            raise InputError(f"unknown model {self.model!r}; choose from {MODELS}")
+        families.get(self.model)
         if self.fe not in FE_TYPES:
             raise InputError(f"unknown fixed effects {self.fe!r}; choose from {FE_TYPES}")
         if self.correction not in CORRECTIONS:
             raise InputError(f"unknown correction {self.correction!r}; choose from {CORRECTIONS}")
         if self.lag_convention not in LAG_CONVENTIONS:
-            raise InputError(f"unknown lag convention {self.lag_convention!r}")
-        from .logdet import METHODS as LOGDET_METHODS
-        from .sampling import NUTS_SAMPLERS
-
+            raise InputError(f"unknown lag convention {self.lag_convention!r}; choose from "
+                             f"{LAG_CONVENTIONS}")
         if self.logdet not in LOGDET_METHODS:
             raise InputError(f"unknown log-determinant method {self.logdet!r} in logdet; choose "
                              f"from {LOGDET_METHODS}")
-        samplers = (*NUTS_SAMPLERS, "exact")
-        if self.sampler.nuts_sampler not in samplers:
-            raise InputError(f"unknown sampler {self.sampler.nuts_sampler!r} in "
-                             f"sampler.nuts_sampler; choose from {samplers}")
         self.priors.validate()
-        s = self.sampler
-        for name in ("draws", "tune", "chains"):
-            v = getattr(s, name)
-            if not isinstance(v, int) or v < (1 if name != "tune" else 0):
-                raise InputError(f"sampler.{name} must be a positive integer, got {v!r}")
-        if not 0.5 <= s.target_accept < 1:
-            raise InputError(f"sampler.target_accept must be in [0.5, 1), got {s.target_accept}")
+        self.sampler.validate()
+        self.data.validate()
+        if self.hierarchy is not None:
+            self.hierarchy.validate()
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -168,34 +277,26 @@ class ModelSpec:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=str)
                               .encode()).hexdigest()
 
+    def copy(self) -> ModelSpec:
+        return ModelSpec.from_dict(self.to_dict())
+
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
-        d = dict(d or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise InputError(f"unknown spec field(s) {sorted(unknown)}; known: {sorted(known)}")
-        sub = {"priors": PriorSpec, "sampler": SamplerSpec, "data": DataSpec}
+    def from_dict(cls, d: dict[str, Any], where: str = "spec") -> ModelSpec:
+        if not isinstance(d, dict):
+            raise InputError(f"{where}: the top level must be a mapping of spec fields, got "
+                             f"{type(d).__name__}")
         kw = {}
-        for k, v in d.items():
-            if k in sub:
-                if isinstance(v, str) and k == "priors":
-                    kw[k] = PriorSpec.preset(v)
+        for k, v in _check_fields(cls, d, where).items():
+            if k == "priors":
+                kw[k] = _priors(v, where)
+            elif k in ("sampler", "data", "hierarchy"):
+                sub = {"sampler": SamplerSpec, "data": DataSpec, "hierarchy": HierarchySpec}[k]
+                if v is None and k == "hierarchy":
+                    kw[k] = None
                     continue
-                base = sub[k]() if k != "priors" else PriorSpec()
-                fields = {f.name for f in dataclasses.fields(sub[k])}
-                bad = set(v or {}) - fields
-                if bad:
-                    raise InputError(f"unknown field(s) {sorted(bad)} in spec section {k!r}")
-                for kk, vv in (v or {}).items():
-                    if k == "priors" and isinstance(vv, dict):
-                        merged = dict(getattr(base, kk))
-                        if vv.get("dist", merged.get("dist")) != merged.get("dist"):
-                            merged = {}
-                        merged.update(vv)
-                        vv = merged
-                    setattr(base, kk, vv)
-                kw[k] = base
+                if not isinstance(v, dict):
+                    raise InputError(f"{where}: section {k!r} must be a mapping, got {v!r}")
+                kw[k] = sub(**_check_fields(sub, v, f"{where}: {k}"))
             else:
                 kw[k] = v
         return cls(**kw).validate()
@@ -203,10 +304,82 @@ class ModelSpec:
     @classmethod
     def from_yaml(cls, path: str | Path) -> ModelSpec:
         p = Path(path)
-        if not p.exists():
+        if not p.is_file():
             raise InputError(f"spec file not found: {p}")
         try:
             d = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as err:
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
             raise InputError(f"{p}: not valid YAML: {err}") from err
-        return cls.from_dict(d or {})
+        if d is None:
+            raise InputError(f"{p}: the spec file is empty")
+        return cls.from_dict(d, where=str(p))
+
+
+def _priors(v, where: str) -> PriorSpec:
+    if isinstance(v, str):
+        return PriorSpec.preset(v)
+    if not isinstance(v, dict):
+        raise InputError(f"{where}: priors must be 'default', 'flat' or a mapping, got {v!r}")
+    out = PriorSpec()
+    for name, vv in _check_fields(PriorSpec, v, f"{where}: priors", check_types=False).items():
+        if not isinstance(vv, dict):
+            raise InputError(f"{where}: priors.{name} must be a mapping with a dist, got {vv!r}")
+        base = dict(getattr(out, name))
+        if vv.get("dist", base["dist"]) != base["dist"]:
+            base = {}
+        base.update(vv)
+        setattr(out, name, base)
+    return out
+
+
+def _check_fields(cls, d: dict, where: str, check_types: bool = True) -> dict:
+    """Refuse unknown keys and values of the wrong type for the dataclass ``cls``."""
+    if not isinstance(d, dict):
+        raise InputError(f"{where} must be a mapping, got {d!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls) if not f.name.startswith("_")}
+    unknown = set(d) - known
+    if unknown:
+        raise InputError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
+    if check_types:
+        for k, v in d.items():
+            if k in ("priors", "sampler", "data", "hierarchy") and cls is ModelSpec:
+                continue
+            if not _type_ok(v, hints[k]):
+                raise InputError(f"{where}: {k} must be {_type_name(hints[k])}, got {v!r} "
+                                 f"({type(v).__name__})")
+    return d
+
+
+def _type_ok(v, tp) -> bool:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(v, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return v is None
+    if tp is bool:
+        return isinstance(v, bool)
+    if tp is int:
+        return isinstance(v, int) and not isinstance(v, bool)
+    if tp is float:
+        return isinstance(v, int | float) and not isinstance(v, bool)
+    if tp is str:
+        return isinstance(v, str)
+    if origin is list:
+        (item,) = typing.get_args(tp) or (Any,)
+        return isinstance(v, list) and all(_type_ok(x, item) for x in v)
+    if tp is dict or origin is dict:
+        return isinstance(v, dict)
+    return True
+
+
+def _type_name(tp) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string",
+            dict: "a mapping"}.get(tp, str(tp))

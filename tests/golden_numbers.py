@@ -44,7 +44,7 @@ def compute() -> dict[str, list[float]]:
             for fe in ("twoway", "unit", "time", "none"):
                 corrs = ("transform", "none", "bias") if fe == "twoway" else ("transform",)
                 for corr in corrs:
-                    r = fit_ml(panel, w, model=model, fe=fe, correction=corr)
+                    r = fit_ml(prepare(panel, w, model=model, fe=fe), correction=corr)
                     key = f"{name}/ml/{model}/{fe}/{corr}"
                     out[key + "/params"] = _f(r.params)
                     out[key + "/se"] = _f(r.se)
@@ -52,8 +52,8 @@ def compute() -> dict[str, list[float]]:
                     eff = r.effects()
                     out[key + "/effects"] = _f(eff[["mean", "se"]].to_numpy())
             for conv in ("WQy",):
-                r = fit_ml(panel, w, model=model, fe="twoway", correction="none",
-                           lag_convention=conv)
+                r = fit_ml(prepare(panel, w, model=model, fe="twoway", lag_convention=conv),
+                           correction="none")
                 out[f"{name}/ml/{model}/twoway/none/{conv}/params"] = _f(r.params)
         for model in ("sdm", "sar", "sem", "sdem"):
             prep = prepare(panel, w, model=model, fe="twoway")
@@ -69,12 +69,12 @@ def compute() -> dict[str, list[float]]:
         lm = log_marginals(panel, w, fe=["twoway", "unit"])
         out[f"{name}/marginals"] = _f(lm[["log_marginal", "probability"]].to_numpy())
         out[f"{name}/lm"] = _f(lm_tests(panel, w, "twoway")[["statistic", "p"]].to_numpy())
-        tests = all_tests(panel, w, model="sdm", fe="twoway")
+        tests = all_tests(prepare(panel, w, model="sdm", fe="twoway"))
         out[f"{name}/tests"] = _f(_numbers(tests))
         mt = moran_table(panel, w)
         out[f"{name}/moran"] = _f(mt[["I", "z", "p"]].to_numpy())
         data = predictive_data(panel, w, "twoway")
-        r = fit_ml(panel, w, model="sdm", fe="twoway")
+        r = fit_ml(prepare(panel, w, model="sdm", fe="twoway"))
         k = panel.K
         y = draw_y(data, "sdm", r.params.iloc[0], r.params.iloc[1:1 + k].to_numpy(),
                    r.params.iloc[1 + k:1 + 2 * k].to_numpy(), np.sqrt(r.params.iloc[-1]), 5)
@@ -100,7 +100,7 @@ def _numbers(obj) -> list[float]:
 
 def _regional() -> dict[str, list[float]]:
     from bayes_sdm import load_dataset
-    from bayes_sdm.hierarchy import build_regional_model
+    from bayes_sdm.regional import build_regional_model, prepare_regional
 
     out = {}
     ds = load_dataset("cigar")
@@ -109,8 +109,9 @@ def _regional() -> dict[str, list[float]]:
     for pooling in ("partial", "none", "complete"):
         for rw in ("block", "full"):
             for model in ("sdm", "sem"):
-                rm = build_regional_model(panel, w, regions, model=model, fe="twoway",
-                                          pooling=pooling, regional_w=rw)
+                rd = prepare_regional(panel, w, regions, model, fe="twoway", pooling=pooling,
+                                      regional_w=rw)
+                rm = build_regional_model(rd)
                 if rm.model is not None:
                     pt = rm.model.initial_point()
                     out[f"regional/{pooling}/{rw}/{model}/logp"] = _f(
@@ -120,7 +121,7 @@ def _regional() -> dict[str, list[float]]:
                     for m in rm.region_models.values():
                         vals.append(float(m.compile_logp()(m.initial_point())))
                     out[f"regional/{pooling}/{rw}/{model}/logp"] = vals
-    from bayes_sdm.hierarchy import RegionalDecomposition, make_regions
+    from bayes_sdm.regional import RegionalDecomposition, make_regions
 
     regs = make_regions(panel, regions)
     dec = RegionalDecomposition(w, regs)
