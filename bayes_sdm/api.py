@@ -88,7 +88,7 @@ def prepare(
                           lag_convention, h.region_order)
     ld = rd.blocks[0].logdet if h.regional_w == "full" else None
     return Prepared(rd.panel, w, rd.pooled_stats, ld, family, fe, correction, lag_convention,
-                    regional=rd)
+                    regional=rd, hierarchy=h)
 
 
 def _hierarchy(h) -> HierarchySpec:
@@ -115,12 +115,9 @@ def effects_draws(prep: Prepared, posterior: xr.Dataset) -> xr.DataArray:
     beta = posterior["beta"].transpose("chain", "draw", "coef").values
     theta = (posterior["theta"].transpose("chain", "draw", "coef").values
              if "theta" in posterior else None)
-    names = family.spatial_params
-    spatial = tuple(posterior[n].values for n in names)
-    spatial = spatial[0] if len(spatial) == 1 else spatial or None
+    rho = posterior["rho"].values if family.lag else None
     sums = None if not family.lag or prep.w.row_standardized else total_sums(prep.w)
-    arr = family_effects(family, spatial, beta, theta, prep.logdet, prep.w.row_standardized,
-                         sums)
+    arr = family_effects(family, rho, beta, theta, prep.logdet, prep.w.row_standardized, sums)
     return xr.DataArray(
         arr,
         dims=("chain", "draw", "effect", "coef"),
@@ -167,8 +164,8 @@ def spec_for(prep: Prepared, priors: PriorSpec | None = None,
     h = None
     if prep.regional is not None:
         rd = prep.regional
-        h = HierarchySpec(pooling=rd.pooling, regional_w=rd.regional_w,
-                          region_order=list(rd.regions.names))
+        h = dataclasses.replace(prep.hierarchy or HierarchySpec(), pooling=rd.pooling,
+                                regional_w=rd.regional_w, region_order=list(rd.regions.names))
     return ModelSpec(model=prep.model, fe=prep.fe, correction=prep.correction,
                      lag_convention=prep.lag_convention,
                      logdet=_logdet_name(prep.logdet), priors=priors or PriorSpec(),

@@ -1,62 +1,37 @@
 """The ``fit_region`` command as a testable function: ``main(argv) -> exit code``.
 
-Exit codes: 0 ok; 1 fitted but the convergence diagnostics failed; 2 bad input (the message on
-stderr says what and where).  Every output file is written atomically.
+Exit codes (:mod:`bayes_sdm.commands`): 0 ok; 1 fitted but the convergence diagnostics failed;
+2 bad input (the message on stderr says what and where); 3 numerical or internal failure;
+130 interrupted.  A run writes into a temporary folder that replaces ``--out`` only when the
+run has finished, so an output folder never mixes files of two runs.
 
-Outputs in ``--out`` (default ``runs/<dataset>-<model>-<fe>/``):
+Outputs in ``--out`` (default ``runs/<dataset>-<model>-<fe>[-<pooling>-<W>]/``):
 ``posterior.nc``, ``summary.csv``, ``effects.csv``, ``diagnostics.json``; with ``--ml`` /
 ``--ml-only`` also ``ml.csv``, ``ml_effects.csv``, ``tests.json`` and (with a posterior)
-``comparison.csv``.
+``comparison.csv``; regional: ``region_contrasts.csv`` and, for the full W, ``spillovers.csv``;
+with ``--plots``: ``figures/*.png`` and ``report.md``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+import time
 from pathlib import Path
 
-from .errors import InputError
-from .logdet import METHODS as LOGDET_METHODS
-from .sampling import NUTS_SAMPLERS
-from .spec import ModelSpec, PriorSpec
-
-EXIT_OK, EXIT_DIAGNOSTICS, EXIT_INPUT = 0, 1, 2
-DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "models" / "seed_study.yaml"
-
-
-def add_data_arguments(p: argparse.ArgumentParser) -> None:
-    """Data and weights arguments shared by every command."""
-    g = p.add_argument_group("data")
-    g.add_argument("--dataset", help="bundled dataset name (synthetic_ua, cigar, produc)")
-    g.add_argument("--data", help="long table (.csv or .parquet)")
-    g.add_argument("--unit", help="unit id column")
-    g.add_argument("--time", help="period column")
-    g.add_argument("--y", help="dependent variable column")
-    g.add_argument("--x", nargs="+", help="regressor columns")
-    g.add_argument("--weights", help="W: a .csv/.gal/.gwt/.npz file, economic-distance:COL, "
-                   "or knn:K:XCOL,YCOL")
-    g.add_argument("--no-standardize", action="store_true",
-                   help="keep W as given (not allowed with time fixed effects)")
-    g.add_argument("--region-col", help="column with each unit's region")
-    g.add_argument("--region", help="fit this region alone (W restricted and re-standardised)")
-
-
-def apply_data_arguments(spec: ModelSpec, a: argparse.Namespace) -> None:
-    d = spec.data
-    if a.data:
-        d.dataset, d.path = None, a.data
-    elif a.dataset:
-        if a.dataset != d.dataset or d.path:
-            # another dataset than the spec's: its own defaults apply unless given here
-            d.unit = d.time = d.y = d.x = d.weights = None
-        d.dataset, d.path = a.dataset, None
-    for name in ("unit", "time", "y", "x", "weights", "region_col", "region"):
-        v = getattr(a, name)
-        if v is not None:
-            setattr(d, name, v)
-    if a.no_standardize:
-        d.standardize_w = False
+from . import families
+from .commands import RunFolder, add_data_arguments, run_command, spec_from_args
+from .design import FE_TYPES, LAG_CONVENTIONS
+from .errors import EXIT_DIAGNOSTICS, EXIT_OK, InputError
+from .spec import (
+    LOGDET_METHODS,
+    NUTS_SAMPLERS,
+    POOLINGS,
+    REGIONAL_W,
+    HierarchySpec,
+    ModelSpec,
+    PriorSpec,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,10 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_arguments(p)
     m = p.add_argument_group("model")
     m.add_argument("--spec", help="YAML spec (models/*.yaml); command-line options override it")
-    m.add_argument("--model", choices=["sdm", "sar", "sem", "sdem", "slx"])
-    m.add_argument("--fe", choices=["twoway", "unit", "time", "none"])
+    m.add_argument("--model", choices=list(families.NAMES),
+                   help="model family (" + ", ".join(f"{f.name}: {f.label}"
+                                                     for f in families.FAMILIES) + ")")
+    m.add_argument("--fe", choices=list(FE_TYPES))
     m.add_argument("--priors", choices=["default", "flat"])
-    m.add_argument("--lag-convention", choices=["QWy", "WQy"],
+    m.add_argument("--lag-convention", choices=list(LAG_CONVENTIONS),
                    help="QWy: lag then demean (Lee-Yu, default); WQy: demean then lag (splm)")
     m.add_argument("--logdet", choices=list(LOGDET_METHODS),
                    help="log|I - rho W|: auto (eigenvalues up to N = 3000 or a dense W, else "
@@ -82,13 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--chains", type=int)
     s.add_argument("--seed", type=int)
     s.add_argument("--sampler", choices=[*NUTS_SAMPLERS, "exact"],
-                   help="NUTS sampler (auto: nutpie-pyfunc when nutpie is installed), or the exact "
-                        "grid sampler (flat priors)")
+                   help="NUTS implementation (auto: nutpie-pyfunc when nutpie is installed), or "
+                        "exact: independent draws from the exact posterior under the flat "
+                        "reference prior (implies --priors flat)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     r = p.add_argument_group("regions (with --region-col)")
-    r.add_argument("--pooling", choices=["partial", "none", "complete"],
+    r.add_argument("--pooling", choices=list(POOLINGS),
                    help="regional pooling of beta, theta (and rho, sigma with a block W)")
-    r.add_argument("--regional-w", choices=["block", "full"],
+    r.add_argument("--regional-w", choices=list(REGIONAL_W),
                    help="block: each region's own W; full: one W, spillovers across regions")
     e = p.add_argument_group("maximum likelihood")
     e.add_argument("--ml", action="store_true", help="fit ML as well and compare")
@@ -104,38 +82,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 def resolve_spec(a: argparse.Namespace) -> ModelSpec:
     """The spec file (or the default seed-study spec) with command-line overrides."""
-    spec = ModelSpec.from_yaml(a.spec) if a.spec else (
-        ModelSpec.from_yaml(DEFAULT_SPEC) if DEFAULT_SPEC.exists() else ModelSpec())
-    apply_data_arguments(spec, a)
-    if a.model:
-        spec.model = a.model
-    if a.fe:
-        spec.fe = a.fe
+    spec = spec_from_args(a)
+    for name in ("model", "fe", "lag_convention", "logdet"):
+        v = getattr(a, name)
+        if v is not None:
+            setattr(spec, name, v)
     if a.priors:
         spec.priors = PriorSpec.preset(a.priors)
-    if a.lag_convention:
-        spec.lag_convention = a.lag_convention
-    if a.logdet:
-        spec.logdet = a.logdet
     for name in ("draws", "tune", "chains", "seed"):
         v = getattr(a, name)
         if v is not None:
             setattr(spec.sampler, name, v)
-    if a.sampler:
-        spec.sampler.nuts_sampler = a.sampler
+    if a.sampler == "exact":
+        spec.sampler.kind = "exact"
+        if a.priors is None:  # the exact sampler is defined for the flat reference prior
+            spec.priors = PriorSpec.preset("flat")
+    elif a.sampler:
+        spec.sampler.kind, spec.sampler.nuts_sampler = "nuts", a.sampler
     if a.pooling or a.regional_w:
-        h = dict(spec.hierarchy or {})
+        h = spec.hierarchy or HierarchySpec()
         if a.pooling:
-            h["pooling"] = a.pooling
+            h.pooling = a.pooling
         if a.regional_w:
-            h["regional_w"] = a.regional_w
+            h.regional_w = a.regional_w
         spec.hierarchy = h
     if a.region is not None:
         spec.hierarchy = None  # one region alone: the plain model on that region's data
-    if spec.hierarchy is not None:
-        bad = set(spec.hierarchy) - {"pooling", "regional_w", "perspective"}
-        if bad:
-            raise InputError(f"unknown hierarchy option(s) {sorted(bad)}")
     return spec.validate()
 
 
@@ -144,8 +116,15 @@ def _print(msg: str = "", quiet: bool = False) -> None:
         print(msg, flush=True)
 
 
+def _kind(spec: ModelSpec) -> str:
+    kind = f"{spec.model}-{spec.fe}"
+    if spec.hierarchy is not None:
+        kind += f"-{spec.hierarchy.pooling}-{spec.hierarchy.regional_w}"
+    return kind
+
+
 def run(argv: list[str] | None = None) -> int:
-    """Parse, fit, write; raises InputError for bad input."""
+    """Parse, fit, write; raises the errors of :mod:`bayes_sdm.errors`."""
     from .inputs import load_inputs
 
     a = build_parser().parse_args(argv)
@@ -154,32 +133,37 @@ def run(argv: list[str] | None = None) -> int:
         import logging
 
         logging.getLogger("pymc").setLevel(logging.WARNING)
-    inputs = load_inputs(spec.data, need_regions=spec.hierarchy is not None)
-    kind = f"{spec.model}-{spec.fe}"
-    if spec.hierarchy is not None:
-        kind += f"-{spec.hierarchy.get('pooling', 'partial')}-{spec.hierarchy.get('regional_w', 'block')}"
-    out = Path(a.out) if a.out else Path("runs") / f"{inputs.label}-{kind}"
+    regional = spec.hierarchy is not None
+    if regional and (a.ml or a.ml_only):
+        raise InputError("--ml / --ml-only are for the pooled model; fit one region with "
+                         "--region NAME --ml-only, or drop --pooling")
+    if a.out:
+        RunFolder(Path(a.out))  # check before any work that --out can be written
+    inputs = load_inputs(spec.data, need_regions=regional)
+    if regional and inputs.regions is None:
+        raise InputError("a regional model (--pooling / --regional-w) needs --region-col")
+    out = Path(a.out) if a.out else Path("runs") / f"{inputs.label}-{_kind(spec)}"
     panel = inputs.panel
     _print(f"bayes_sdm: {spec.model.upper()} with {spec.fe} fixed effects on {inputs.label}: "
            f"N={panel.N} units x T={panel.T} periods, y={panel.y_name}, "
            f"x={', '.join(panel.x_names)}, W={inputs.w.name}", a.quiet)
-    if spec.hierarchy is not None:
-        return _run_regional(a, spec, inputs, out)
-    return _run_pooled(a, spec, inputs, out)
+    with RunFolder(out) as tmp:
+        code = _fit_and_write(a, spec, inputs, tmp)
+    _print(f"wrote {out}/", a.quiet)
+    return code
 
 
-def _run_pooled(a, spec: ModelSpec, inputs, out: Path) -> int:
-    import time
-
+def _fit_and_write(a, spec: ModelSpec, inputs, out: Path) -> int:
     from . import api
     from .io import save_fit, write_csv, write_json
     from .reporting import format_table
 
     q = a.quiet
-    panel = inputs.panel
     t0 = time.perf_counter()
-    prep = api.prepare(panel, inputs.w, spec.model, spec.fe, spec.correction,
-                       spec.lag_convention, spec.logdet)
+    prep = api.prepare(inputs.panel, inputs.w, spec.model, spec.fe, spec.correction,
+                       spec.lag_convention, spec.logdet,
+                       regions=inputs.regions if spec.hierarchy else None,
+                       hierarchy=spec.hierarchy)
     t_prep = time.perf_counter() - t0
 
     ml_res = None
@@ -187,21 +171,17 @@ def _run_pooled(a, spec: ModelSpec, inputs, out: Path) -> int:
         from .hypothesis import all_tests
         from .ml import fit_ml
 
-        ml_res = fit_ml(panel, inputs.w, model=spec.model, fe=spec.fe,
-                        correction=a.ml_correction, lag_convention=spec.lag_convention,
-                        logdet=prep.logdet)
+        ml_res = fit_ml(prep, a.ml_correction)
         write_csv(out / "ml.csv", ml_res.table())
         write_csv(out / "ml_effects.csv", ml_res.effects())
-        write_json(out / "tests.json", all_tests(
-            panel, inputs.w, model=spec.model, fe=spec.fe, correction=a.ml_correction,
-            lag_convention=spec.lag_convention, logdet=prep.logdet, full=ml_res))
+        write_json(out / "tests.json", all_tests(prep, a.ml_correction, full=ml_res))
         _print("\nMaximum likelihood (correction=" + a.ml_correction + ")", q)
         _print(format_table(ml_res.table()), q)
         if a.ml_only:
-            _print(f"\nwrote {out}/ml.csv, ml_effects.csv, tests.json", q)
+            _print("\nwrote ml.csv, ml_effects.csv, tests.json", q)
             return EXIT_OK
 
-    if spec.model not in api.BAYES_MODELS:
+    if not prep.family.bayesian:
         raise InputError(f"no Bayesian {spec.model!r} model; use --ml-only")
     t1 = time.perf_counter()
     result = api.fit(prep, spec, progressbar=not (a.no_progress or q))
@@ -214,36 +194,53 @@ def _run_pooled(a, spec: ModelSpec, inputs, out: Path) -> int:
     save_fit(idata, out / "posterior.nc")
     write_csv(out / "summary.csv", summ)
     write_csv(out / "effects.csv", eff)
+    regional = spec.hierarchy is not None
+    if regional:
+        contrasts = result.contrasts_table()
+        write_csv(out / "region_contrasts.csv", contrasts)
+        if spec.hierarchy.regional_w == "full":
+            write_csv(out / "spillovers.csv", result.spillovers_table())
     dd = diag.to_dict()
     dd.update({"wall_time_s": round(t_fit, 3), "prepare_s": round(t_prep, 3),
                "data_hash": prep.data_hash, "spec_hash": spec.hash()})
+    if regional:
+        dd.update({"pooling": spec.hierarchy.pooling, "regional_w": spec.hierarchy.regional_w})
     write_json(out / "diagnostics.json", dd)
     comparison = None
     if ml_res is not None:
-        from .ml import comparison_table
+        from .comparison import comparison_table
 
         comparison = comparison_table(ml_res, idata)
         write_csv(out / "comparison.csv", comparison)
     if a.plots:
         _plots_and_report(result, out, summ, eff, diag, comparison, ml_res, q)
 
-    _print("\nPosterior (mean, sd, 94% HDI)", q)
-    _print(format_table(summ), q)
-    _print("\nEffects (LeSage & Pace 2009)", q)
-    _print(format_table(_with_truth(eff, inputs.truth)), q)
-    return _finish(diag, t_fit, result.timings["sample_s"], out, q)
+    if regional:
+        h = spec.hierarchy
+        _print(f"\nRegional effects ({h.pooling} pooling, {h.regional_w} W; 94% HDI)", q)
+        _print(format_table(_with_regional_truth(eff, inputs.truth, h.regional_w,
+                                                 h.perspective)), q)
+        _print("\nContrasts between regions, total effects (all effects in "
+               "region_contrasts.csv)", q)
+        _print(format_table(contrasts[contrasts["effect"] == "total"]), q)
+    else:
+        _print("\nPosterior (mean, sd, 94% HDI)", q)
+        _print(format_table(summ), q)
+        _print("\nEffects (LeSage & Pace 2009)", q)
+        _print(format_table(_with_truth(eff, inputs.truth)), q)
+    return _finish(diag, t_fit, result.timings["sample_s"], q)
 
 
 def _plots_and_report(result, out, summ, eff, diag, comparison, ml_res, q) -> None:
     from .plots import write_plots
     from .report import write_report
 
-    if ml_res is None and getattr(result, "prepared", None) is not None:
+    p = result.prepared
+    if ml_res is None and p is not None and p.regional is None:
         from .ml import fit_ml
 
-        p = result.prepared
         try:  # the rho-vs-ML figure wants the ML estimate; it is cheap given the log-det
-            ml_res = fit_ml(p.panel, p.w, model=p.model, fe=p.fe, logdet=p.logdet)
+            ml_res = fit_ml(p)
         except InputError:
             ml_res = None
     figures = write_plots(result, out / "figures", ml_result=ml_res)
@@ -251,66 +248,13 @@ def _plots_and_report(result, out, summ, eff, diag, comparison, ml_res, q) -> No
     _print(f"wrote {len(figures)} figures and report.md", q)
 
 
-def _finish(diag, t_fit: float, t_sample: float, out: Path, q: bool) -> int:
+def _finish(diag, t_fit: float, t_sample: float, q: bool) -> int:
     _print(f"\nfit wall time {t_fit:.1f} s (sampling {t_sample:.1f} s); "
            f"diagnostics {'passed' if diag.passed else 'FAILED'}", q)
     if not diag.passed:
         for f in diag.failures():
             print(f"  diagnostics: {f}", file=sys.stderr)
-    _print(f"wrote {out}/", q)
     return EXIT_OK if diag.passed else EXIT_DIAGNOSTICS
-
-
-def _run_regional(a, spec: ModelSpec, inputs, out: Path) -> int:
-    """Regional models (hierarchical partial pooling, separate fits, complete pooling)."""
-    import time
-
-    from .hierarchy import fit_regional
-    from .io import save_fit, write_csv, write_json
-    from .reporting import format_table
-
-    q = a.quiet
-    if inputs.regions is None:
-        raise InputError("a regional model (--pooling / --regional-w) needs --region-col")
-    if a.ml or a.ml_only:
-        raise InputError("--ml / --ml-only are for the pooled model; fit one region with "
-                         "--region NAME --ml-only, or drop --pooling")
-    h = spec.hierarchy
-    pooling, regional_w = h.get("pooling", "partial"), h.get("regional_w", "block")
-    perspective = h.get("perspective", "origin")
-    t0 = time.perf_counter()
-    res = fit_regional(inputs.panel, inputs.w, inputs.regions, model=spec.model, fe=spec.fe,
-                       pooling=pooling, regional_w=regional_w, priors=spec.priors,
-                       sampler=spec.sampler, perspective=perspective,
-                       progressbar=not (a.no_progress or q),
-                       correction=spec.correction, lag_convention=spec.lag_convention)
-    t_fit = time.perf_counter() - t0
-    idata = res.idata
-    idata.attrs.update({"spec": spec.to_yaml(), "spec_hash": spec.hash(),
-                        "wall_time_s": f"{t_fit:.2f}"})
-    from .api import dependency_versions
-
-    idata.attrs.setdefault("dependencies", json.dumps(dependency_versions()))
-    summ, eff = res.summary_table(), res.effects_table()
-    contrasts = res.contrasts_table()
-    diag = res.diagnostics()
-    save_fit(idata, out / "posterior.nc")
-    write_csv(out / "summary.csv", summ)
-    write_csv(out / "effects.csv", eff)
-    write_csv(out / "region_contrasts.csv", contrasts)
-    if regional_w == "full":
-        write_csv(out / "spillovers.csv", res.spillovers_table())
-    dd = diag.to_dict()
-    dd.update({"wall_time_s": round(t_fit, 3), "data_hash": idata.attrs.get("data_hash"),
-               "spec_hash": spec.hash(), "pooling": pooling, "regional_w": regional_w})
-    write_json(out / "diagnostics.json", dd)
-    if a.plots:
-        _plots_and_report(res, out, summ, eff, diag, None, None, q)
-    _print(f"\nRegional effects ({pooling} pooling, {regional_w} W; 94% HDI)", q)
-    _print(format_table(_with_regional_truth(eff, inputs.truth, regional_w, perspective)), q)
-    _print("\nContrasts between regions, total effects (all effects in region_contrasts.csv)", q)
-    _print(format_table(contrasts[contrasts["effect"] == "total"]), q)
-    return _finish(diag, t_fit, res.timings.get("sample_s", t_fit), out, q)
 
 
 def _with_regional_truth(eff, truth, regional_w: str, perspective: str):
@@ -351,9 +295,14 @@ def _with_truth(eff, truth):
     return eff
 
 
-def main(argv: list[str] | None = None) -> int:
+def _log_dir(argv):
+    """Where an internal error's traceback goes: the --out folder when it holds no run."""
     try:
-        return run(argv)
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_INPUT
+        a = build_parser().parse_args(argv)
+    except SystemExit:
+        return None
+    return Path(a.out) if a.out else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(run, argv, "fit_region", _log_dir)

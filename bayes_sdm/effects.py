@@ -89,12 +89,11 @@ def local_effects(beta, theta=None) -> np.ndarray:
     return np.stack([beta, theta, beta + theta], axis=-2)
 
 
-def family_effects(family, spatial, beta, theta, logdet=None, row_standardized: bool = True,
+def family_effects(family, rho, beta, theta, logdet=None, row_standardized: bool = True,
                    total_sums=None) -> np.ndarray:
-    """Effects of any family, vectorised over draws: :func:`lag_effects` with the family's rho
-    when it has a spatial lag, :func:`local_effects` otherwise (the error term's lambda does not
-    enter the effects).  ``spatial`` as in :meth:`~bayes_sdm.families.Family.spatial_values`
-    (arrays of draws); theta is ignored for non-Durbin families.
+    """Effects of any family, vectorised over draws: :func:`lag_effects` with rho when the
+    family has a spatial lag, :func:`local_effects` otherwise (rho is ignored; an error term's
+    lambda does not enter the effects).  theta is ignored for non-Durbin families.
 
     Returns
     -------
@@ -102,7 +101,6 @@ def family_effects(family, spatial, beta, theta, logdet=None, row_standardized: 
     """
     theta = theta if family.durbin else None
     if family.effects_kind == "lag":
-        rho, _ = family.spatial_values(spatial)
         return lag_effects(rho, beta, theta, logdet, row_standardized, total_sums)
     return local_effects(beta, theta)
 

@@ -1,5 +1,5 @@
 """Expected log predictive density (ELPD) of spatial panel fits, for comparing models (e.g. the
-pooling choices of :mod:`bayes_sdm.hierarchy`).
+pooling choices of :mod:`bayes_sdm.regional`).
 
 Why not the naive pointwise log-likelihood
 ------------------------------------------
@@ -43,7 +43,7 @@ densities are both the importance ratios and the ELPD terms of exact LOO with th
 time effects re-estimated from the other observations -- what PSIS-LOO needs (Vehtari, Gelman
 & Gabry 2017, Statistics and Computing 27:1413-1432).  Equivalently, they are the conditional
 densities of the model with flat priors on the fixed effects integrated out.  Under the block
-W of :mod:`bayes_sdm.hierarchy` every region is its own Lee-Yu panel, so the conditional of a
+W of :mod:`bayes_sdm.regional` every region is its own Lee-Yu panel, so the conditional of a
 unit uses its region's W, FE projector and parameters.
 
 The pointwise values go into the ``log_likelihood`` group (variable ``y``, dims (time, unit))
@@ -65,8 +65,11 @@ import pandas as pd
 import scipy.sparse as sp
 import xarray as xr
 
+from .design import residuals, transformed_columns
+from .draws import flat
 from .errors import InputError
-from .likelihood import DURBIN_MODELS, coef_vector, transformed_columns
+from .families import Family
+from .likelihood import coef_vectors
 
 
 def conditional_loglik(resid: np.ndarray, w, rho: np.ndarray, sigma2: np.ndarray, fe: str,
@@ -110,7 +113,7 @@ def conditional_loglik(resid: np.ndarray, w, rho: np.ndarray, sigma2: np.ndarray
 
 @dataclass
 class _Block:
-    model: str
+    family: Family
     positions: np.ndarray
     z: np.ndarray  # (T, N_b, C) transformed columns
     w: object
@@ -129,69 +132,53 @@ def _check(fe: str, correction: str, lag_convention: str) -> None:
         raise InputError(f"exact LOO needs the lag-then-demean convention (QWy) with fe={fe!r}")
 
 
-def _flat(post: xr.Dataset, name: str, dims: tuple[str, ...]) -> np.ndarray:
-    da = post[name].transpose("chain", "draw", *dims)
-    v = da.values
-    return v.reshape(v.shape[0] * v.shape[1], *v.shape[2:])
-
-
-def _spatial(post: xr.Dataset, model: str) -> str | None:
-    from .pymc_models import spatial_name
-
-    return spatial_name(model)
-
-
 def _blocks_regional(fit) -> tuple[list[_Block], object, str]:
     rm = fit.regional_model
     post = fit.idata["posterior"].to_dataset()
     _check(rm.fe, rm.correction, rm.lag_convention)
-    model = rm.spec_model
-    sname = _spatial(post, model)
+    family = rm.family
+    sname = family.spatial
     s = post.sizes["chain"] * post.sizes["draw"]
-    durbin = model in DURBIN_MODELS
     blocks = []
 
     def pick(name, g=None):
         da = post[name]
         if "region" in da.dims:
             other = tuple(d for d in da.dims if d not in ("chain", "draw", "region"))
-            v = _flat(post, name, ("region", *other))
+            v = flat(post, name, ("region", *other))
             return v[:, g] if g is not None else v
         other = tuple(d for d in da.dims if d not in ("chain", "draw"))
-        return _flat(post, name, other)
+        return flat(post, name, other)
 
     for g, b in enumerate(rm.blocks):
-        z = transformed_columns(b.panel, b.w, rm.fe, b.stats.lag_convention)
+        z = transformed_columns(b.panel, b.w, rm.fe, b.stats.lag_convention, b.stats.layout)
         gi = g if rm.regional_w == "block" else None
         rho = pick(sname, gi) if sname else np.zeros(s)
         sig2 = pick("sigma2", gi)
         if rm.regional_w == "block" or rm.pooling == "complete":
             beta = pick("beta", gi)
-            theta = pick("theta", gi) if durbin else None
+            theta = pick("theta", gi) if family.durbin else None
         else:  # full W: coefficients of the expanded regressors [D_g X, D_g WX]
             beta = pick("beta").reshape(s, -1)
-            if durbin:
+            if family.durbin:
                 beta = np.concatenate([beta, pick("theta").reshape(s, -1)], axis=1)
             theta = None
-        blocks.append(_Block(b.lik_model, b.positions, z, b.w.matrix, b.stats, rho.reshape(s),
+        blocks.append(_Block(b.lik_family, b.positions, z, b.w.matrix, b.stats, rho.reshape(s),
                              beta, theta, sig2.reshape(s)))
-    return blocks, rm.panel, model, rm.fe
+    return blocks, rm.panel, rm.fe
 
 
 def _blocks_single(fit):
+    from .draws import parameter_draws
+
     prep = fit.prepared
     _check(prep.fe, prep.correction, prep.lag_convention)
     post = fit.idata["posterior"].to_dataset()
-    model = prep.model
-    sname = _spatial(post, model)
-    s = post.sizes["chain"] * post.sizes["draw"]
-    rho = _flat(post, sname, ()) if sname else np.zeros(s)
-    beta = _flat(post, "beta", ("coef",))
-    theta = _flat(post, "theta", ("coef",)) if model in DURBIN_MODELS else None
-    z = transformed_columns(prep.panel, prep.w, prep.fe, prep.lag_convention)
-    blk = _Block(model, np.arange(prep.panel.N), z, prep.w.matrix, prep.stats, rho.reshape(s), beta,
-                 theta, _flat(post, "sigma2", ()).reshape(s))
-    return [blk], prep.panel, model, prep.fe
+    d = parameter_draws(post, prep.family)
+    z = transformed_columns(prep.panel, prep.w, prep.fe, prep.lag_convention, prep.stats.layout)
+    blk = _Block(prep.family, np.arange(prep.panel.N), z, prep.w.matrix, prep.stats,
+                 d.spatial.reshape(d.size), d.beta, d.theta, d.sigma2.reshape(d.size))
+    return [blk], prep.panel, prep.fe
 
 
 def _coord(ds: xr.Dataset, dim: str) -> np.ndarray:
@@ -201,27 +188,25 @@ def _coord(ds: xr.Dataset, dim: str) -> np.ndarray:
 def pointwise_loglik(fit, chunk: int = 500) -> xr.DataArray:
     """Exact LOO conditional log densities, dims (chain, draw, time, unit).
 
-    ``fit`` is a :class:`~bayes_sdm.hierarchy.RegionalFit` or a
-    :class:`~bayes_sdm.api.FitResult`.
+    ``fit`` is a :class:`~bayes_sdm.result.FitResult` made in this process (the data are
+    needed; a fit read with :func:`~bayes_sdm.load_fit` has none).
     """
-    if hasattr(fit, "regional_model"):
-        blocks, panel, model, fe = _blocks_regional(fit)
-    elif hasattr(fit, "prepared"):
-        blocks, panel, model, fe = _blocks_single(fit)
+    if getattr(fit, "regional_model", None) is not None:
+        blocks, panel, fe = _blocks_regional(fit)
+    elif getattr(fit, "prepared", None) is not None and fit.prepared.regional is None:
+        blocks, panel, fe = _blocks_single(fit)
     else:
-        raise InputError(f"cannot compute the ELPD of a {type(fit).__name__}")
-    if model == "ols":
-        raise InputError("no Bayesian OLS model")
+        raise InputError("the exact LOO conditionals need the fit's data: pass a fit made in "
+                         "this process (bayes_sdm.fit), not one read from a file")
     post = fit.idata["posterior"].to_dataset()
     nc, nd = post.sizes["chain"], post.sizes["draw"]
     s = nc * nd
     out = np.empty((s, panel.T, panel.N))
     for b in blocks:
-        cs = np.stack([coef_vector(b.stats, b.model, b.rho[i], b.beta[i],
-                                   None if b.theta is None else b.theta[i]) for i in range(s)])
+        cs = coef_vectors(b.stats.layout, b.family, b.rho, b.beta, b.theta)
         for lo in range(0, s, chunk):
             sl = slice(lo, lo + chunk)
-            e = np.einsum("tnc,sc->stn", b.z, cs[sl], optimize=True)
+            e = residuals(b.z, cs[sl])
             out[sl][:, :, b.positions] = conditional_loglik(
                 e, b.w, b.rho[sl], b.sigma2[sl], fe, panel.T)
     return xr.DataArray(out.reshape(nc, nd, panel.T, panel.N),

@@ -107,8 +107,9 @@ def _draw_from_grid(x: np.ndarray, logpdf: np.ndarray, size: int,
     return x[j] + np.clip(t, 0.0, 1.0) * dx[j]
 
 
-def _gram_xx(stats: SufficientStats, family: Family, rho: np.ndarray) -> np.ndarray:
+def _gram_xx(stats: SufficientStats, family: Family | str, rho: np.ndarray) -> np.ndarray:
     """Z_rho'Z_rho for each rho: (len(rho), p, p)."""
+    family = families.get(family)
     if not family.error:
         cols = stats.columns(family)
         g = stats.gram[np.ix_(cols, cols)]

@@ -22,6 +22,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from . import families
 from .design import demean
 from .errors import InputError
 from .families import Family
@@ -35,7 +36,8 @@ SE_METHODS = ("expected", "observed")
 DENSE_MAX = 6000
 
 
-def coef_derivatives(stats: SufficientStats, family: Family, rho: float, gamma: np.ndarray):
+def coef_derivatives(stats: SufficientStats, family: Family | str, rho: float,
+                     gamma: np.ndarray):
     """c and its derivatives, with SSE = c'Gc (:func:`~bayes_sdm.likelihood.coef_vector`).
 
     c = u0 + rho u1 + (M0 + rho M1) gamma is affine in rho for fixed gamma = (beta, theta) and
@@ -193,7 +195,8 @@ def _logdet_d2(logdet: LogDet, rho: float, tr: SpatialTraces | None) -> float:
     return float((logdet.deriv(rho + h) - logdet.deriv(rho - h)) / (2 * h))
 
 
-def information_matrix(stats: SufficientStats, logdet: LogDet | None, family: Family, rho: float,
+def information_matrix(stats: SufficientStats, logdet: LogDet | None, family: Family | str,
+                       rho: float,
                        gamma: np.ndarray, sigma2: float, z: np.ndarray | None = None,
                        w: SpatialWeights | None = None, kind: str = "expected",
                        traces: SpatialTraces | None = None) -> np.ndarray:
@@ -216,6 +219,7 @@ def information_matrix(stats: SufficientStats, logdet: LogDet | None, family: Fa
     ``z`` is the array of transformed columns (T, N, ncol) (needed for the expected information
     of lag models) and ``w`` the weights (for the traces).
     """
+    family = families.get(family)
     if kind not in SE_METHODS:
         raise InputError(f"unknown information kind {kind!r}; choose from {SE_METHODS}")
     t = stats.terms

@@ -66,12 +66,13 @@ def _unit_constant(frame: pd.DataFrame, unit: str, col: str, how: str = "first")
 
 
 def build_weights(arg: str, frame: pd.DataFrame, unit: str,
-                  standardize: bool = True) -> SpatialWeights:
-    """Resolve a ``--weights`` argument (see module docstring)."""
+                  standardize: bool = True, tie: str = "error") -> SpatialWeights:
+    """Resolve a ``--weights`` argument (see module docstring); ``tie`` is the
+    economic-distance tie rule (:func:`~bayes_sdm.weights.economic_distance`)."""
     if arg.startswith("economic-distance:"):
         col = arg.split(":", 1)[1]
         return economic_distance(_unit_constant(frame, unit, col, "mean"),
-                                 standardize=standardize)
+                                 standardize=standardize, tie=tie)
     if arg.startswith("knn:"):
         parts = arg.split(":")
         if len(parts) != 3 or "," not in parts[2]:
@@ -100,7 +101,7 @@ def load_inputs(d: DataSpec, need_regions: bool = False) -> Inputs:
         if missing:
             raise InputError(f"--data needs --{' --'.join(missing)}")
         unit, time, y, x = d.unit, d.time, d.y, list(d.x)
-        w = build_weights(d.weights, frame, unit, d.standardize_w)
+        w = build_weights(d.weights, frame, unit, d.standardize_w, d.ties)
         label = Path(d.path).stem
     else:
         from .datasets import load_dataset
@@ -110,7 +111,7 @@ def load_inputs(d: DataSpec, need_regions: bool = False) -> Inputs:
         unit, time = d.unit or ds.unit, d.time or ds.time
         y, x = d.y or ds.y, list(d.x or ds.x)
         if d.weights:
-            w = build_weights(d.weights, frame, unit, d.standardize_w)
+            w = build_weights(d.weights, frame, unit, d.standardize_w, d.ties)
         else:
             w = ds.weights
         label = ds.name

@@ -38,6 +38,7 @@ from functools import cache
 
 import numpy as np
 
+from . import families
 from .design import Layout, check_fe, transformed_columns
 from .errors import InputError
 from .families import Family
@@ -116,9 +117,9 @@ class SufficientStats:
     def iwx(self) -> slice:
         return self.layout.slice("WX")
 
-    def columns(self, family: Family) -> np.ndarray:
+    def columns(self, family: Family | str) -> np.ndarray:
         """Gram-matrix column indices of the family's regressors (X, then WX if Durbin)."""
-        return self.layout.regressors(family)
+        return self.layout.regressors(families.get(family))
 
     def with_terms(self, correction: str) -> SufficientStats:
         """The same Gram matrix under another correction's n* and Jacobian multipliers."""
@@ -146,7 +147,8 @@ def sufficient_stats(panel, w, fe: str = "twoway", correction: str = "transform"
     )
 
 
-def coef_vector(layout: Layout, family: Family, spatial, beta, theta=None, xp=np):
+def coef_vector(layout: Layout | SufficientStats, family: Family | str, spatial, beta, theta=None,
+                xp=np):
     """The vector c with residual Z c and SSE = c'Gc, for parameters in ``xp`` arrays.
 
     The residual of every family is one polynomial in W (:mod:`bayes_sdm.families`):
@@ -156,8 +158,11 @@ def coef_vector(layout: Layout, family: Family, spatial, beta, theta=None, xp=np
     so c has 1, -(rho + lambda), rho lambda on [y, Wy, W^2 y] and -beta, lambda beta - theta,
     lambda theta on [X, WX, W^2 X] (rho = 0 without a lag, lambda = 0 without an error term,
     theta = 0 for non-Durbin families).  ``spatial`` as in
-    :meth:`~bayes_sdm.families.Family.spatial_values`.
+    :meth:`~bayes_sdm.families.Family.spatial_values`; ``layout`` may be given as the
+    sufficient statistics that hold it.
     """
+    layout = getattr(layout, "layout", layout)
+    family = families.get(family)
     layout.check(family)
     k = layout.k
     zeros = xp.zeros(k) if xp is np else xp.zeros((k,))
@@ -180,13 +185,13 @@ def coef_vector(layout: Layout, family: Family, spatial, beta, theta=None, xp=np
     return xp.concatenate([parts[b] for b in layout.blocks])
 
 
-def coef_layout(layout: Layout, family: Family):
+def coef_layout(layout: Layout | SufficientStats, family: Family | str):
     """u0, u1, M0, M1 with c(s, b) = u0 + s u1 + (M0 + s M1) b for a one-parameter family, b =
     (beta, theta): the affine structure of :func:`coef_vector` in its spatial parameter s and
     its coefficients b (so SSE is a quadratic in b for fixed s; used by ML, the marginal
     likelihoods, the exact sampler and the regional models).  Computed once per (layout,
     family)."""
-    return _coef_layout(layout, family)
+    return _coef_layout(getattr(layout, "layout", layout), families.get(family))
 
 
 @cache
@@ -251,12 +256,13 @@ def family_jacobian(stats: SufficientStats, logdet, family: Family, spatial, xp=
     return out
 
 
-def loglik(stats: SufficientStats, logdet, family: Family, spatial, beta, theta, sigma2,
+def loglik(stats: SufficientStats, logdet, family: Family | str, spatial, beta, theta, sigma2,
            xp=np):
     """The full log-likelihood of a family (numpy or PyTensor).
 
     For SLX and OLS ``spatial`` is ignored (pass 0); the Jacobian then vanishes.
     """
+    family = families.get(family)
     c = coef_vector(stats.layout, family, spatial, beta, theta, xp=xp)
     s = sse(stats, c, xp=xp)
     jac = family_jacobian(stats, logdet, family, spatial, xp=xp)
@@ -267,13 +273,14 @@ def _singular(err):
     return InputError("singular design: the (transformed) regressors are collinear")
 
 
-def profile_lag(stats: SufficientStats, family: Family, rho):
+def profile_lag(stats: SufficientStats, family: Family | str, rho):
     """Concentrate beta (and theta) and SSE out of a lag family at each rho (vectorised).
 
     Returns (coef, sse): coef has shape rho.shape + (p,), the OLS of (y - rho Wy) on the family's
     regressors; sse = e0'e0 - 2 rho e0'ed + rho^2 ed'ed (Anselin 1988; LeSage & Pace 2009, 3.1).
     SLX and OLS are the case rho = 0.
     """
+    family = families.get(family)
     if family.error:
         raise InputError(f"profile_lag is for families without an error term, not {family.name}")
     g = stats.gram
@@ -319,7 +326,7 @@ def _error_maps(stats: SufficientStats, family: Family) -> tuple[np.ndarray, np.
     return base, lagm
 
 
-def profile_error(stats: SufficientStats, family: Family, lam):
+def profile_error(stats: SufficientStats, family: Family | str, lam):
     """Concentrate beta (and theta) and SSE out of an error family at each lambda (vectorised).
 
     The error models (SEM: y = X beta + u; SDEM: y = X beta + WX theta + u; u = lam W u + eps)
@@ -331,6 +338,7 @@ def profile_error(stats: SufficientStats, family: Family, lam):
     Returns (coef, sse): coef has shape lam.shape + (p,), sse has shape lam.shape.  SSE is the
     same quadratic form as :func:`sse` with :func:`coef_vector` at the profiled coefficients.
     """
+    family = families.get(family)
     if not family.error or family.lag:
         raise InputError(f"profile_error is for error families without a lag, not "
                          f"{family.name}")
@@ -353,17 +361,21 @@ def profile_error(stats: SufficientStats, family: Family, lam):
     return coef, s
 
 
-def profile(stats: SufficientStats, family: Family, spatial):
+def profile(stats: SufficientStats, family: Family | str, spatial):
     """(coef, sse) with the coefficients concentrated out at each value of the family's one
     spatial parameter (:func:`profile_lag` or :func:`profile_error`)."""
+    family = families.get(family)
     if family.error:
         return profile_error(stats, family, spatial)
     return profile_lag(stats, family, spatial)
 
 
-def coef_vectors(layout: Layout, family: Family, spatial, beta, theta=None) -> np.ndarray:
+def coef_vectors(layout: Layout | SufficientStats, family: Family | str, spatial, beta,
+                 theta=None) -> np.ndarray:
     """:func:`coef_vector` for S draws: ``spatial`` (S,) (or a pair of (S,) for two
     parameters), ``beta``/``theta`` (S, K) -> (S, ncol)."""
+    layout = getattr(layout, "layout", layout)
+    family = families.get(family)
     beta = np.atleast_2d(np.asarray(beta, dtype=float))
     s = beta.shape[0]
     if len(family.spatial_params) == 2:
@@ -378,7 +390,7 @@ def coef_vectors(layout: Layout, family: Family, spatial, beta, theta=None) -> n
                                  None if th is None else th[i]) for i in range(s)])
 
 
-def check_design(stats: SufficientStats, family: Family) -> None:
+def check_design(stats: SufficientStats, family: Family | str) -> None:
     """Refuse a (numerically) singular transformed design, naming the columns involved.
 
     The family's regressors (X, and WX for Durbin families) after the FE transform: a column
@@ -391,6 +403,7 @@ def check_design(stats: SufficientStats, family: Family) -> None:
     InputError
         naming the vanishing or collinear columns.
     """
+    family = families.get(family)
     cols = stats.columns(family)
     names = family.coef_names(stats.x_names)
     g = stats.gram[np.ix_(cols, cols)]

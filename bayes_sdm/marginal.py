@@ -81,11 +81,13 @@ _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(20)
 
 
 # ----------------------------------------------------------------------------- numerics
-def profile_terms(stats: SufficientStats, model: Family, rho) -> tuple[np.ndarray, np.ndarray]:
+def profile_terms(stats: SufficientStats, model: Family | str,
+                  rho) -> tuple[np.ndarray, np.ndarray]:
     """S(rho) = min_b SSE and log|Z_rho'Z_rho| on an array of rho (beta concentrated out).
 
     Lag models and OLS/SLX: Z fixed; error models: Z_lambda = (I - lambda W) Z (GLS).
     """
+    model = families.get(model)
     g = stats.gram
     rho = np.asarray(rho, dtype=float)
     r = rho.reshape(-1)
@@ -106,8 +108,10 @@ def profile_terms(stats: SufficientStats, model: Family, rho) -> tuple[np.ndarra
     return s.reshape(rho.shape), logdet_xx.reshape(rho.shape)
 
 
-def log_integrand(stats: SufficientStats, logdet: LogDet, model: Family, rho) -> np.ndarray:
+def log_integrand(stats: SufficientStats, logdet: LogDet, model: Family | str,
+                  rho) -> np.ndarray:
     """log p(y | rho, M) without the 1/D prior density (see the module docstring)."""
+    model = families.get(model)
     p = model.n_coef(stats.K)
     a = 0.5 * (stats.terms.n_eff - p)
     if a <= 0:

@@ -55,6 +55,7 @@ import pandas as pd
 import scipy.optimize as so
 from scipy import stats as sstats
 
+from . import families
 from .design import transformed_columns
 from .effects import EFFECTS, family_effects, total_sums
 from .errors import InputError
@@ -91,13 +92,15 @@ def _split(family: Family, k: int, gamma: np.ndarray):
     return beta, theta
 
 
-def concentrated_loglik(stats: SufficientStats, logdet: LogDet | None, family: Family, rho):
+def concentrated_loglik(stats: SufficientStats, logdet: LogDet | None, family: Family | str,
+                        rho):
     """The log-likelihood with beta, theta and sigma^2 = SSE/n* concentrated out (vectorised).
 
     Returns (loglik, coef, sse) at each rho.  The value is
     :func:`~bayes_sdm.likelihood.gaussian_loglik` at the profiled parameters, i.e. exactly the
     full log-likelihood :func:`~bayes_sdm.likelihood.loglik` there.
     """
+    family = families.get(family)
     rho = np.asarray(rho, dtype=float)
     coef, s = profile(stats, family, rho)
     if not family.has_jacobian:
@@ -294,9 +297,9 @@ class MLResult:
 
         def f(theta_vec):
             theta_vec = np.asarray(theta_vec, dtype=float)
-            sp_ = theta_vec[..., 0] if off == 1 else tuple(theta_vec[..., i] for i in range(off))
+            rho = theta_vec[..., 0] if family.lag else None  # rho comes first when present
             b, t = _split(family, k, theta_vec[..., off:])
-            return family_effects(family, sp_, b, t, self.logdet, rs, self._sums)
+            return family_effects(family, rho, b, t, self.logdet, rs, self._sums)
 
         return f
 
@@ -533,7 +536,8 @@ def fit_ml(
     )
 
 
-def sse_at(stats: SufficientStats, family: Family, rho: float, gamma: np.ndarray) -> float:
+def sse_at(stats: SufficientStats, family: Family | str, rho: float,
+           gamma: np.ndarray) -> float:
     """SSE = c'Gc at given parameters (spatial, beta, theta)."""
     c, _, _, _ = coef_derivatives(stats, family, rho, gamma)
     return float(c @ stats.gram @ c)

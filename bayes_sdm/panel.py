@@ -75,6 +75,18 @@ class Panel(PanelDims):
         return Panel(self.y[:, idx], self.X[:, idx, :], tuple(units), self.times, self.y_name,
                      self.x_names, info)
 
+    def select_x(self, names: Sequence[str]) -> Panel:
+        """The panel with the regressors ``names`` only, in that order."""
+        names = list(names)
+        missing = [x for x in names if x not in self.x_names]
+        if missing:
+            raise InputError(f"regressor(s) {missing} are not in the panel {self.x_names}")
+        if not names or len(set(names)) != len(names):
+            raise InputError(f"give a non-empty list of distinct regressors, got {names}")
+        idx = [self.x_names.index(x) for x in names]
+        return Panel(self.y, self.X[:, :, idx], self.units, self.times, self.y_name,
+                     tuple(names), self.unit_info)
+
     def data_hash(self) -> str:
         """A SHA-256 of the numbers, names and ids (recorded with every fit)."""
         import hashlib

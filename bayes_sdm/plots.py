@@ -1,6 +1,6 @@
 """Figures of a fit (ArviZ 1.x ``arviz_plots``, matplotlib backend, Agg; PNG files).
 
-:func:`write_plots` writes, for a :class:`~bayes_sdm.api.FitResult` (or a regional fit with a
+:func:`write_plots` writes, for a :class:`~bayes_sdm.result.FitResult` (or a regional fit with a
 ``region`` dim):
 
 =====================  ==========================================================================
@@ -193,7 +193,7 @@ def plot_ppc_y(y_rep, y_obs: np.ndarray, path: str | Path, fe: str = "twoway",
     import arviz_plots as azp
     import xarray as xr
 
-    from .panel import demean
+    from .design import demean
 
     _mpl()
     yr = np.asarray(y_rep.transpose("chain", "draw", "time", "unit").values)
@@ -243,49 +243,30 @@ def residual_moran_draws(prep, posterior, y_rep) -> tuple[np.ndarray, np.ndarray
     replicated panels, at the same draws: arrays (S, T) each.
 
     The residual of draw s is Z c_s with Z the FE-transformed columns
-    (:func:`bayes_sdm.likelihood.transformed_columns`) and c_s =
-    :func:`bayes_sdm.likelihood.coef_vector`; for the replicated panel y_rep,s the y-columns of Z
-    are recomputed from y_rep,s.
+    (:func:`bayes_sdm.design.transformed_columns`) and c_s =
+    :func:`bayes_sdm.likelihood.coef_vector`; for the replicated panel y_rep,s the y blocks of Z
+    are recomputed from y_rep,s (:func:`bayes_sdm.design.y_columns`).
     """
-    from .likelihood import DURBIN_MODELS, coef_vector, transformed_columns
+    from .design import join_blocks, residuals, transformed_columns, y_columns
+    from .draws import parameter_draws
+    from .likelihood import coef_vectors
 
-    model = prep.model
-    sname = "rho" if model in ("sdm", "sar") else "lambda" if model in ("sem", "sdem") else None
     yr = np.asarray(y_rep.transpose("chain", "draw", "time", "unit").values)
     c, d, t, n = yr.shape
     post = posterior.sel(chain=y_rep.coords["chain"], draw=y_rep.coords["draw"])
-    beta = post["beta"].transpose("chain", "draw", "coef").values.reshape(c * d, -1)
-    theta = (post["theta"].transpose("chain", "draw", "coef").values.reshape(c * d, -1)
-             if model in DURBIN_MODELS else None)
-    rho = post[sname].values.reshape(c * d) if sname else np.zeros(c * d)
-    z = transformed_columns(prep.panel, prep.w, prep.fe, prep.lag_convention)
-    k = prep.panel.K
-
-    class _K:
-        K = k
-
-    cs = np.stack([coef_vector(_K, model, rho[i], beta[i], None if theta is None else theta[i])
-                   for i in range(c * d)])
-    e_obs = np.einsum("tnc,sc->stn", z, cs)
+    p = parameter_draws(post, prep.family)
+    lay = prep.stats.layout
+    z = transformed_columns(prep.panel, prep.w, prep.fe, prep.lag_convention, lay)
+    cs = coef_vectors(lay, prep.family, p.spatial, p.beta, p.theta)
+    e_obs = residuals(z, cs)
+    xcols = np.concatenate([z[:, :, lay.slice(b)] for b in lay.x_block_names()], axis=2)
     e_rep = np.empty_like(e_obs)
     yflat = yr.reshape(c * d, t, n)
     for i in range(c * d):
-        zr = np.concatenate([_y_columns(yflat[i], prep), z[:, :, 2:]], axis=2)
-        e_rep[i] = zr @ cs[i]
+        ycols = y_columns(yflat[i], prep.w, prep.fe, prep.lag_convention, lay)
+        e_rep[i] = join_blocks(lay, ycols, xcols) @ cs[i]
     wm = prep.w.matrix
     return _moran_i(e_obs, wm), _moran_i(e_rep, wm)
-
-
-def _y_columns(y: np.ndarray, prep) -> np.ndarray:
-    """The transformed [y, Wy] columns (T, N, 2) of a y (T, N) under the fit's FE and convention
-    (as in :func:`bayes_sdm.likelihood.transformed_columns`)."""
-    from .panel import demean
-
-    wy = prep.w.lag(y)
-    if prep.lag_convention == "QWy":
-        return demean(np.stack([y, wy], axis=2), prep.fe)
-    qy = demean(y, prep.fe)
-    return np.stack([qy, prep.w.lag(qy)], axis=2)
 
 
 def plot_moran_ppc(i_obs: np.ndarray, i_rep: np.ndarray, times, path: str | Path,
@@ -365,7 +346,7 @@ def write_plots(fit_result, out_dir: str | Path, ml_result=None, ppc_draws: int 
 
     Parameters
     ----------
-    fit_result : :class:`~bayes_sdm.api.FitResult` (all figures) or a regional fit (an object
+    fit_result : :class:`~bayes_sdm.result.FitResult` (all figures) or a regional fit (an object
         with ``.idata``; trace, rank, forest by region and rho figures)
     out_dir : folder (created)
     ml_result : optional :class:`~bayes_sdm.ml.MLResult` for ``rho_ml.png``
@@ -391,8 +372,8 @@ def write_plots(fit_result, out_dir: str | Path, ml_result=None, ppc_draws: int 
         paths.append(plot_effects_forest(idata, out / "effects_forest.png", ml_effects=ml_eff,
                                          title=f"Effects (LeSage & Pace 2009) - {label}"))
     prep = getattr(fit_result, "prepared", None)
-    if prep is not None:
-        from .predictive import posterior_predictive
+    if prep is not None and prep.regional is None:
+        from .ppc import posterior_predictive
 
         y_rep = posterior_predictive(fit_result, draws=ppc_draws, seed=seed)
         paths.append(plot_ppc_y(y_rep, prep.panel.y, out / "ppc_y.png", fe=prep.fe,

@@ -84,7 +84,7 @@ def posterior_predictive(fit, draws: int | None = 250, seed: int | None = None,
 
     Parameters
     ----------
-    fit : a :class:`~bayes_sdm.api.FitResult`, or a pair ``(prepared, idata)``
+    fit : a :class:`~bayes_sdm.result.FitResult`, or a pair ``(prepared, idata)``
     draws : posterior draws per chain to replicate from (evenly thinned); None = all
     seed : random seed
 

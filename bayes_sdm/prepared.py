@@ -30,7 +30,9 @@ class Prepared:
     """Validated panel + W with the precomputed sufficient statistics and log-determinant.
 
     ``regional`` holds the regional structure (:class:`bayes_sdm.regional.data.RegionalData`)
-    when the model is regional, else None.
+    when the model is regional, else None; ``hierarchy`` the
+    :class:`~bayes_sdm.spec.HierarchySpec` it was prepared with (the model options a fit
+    without a spec uses).
     """
 
     panel: Panel
@@ -42,6 +44,7 @@ class Prepared:
     correction: str = "transform"
     lag_convention: str = "QWy"
     regional: object = None
+    hierarchy: object = None
     _hash: str | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -64,7 +67,7 @@ class Prepared:
         ld = self.logdet
         if family.has_jacobian and ld is None:
             ld = make_logdet(self.w)
-        return replace(self, family=family, logdet=ld, regional=None)
+        return replace(self, family=family, logdet=ld, regional=None, hierarchy=None)
 
     def with_fe(self, fe: str, correction: str | None = None) -> Prepared:
         """The same family on the same data with other fixed effects (a new transform)."""

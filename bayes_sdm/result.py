@@ -43,6 +43,10 @@ class FitResult:
 
         return is_regional(self.idata)
 
+    def __getitem__(self, group: str):
+        """A group of the DataTree (``res["posterior"]``), as ArviZ's DataTree indexing."""
+        return self.idata[group]
+
     @property
     def attrs(self) -> dict:
         """The provenance attributes of the DataTree."""

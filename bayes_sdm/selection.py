@@ -26,7 +26,6 @@ with both reported.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,10 +128,10 @@ def ml_tests(panel: Panel, w: SpatialWeights, fe: str, correction: str = "transf
     likelihood.  Returns the table (test, statistic, df, p) and notes on skipped tests.
     """
     from .hypothesis import all_tests
+    from .prepared import build
 
     notes: list[str] = []
-    raw = all_tests(panel, w, model=fe_test_model, fe=fe, correction=correction,
-                    lag_convention=lag_convention)
+    raw = all_tests(build(panel, w, fe_test_model, fe, correction, lag_convention), correction)
     rows = []
     for key, v in raw.items():
         name = ML_TEST_NAMES.get(key, key)
@@ -366,7 +365,7 @@ def run_selection(panel: Panel, w: SpatialWeights, out_dir: str | Path | None = 
 
 # ----------------------------------------------------------------------------- CLI
 def build_parser() -> argparse.ArgumentParser:
-    from .cli import add_data_arguments
+    from .commands import add_data_arguments
 
     p = argparse.ArgumentParser(
         prog="select_model.py",
@@ -397,15 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(argv: list[str] | None = None) -> int:
-    from .cli import DEFAULT_SPEC, apply_data_arguments
+    from .commands import RunFolder, spec_from_args
     from .inputs import load_inputs
     from .reporting import format_table
-    from .spec import ModelSpec
 
     a = build_parser().parse_args(argv)
-    spec = ModelSpec.from_yaml(a.spec) if a.spec else (
-        ModelSpec.from_yaml(DEFAULT_SPEC) if DEFAULT_SPEC.exists() else ModelSpec())
-    apply_data_arguments(spec, a)
+    spec = spec_from_args(a)
     if a.fe:
         spec.fe = a.fe
     if a.lag_convention:
@@ -422,14 +418,17 @@ def run(argv: list[str] | None = None) -> int:
         ds = load_dataset(spec.data.dataset or "synthetic_ua")
         unit, time = unit or ds.unit, time or ds.time
     out = Path(a.out) if a.out else Path("runs") / f"{inputs.label}-selection-{spec.fe}"
-    res = run_selection(
-        panel, inputs.w, out, fe=spec.fe, variables=a.variables, models=a.models,
+    folder = RunFolder(out)
+    res = select_model(
+        panel, inputs.w, fe=spec.fe, variables=a.variables, models=a.models,
         marginal_fe=a.marginal_fe, correction=spec.correction,
         lag_convention=spec.lag_convention, lm_convention=a.lm_convention,
         standardize=not a.raw_units, alpha=a.alpha, ml=not a.no_ml,
         moran_data=inputs.frame if frame_vars else None,
         unit=unit if frame_vars else None, time=time if frame_vars else None,
         label=inputs.label)
+    with folder as tmp:
+        write_selection(res, tmp)
     if not a.quiet:
         print(f"bayes_sdm model selection on {inputs.label}: N={panel.N}, T={panel.T}, "
               f"y={panel.y_name}, x={', '.join(panel.x_names)}, W={inputs.w.name}, "
@@ -449,9 +448,8 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry: 0 ok, 2 bad input (the message on stderr)."""
-    try:
-        return run(argv)
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    """CLI entry: exit codes of :mod:`bayes_sdm.commands` (0 ok, 2 bad input, 3 failure, 130
+    interrupted)."""
+    from .commands import run_command
+
+    return run_command(run, argv, "select_model")

@@ -340,7 +340,8 @@ def _check_fields(cls, d: dict, where: str, check_types: bool = True) -> dict:
     known = {f.name for f in dataclasses.fields(cls) if not f.name.startswith("_")}
     unknown = set(d) - known
     if unknown:
-        raise InputError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
+        raise InputError(f"{where}: unknown spec field(s) {sorted(unknown)}; known: "
+                         f"{sorted(known)}")
     if check_types:
         for k, v in d.items():
             if k in ("priors", "sampler", "data", "hierarchy") and cls is ModelSpec:

@@ -59,13 +59,14 @@ def run(n: int = 3000, t: int = 10, k: int = 6, seed: int = 12345, spreg: bool =
         out["blas_threads"] = blas_threads
         return out
     from bayes_sdm.logdet import EigenLogDet, eigenvalues
+    from bayes_sdm.api import prepare
     from bayes_sdm.ml import fit_ml
 
     panel, w, truth = make_data(n, t, k, seed)
     t0, c0 = time.perf_counter(), time.process_time()
     ld = EigenLogDet(eigenvalues(w, cache=False))
     t_eig = time.perf_counter() - t0
-    res = fit_ml(panel, w, "sdm", "unit", "none", logdet=ld)
+    res = fit_ml(prepare(panel, w, "sdm", "unit", logdet=ld), "none")
     t_ours, c_ours = time.perf_counter() - t0, time.process_time() - c0
     out = {"benchmark": "ml_sdm_unit_fe", "N": n, "T": t, "K": k,
            "bayes_sdm_s": round(t_ours, 3), "bayes_sdm_eigen_s": round(t_eig, 3),

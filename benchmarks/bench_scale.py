@@ -209,11 +209,12 @@ def one(n: int, t: int = 10, k: int = 6, seed: int = 2026, draws: int = 1000, tu
     else:
         rec["nuts_note"] = f"skipped (N > {nuts_max_n})"
     if n <= ml_max_n:
+        from bayes_sdm.api import prepare
         from bayes_sdm.ml import fit_ml
 
         with Stage(rec, "ml"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = fit_ml(panel, w, "sdm", "twoway", logdet=ld)
+            res = fit_ml(prepare(panel, w, "sdm", "twoway", logdet=ld))
         rec["rho_ml"] = float(res.params["rho"])
     else:
         rec["ml_note"] = f"skipped (N > {ml_max_n})"

@@ -49,3 +49,38 @@ def cigar():
 
     ds = load_dataset("cigar")
     return ds.panel(), ds.weights
+
+
+def ml_fit(panel, w, model="sdm", fe="twoway", correction="transform", lag_convention="QWy",
+           logdet="auto", x_names=None, **kw):
+    """ML of (panel, W) in one call: :func:`bayes_sdm.prepare` then
+    :func:`bayes_sdm.ml.fit_ml` (the package takes a prepared model)."""
+    from bayes_sdm.api import prepare
+    from bayes_sdm.ml import fit_ml
+
+    if x_names is not None:
+        panel = panel.select_x(x_names)
+    prep = prepare(panel, w, model, fe, lag_convention=lag_convention, logdet=logdet)
+    return fit_ml(prep, correction, **kw)
+
+
+def regional_model(panel, w, regions, model="sdm", fe="twoway", pooling="partial",
+                   regional_w="block", correction="transform", lag_convention="QWy",
+                   region_order=None, **model_kw):
+    """A built (not sampled) regional model: prepare_regional, then build_regional_model."""
+    from bayes_sdm.regional import build_regional_model, prepare_regional
+
+    data = prepare_regional(panel, w, regions, model, fe, pooling, regional_w, correction,
+                            lag_convention, region_order)
+    return build_regional_model(data, **model_kw)
+
+
+def regional_fit(panel, w, regions, *, sampler=None, priors=None, model="sdm", fe="twoway",
+                 correction="transform", lag_convention="QWy", progressbar=False, **hier):
+    """A regional fit through the user layer: prepare(..., regions, hierarchy) then fit."""
+    from bayes_sdm.api import fit, prepare
+    from bayes_sdm.spec import HierarchySpec
+
+    prep = prepare(panel, w, model, fe, correction, lag_convention, regions=regions,
+                   hierarchy=HierarchySpec(**hier))
+    return fit(prep, priors=priors, sampler=sampler, progressbar=progressbar)

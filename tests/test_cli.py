@@ -10,7 +10,7 @@ import pytest
 from conftest import ring_plus_random
 
 from bayes_sdm.cli import main
-from bayes_sdm.io import load_fit
+from bayes_sdm.result import load_fit
 from bayes_sdm.simulate import simulate_y
 from bayes_sdm.weights import make_weights
 
@@ -126,8 +126,12 @@ def test_cli_plots_write_figures_and_report(small_files, tmp_path):
 
 
 def test_cli_exact_sampler_needs_flat_priors(small_files, tmp_path, capsys):
-    assert main(args(small_files, "--sampler", "exact", "--out", str(tmp_path / "a"))) == 2
+    """--sampler exact implies the flat reference prior; other priors are refused."""
+    assert main(args(small_files, "--sampler", "exact", "--priors", "default", "--out",
+                     str(tmp_path / "a"))) == 2
     assert "--priors flat" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
+    assert main(args(small_files, "--sampler", "exact", "--out", str(tmp_path / "c"))) == 0
     out = tmp_path / "b"
     assert main(args(small_files, "--sampler", "exact", "--priors", "flat", "--out",
                      str(out))) == 0

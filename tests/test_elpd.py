@@ -7,15 +7,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import regional_model
 
 from bayes_sdm import elpd
 from bayes_sdm.errors import InputError
-from bayes_sdm.hierarchy import RegionalFit, build_regional_model, expand_panel
 from bayes_sdm.likelihood import coef_vector, loglik, sufficient_stats, transformed_columns
 from bayes_sdm.logdet import make_logdet
 from bayes_sdm.panel import Panel
+from bayes_sdm.regional import expand_panel
+from bayes_sdm.result import FitResult
 from bayes_sdm.simulate import simulate_y
-from bayes_sdm.spec import SamplerSpec
 from bayes_sdm.weights import economic_distance
 
 
@@ -93,13 +94,13 @@ def _fake_fit(rm, rng, draws=2, chains=1, scale=0.0, centre=None):
         post[name] = (("chain", "draw", "region", "coef"),
                       base + (scale or 1.0) * rng.normal(size=(*sh, g, k)))
     idata = xr.DataTree.from_dict({"posterior": xr.DataTree(xr.Dataset(post, coords=coords))})
-    return RegionalFit(idata, rm, SamplerSpec())
+    return FitResult(idata, None, None, regional_model=rm)
 
 
 @pytest.mark.parametrize("regional_w", ["block", "full"])
 def test_regional_pointwise_matches_brute_force(regional_w):
     panel, w, regs = simulate(sizes=(5, 6), T=5, seed=4)
-    rm = build_regional_model(panel, w, regs, regional_w=regional_w, pooling="none")
+    rm = regional_model(panel, w, regs, regional_w=regional_w, pooling="none")
     fit = _fake_fit(rm, np.random.default_rng(1))
     ll = elpd.pointwise_loglik(fit)
     assert ll.dims == ("chain", "draw", "time", "unit")
@@ -129,10 +130,10 @@ def test_compare_table_and_errors():
     rng = np.random.default_rng(2)
     fits = {}
     for rw in ("block", "full"):
-        rm = build_regional_model(panel, w, regs, regional_w=rw, pooling="none")
-        from bayes_sdm.hierarchy import quick_estimates
+        rm = regional_model(panel, w, regs, regional_w=rw, pooling="none")
+        from bayes_sdm.regional.data import quick_estimates
 
-        est = [quick_estimates(b.stats, b.logdet, b.lik_model) for b in rm.blocks]
+        est = [quick_estimates(b.stats, b.logdet, b.lik_family) for b in rm.blocks]
         k, g = panel.K, rm.regions.G
         if rw == "block":
             centre = {"beta": np.array([e["coef"][:k] for e in est]),
@@ -154,7 +155,7 @@ def test_compare_table_and_errors():
     assert fits["full"].idata["log_likelihood"]["y"].shape == (2, 200, panel.T, panel.N)
     with pytest.raises(InputError, match="at least two"):
         elpd.compare({"a": fits["full"]})
-    rm = build_regional_model(panel, w, regs, regional_w="block", pooling="none",
+    rm = regional_model(panel, w, regs, regional_w="block", pooling="none",
                               correction="none")
     with pytest.raises(InputError, match="correction='transform'"):
         elpd.pointwise_loglik(_fake_fit(rm, rng))

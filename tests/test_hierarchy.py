@@ -15,26 +15,27 @@ import pandas as pd
 import pytensor
 import pytensor.tensor as pt
 import pytest
+from conftest import regional_fit, regional_model
 from scipy.stats import multivariate_normal, norm
 
 from bayes_sdm.effects import dense_effects
 from bayes_sdm.errors import InputError
-from bayes_sdm.hierarchy import (
+from bayes_sdm.likelihood import loglik
+from bayes_sdm.panel import Panel
+from bayes_sdm.regional import (
+    RegionalDecomposition,
+    dense_regional_effects,
+    make_regions,
+    regional_effects_draws,
+    select_region,
+)
+from bayes_sdm.reporting import (
     CONTRAST_COLUMNS,
     EFFECTS_COLUMNS,
     SPILLOVER_COLUMNS,
     SUMMARY_COLUMNS,
-    RegionalDecomposition,
-    build_regional_model,
-    dense_regional_effects,
-    fit_regional,
-    make_regions,
     region_pairs,
-    regional_effects_draws,
-    select_region,
 )
-from bayes_sdm.likelihood import loglik
-from bayes_sdm.panel import Panel
 from bayes_sdm.simulate import simulate_y
 from bayes_sdm.spec import PriorSpec, SamplerSpec
 from bayes_sdm.weights import economic_distance, make_weights
@@ -113,11 +114,11 @@ def test_region_without_neighbours_inside_block_w():
         c[i, j] = c[j, i] = 1.0
     w = make_weights(c, panel.units)
     with pytest.raises(InputError, match=r"region 'r0'.*no neighbours inside.*u00"):
-        build_regional_model(panel, w, regs, regional_w="block")
+        regional_model(panel, w, regs, regional_w="block")
     with pytest.raises(InputError, match="no neighbours inside"):
         select_region(panel, w, regs, "r0")
     # the full W keeps the cross-region link, so it is fine there
-    rm = build_regional_model(panel, w, regs, regional_w="full")
+    rm = regional_model(panel, w, regs, regional_w="full")
     assert rm.model is not None
 
 
@@ -128,17 +129,17 @@ def test_select_region_and_options():
     with pytest.raises(InputError, match="region 'east' does not exist"):
         select_region(panel, w, regs, "east")
     with pytest.raises(InputError, match="unknown pooling"):
-        build_regional_model(panel, w, regs, pooling="some")
+        regional_model(panel, w, regs, pooling="some")
     with pytest.raises(InputError, match="unknown regional W"):
-        build_regional_model(panel, w, regs, regional_w="diag")
+        regional_model(panel, w, regs, regional_w="diag")
     with pytest.raises(InputError, match="fixed tau for beta"):
-        build_regional_model(panel, w, regs, tau={"beta": -1.0})
+        regional_model(panel, w, regs, tau={"beta": -1.0})
     with pytest.raises(InputError, match="unknown tau component"):
-        build_regional_model(panel, w, regs, tau={"gamma": 1.0})
+        regional_model(panel, w, regs, tau={"gamma": 1.0})
     with pytest.raises(InputError, match="unknown hierarchy prior"):
-        build_regional_model(panel, w, regs, hyper={"alpha_tau": 1.0})
+        regional_model(panel, w, regs, hyper={"alpha_tau": 1.0})
     with pytest.raises(InputError, match="lag_convention='QWy'"):
-        build_regional_model(panel, w, regs, regional_w="full", lag_convention="WQy")
+        regional_model(panel, w, regs, regional_w="full", lag_convention="WQy")
     with pytest.raises(InputError, match="region 'r7' does not exist"):
         region_pairs(["r0", "r1"], [("r0", "r7")])
     assert region_pairs(["a", "b", "c"]) == [("a", "b"), ("a", "c"), ("b", "c")]
@@ -156,7 +157,7 @@ def test_collapsed_marginal_identity(regional_w, model):
     - log p(gamma, mu | y, rho, sigma, tau) at an arbitrary (gamma, mu) (exact Gaussian
     integral), with the foundation's loglik on the left-hand pieces."""
     panel, w, regs = simulate(sizes=(5, 6, 5), T=6, block=True, rhos=[0.2, 0.4, 0.3])
-    rm = build_regional_model(panel, w, regs, model=model, regional_w=regional_w)
+    rm = regional_model(panel, w, regs, model=model, regional_w=regional_w)
     ch = rm.collapsed
     nb, nmu = len(rm.blocks), ch.n_mu
     rng = np.random.default_rng(1)
@@ -176,7 +177,7 @@ def test_collapsed_marginal_identity(regional_w, model):
     for j, (b, part) in enumerate(zip(rm.blocks, ch.parts, strict=True)):
         gj = gam[ch.offsets[j]:ch.offsets[j + 1]]
         k = b.stats.K
-        tot += loglik(b.stats, b.logdet, b.lik_model, rhos[j], gj[:k],
+        tot += loglik(b.stats, b.logdet, b.lik_family, rhos[j], gj[:k],
                       gj[k:] if part.durbin else None, s2s[j])
     tot += norm.logpdf(gam, mu[ch.amap], tau[ch.amap]).sum() + norm.logpdf(mu, m0, s0).sum()
     mean, cov = ch.conditional(rhos, s2s, tau, m0, s0)
@@ -184,7 +185,7 @@ def test_collapsed_marginal_identity(regional_w, model):
     assert marg == pytest.approx(tot - cond.logpdf(np.concatenate([gam, mu])), abs=1e-7)
     # the identity holds at any (gamma, mu): the conditional is the right normal
     gam2, mu2 = gam + 0.3, mu - 0.2
-    tot2 = sum(loglik(b.stats, b.logdet, b.lik_model, rhos[j],
+    tot2 = sum(loglik(b.stats, b.logdet, b.lik_family, rhos[j],
                       gam2[ch.offsets[j]:ch.offsets[j + 1]][:b.stats.K],
                       gam2[ch.offsets[j]:ch.offsets[j + 1]][b.stats.K:] if p.durbin else None,
                       s2s[j]) for j, (b, p) in enumerate(zip(rm.blocks, ch.parts, strict=True)))
@@ -201,7 +202,7 @@ def test_collapsed_tiny_group_scale_is_stable():
     """A group scale of 1e-7 (coefficients equal across regions) leaves the collapsed
     likelihood smooth: its value and gradient in log tau match central differences."""
     panel, w, regs = simulate(sizes=(5, 6), T=6)
-    rm = build_regional_model(panel, w, regs, regional_w="full")
+    rm = regional_model(panel, w, regs, regional_w="full")
     ch, b = rm.collapsed, rm.blocks[0]
     m0, s0 = np.zeros(4), np.full(4, 10.0)
     lt = pt.dvector()
@@ -221,7 +222,7 @@ def test_collapsed_flat_prior_is_a_constant_offset():
     """With flat priors on the common means the integral is improper in mu; the collapsed
     likelihood then differs from the explicit identity by a constant only."""
     panel, w, regs = simulate(sizes=(5, 6), T=6)
-    rm = build_regional_model(panel, w, regs, regional_w="full", priors=PriorSpec.preset("flat"))
+    rm = regional_model(panel, w, regs, regional_w="full", priors=PriorSpec.preset("flat"))
     ch = rm.collapsed
     b = rm.blocks[0]
     rv, sv, tv = pt.dscalar(), pt.dscalar(), pt.dvector()
@@ -232,7 +233,7 @@ def test_collapsed_flat_prior_is_a_constant_offset():
         rng = np.random.default_rng(seed)
         rho, s2, tau = rng.uniform(0.1, 0.4), rng.uniform(0.5, 1.5), np.exp(rng.normal(size=4))
         gam, mu = rng.normal(size=ch.d), rng.normal(size=4)
-        tot = loglik(b.stats, b.logdet, b.lik_model, rho, gam, None, s2)
+        tot = loglik(b.stats, b.logdet, b.lik_family, rho, gam, None, s2)
         tot += norm.logpdf(gam, mu[ch.amap], tau[ch.amap]).sum()
         mean, cov = ch.conditional([rho], [s2], tau)
         cond = multivariate_normal(mean, cov).logpdf(np.concatenate([gam, mu]))
@@ -258,7 +259,7 @@ def test_region_effects_equal_dense(kind, perspective):
         for i in range(2, n):
             c[i, i - 1] = 1.0
         w = make_weights(c, panel.units, symmetric=False)
-    rm = build_regional_model(panel, w, regs, regional_w="full", pooling="none")
+    rm = regional_model(panel, w, regs, regional_w="full", pooling="none")
     with pytest.warns(UserWarning, match="ill-conditioned") if kind == "defective" else \
             _nullcontext():
         dec = RegionalDecomposition(w, rm.regions)
@@ -306,7 +307,7 @@ def test_block_effects_equal_dense_block_diagonal():
     import xarray as xr
 
     panel, w, regs = simulate(sizes=(5, 6, 4))
-    rm = build_regional_model(panel, w, regs, regional_w="block", pooling="none")
+    rm = regional_model(panel, w, regs, regional_w="block", pooling="none")
     n, g, k = panel.N, 3, 2
     wb = np.zeros((n, n))
     for b in rm.blocks:
@@ -356,21 +357,21 @@ def full_panel():
 @pytest.fixture(scope="module")
 def fits_full(full_panel):
     panel, w, regs = full_panel
-    part0 = fit_regional(panel, w, regs, regional_w="full", tau=1e-4, sampler=SAMPLER)
-    comp = fit_regional(panel, w, regs, regional_w="full", pooling="complete", sampler=SAMPLER)
+    part0 = regional_fit(panel, w, regs, regional_w="full", tau=1e-4, sampler=SAMPLER)
+    comp = regional_fit(panel, w, regs, regional_w="full", pooling="complete", sampler=SAMPLER)
     return part0, comp
 
 
 @pytest.fixture(scope="module")
 def fits_block(block_panel):
     panel, w, regs = block_panel
-    part0 = fit_regional(panel, w, regs, regional_w="block", tau=1e-4, sampler=SAMPLER)
-    comp = fit_regional(panel, w, regs, regional_w="block", pooling="complete", sampler=SAMPLER)
+    part0 = regional_fit(panel, w, regs, regional_w="block", tau=1e-4, sampler=SAMPLER)
+    comp = regional_fit(panel, w, regs, regional_w="block", pooling="complete", sampler=SAMPLER)
     flat = PriorSpec(beta={"dist": "flat"}, theta={"dist": "flat"})
-    big = fit_regional(panel, w, regs, regional_w="block", priors=flat,
+    big = regional_fit(panel, w, regs, regional_w="block", priors=flat,
                        tau={"beta": 1e3, "theta": 1e3, "rho": 1.7, "sigma": 3.0},
                        sampler=SAMPLER)
-    sep = fit_regional(panel, w, regs, regional_w="block", pooling="none", priors=flat,
+    sep = regional_fit(panel, w, regs, regional_w="block", pooling="none", priors=flat,
                        sampler=SAMPLER)
     return part0, comp, big, sep
 
@@ -477,7 +478,7 @@ def coverage_study(n_reps: int = 20, seed: int = 2026, sampler: SamplerSpec = SL
         theta = np.array([0.5, 0.3]) + 0.3 * rng.standard_normal((3, 2))
         panel, w, regs = simulate(sizes=(10, 7, 5), T=8, seed=int(rng.integers(1 << 30)),
                                   rho=0.3, beta=beta, theta=theta, sigma=0.5)
-        fit = fit_regional(panel, w, regs, regional_w="full",
+        fit = regional_fit(panel, w, regs, regional_w="full",
                            sampler=SamplerSpec(**{**sampler.__dict__, "seed": sampler.seed + rep}))
         idx = fit.regional_model.regions.index
         truth, _ = dense_regional_effects(0.3, beta[idx], theta[idx], np.asarray(w.matrix), idx)
@@ -508,7 +509,7 @@ def small_region_study(n_reps: int = 20, seed: int = 7, sampler: SamplerSpec = S
                                   beta=beta, theta=theta, sigma=0.5, block=True, rhos=rhos)
         s = SamplerSpec(**{**sampler.__dict__, "seed": sampler.seed + rep})
         for pooling in ("partial", "none"):
-            fit = fit_regional(panel, w, regs, regional_w="block", pooling=pooling, sampler=s)
+            fit = regional_fit(panel, w, regs, regional_w="block", pooling=pooling, sampler=s)
             b = fit.regional_model.blocks[2]
             truth = dense_effects(rhos[2], beta[2], theta[2], np.asarray(b.w.matrix))
             est = fit.posterior["effects"].sel(region="r2").mean(("chain", "draw")).values

@@ -13,8 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.optimize as so
-from conftest import random_panel
+from conftest import ml_fit, random_panel
 
+from bayes_sdm.api import prepare
+from bayes_sdm.comparison import comparison_table
+from bayes_sdm.design import transformed_columns
 from bayes_sdm.effects import dense_effects
 from bayes_sdm.errors import InputError
 from bayes_sdm.hypothesis import (
@@ -24,15 +27,9 @@ from bayes_sdm.hypothesis import (
     wald_common_factor,
     wald_theta_zero,
 )
-from bayes_sdm.likelihood import loglik, sufficient_stats, transformed_columns
-from bayes_sdm.ml import (
-    BoundaryWarning,
-    comparison_table,
-    fit_ml,
-    hdi_interval,
-    information_matrix,
-    sse_at,
-)
+from bayes_sdm.information import information_matrix
+from bayes_sdm.likelihood import loglik, sufficient_stats
+from bayes_sdm.ml import BoundaryWarning, hdi_interval, sse_at
 from bayes_sdm.panel import Panel
 from bayes_sdm.simulate import simulate_y
 from bayes_sdm.weights import make_weights
@@ -84,7 +81,7 @@ def test_spreg_ml_lagfe_unit_fe(cigar, slx):
         warnings.simplefilter("ignore")
         ref = spreg.ML_LagFE(panel.y.reshape(-1, 1), panel.X.reshape(-1, panel.K),
                              _libpysal_w(w), slx_lags=slx, epsilon=1e-12, spat_impacts=None)
-    ours = fit_ml(panel, w, "sdm" if slx else "sar", "unit", "none")
+    ours = ml_fit(panel, w, "sdm" if slx else "sar", "unit", "none")
     b = ref.betas.ravel()
     ref_params = np.r_[b[-1], b[:-1], float(np.asarray(ref.sig2).squeeze())]
     np.testing.assert_allclose(ours.params.to_numpy(), ref_params, rtol=0, atol=1e-6)
@@ -108,7 +105,7 @@ def test_spreg_ml_lag_on_demeaned_data(cigar):
         warnings.simplefilter("ignore")
         ref = spreg.ML_Lag(yd, xd, wnt, slx_lags=1, method="full", epsilon=1e-12,
                            spat_impacts=None)
-    ours = fit_ml(panel, w, "sdm", "unit", "none")
+    ours = ml_fit(panel, w, "sdm", "unit", "none")
     b = ref.betas.ravel()  # const, x, wx, rho
     assert abs(b[0]) < 1e-10
     np.testing.assert_allclose(ours.params.to_numpy()[:-1], np.r_[b[-1], b[1:-1]], atol=1e-6)
@@ -127,13 +124,13 @@ def test_spreg_time_dummies_equal_twoway_direct_qwy(cigar):
         ref = spreg.ML_LagFE(panel.y.reshape(-1, 1), panel.X.reshape(-1, panel.K),
                              _libpysal_w(w), slx_lags=1, time_effects=True, epsilon=1e-12,
                              spat_impacts=None)
-    ours = fit_ml(panel, w, "sdm", "twoway", "none", lag_convention="QWy")
+    ours = ml_fit(panel, w, "sdm", "twoway", "none", lag_convention="QWy")
     b = ref.betas.ravel()
     k = panel.K
     ref_params = np.r_[b[-1], b[:k], b[-1 - k:-1]]
     np.testing.assert_allclose(ours.params.to_numpy()[:-1], ref_params, atol=1e-6)
     assert ours.loglik == pytest.approx(ref.logll, abs=1e-6)
-    wqy = fit_ml(panel, w, "sdm", "twoway", "none", lag_convention="WQy")
+    wqy = ml_fit(panel, w, "sdm", "twoway", "none", lag_convention="WQy")
     assert abs(wqy.params["rho"] - ours.params["rho"]) > 1e-4  # the conventions differ here
 
 
@@ -158,7 +155,7 @@ def test_spreg_sdm_total_effects(cigar):
     printed = np.array([[float(v) for v in row[1:]] for row in printed])  # direct, indirect, total
     np.testing.assert_allclose(printed[:, 2], btot, atol=5e-5)
     np.testing.assert_allclose(printed[:, 0], bdir, atol=5e-5)
-    ours = fit_ml(panel, w, "sdm", "unit", "none")
+    ours = ml_fit(panel, w, "sdm", "unit", "none")
     eff = ours.effects().set_index(["effect", "variable"])["mean"]
     np.testing.assert_allclose(eff["total"].to_numpy(), btot, atol=1e-6)
     tr_inv_w = float(ours.logdet.traces(ours.params["rho"])[1])
@@ -175,7 +172,7 @@ def test_spreg_sdm_total_effects(cigar):
 def test_sdpdmod_vignette_mod1(cigar):
     ref = json.loads(REF.read_text())["mod1_static_sar_individual_LYtransFALSE"]
     panel, w = cigar
-    res = fit_ml(panel, w, "sar", "unit", "none")
+    res = ml_fit(panel, w, "sar", "unit", "none")
     ex = ref["exact_ml_python"]
     assert res.params["rho"] == pytest.approx(ex["rho"], abs=1e-6)
     assert res.params["beta[logp]"] == pytest.approx(ex["logp"], abs=1e-6)
@@ -200,7 +197,7 @@ def test_sdpdmod_vignette_mod1(cigar):
 
 def test_cigar_twoway_sdm_transform(cigar):
     panel, w = cigar
-    res = fit_ml(panel, w, "sdm", "twoway")
+    res = ml_fit(panel, w, "sdm", "twoway")
     assert res.params["rho"] == pytest.approx(0.27118, abs=1e-5)
     assert res.n_eff == (panel.N - 1) * (panel.T - 1)
     assert abs(res.score) < 1e-6
@@ -288,7 +285,7 @@ class Explicit:
                                       ("sem", "twoway"), ("sdem", "twoway")])
 def test_transform_ml_equals_explicit_transform(model, fe):
     panel, w = random_panel(n=10, t=6, k=2, seed=4)
-    res = fit_ml(panel, w, model, fe)
+    res = ml_fit(panel, w, model, fe)
     ex = Explicit(panel, w, fe)
     rho, (ll, coef, s2) = ex.ml(model, *res.logdet.interval)
     est = res.params.to_numpy()
@@ -343,7 +340,7 @@ def dense_fisher(ex: Explicit, model, params):
                                       ("sem", "twoway"), ("sdem", "unit")])
 def test_expected_information_equals_dense_fisher(model, fe):
     panel, w = random_panel(n=9, t=5, k=2, seed=6, symmetric=False)
-    res = fit_ml(panel, w, model, fe)
+    res = ml_fit(panel, w, model, fe)
     ref = dense_fisher(Explicit(panel, w, fe), model, res.params.to_numpy())
     stats = sufficient_stats(panel, w, fe)
     z = transformed_columns(panel, w, fe)
@@ -377,7 +374,7 @@ def numerical_hessian(f, x, rel=1e-4):
                                            ("slx", "twoway", "transform")])
 def test_observed_information_vs_numerical_hessian(model, fe, corr):
     panel, w = sim_panel(n=25, t=6, model=model if model != "slx" else "sdm", seed=3)
-    res = fit_ml(panel, w, model, fe, corr, se="observed")
+    res = ml_fit(panel, w, model, fe, corr, se="observed")
     stats = sufficient_stats(panel, w, fe, corr)
     k = panel.K
     spatial = res.spatial is not None
@@ -392,7 +389,7 @@ def test_observed_information_vs_numerical_hessian(model, fe, corr):
     se_num = np.sqrt(np.diag(np.linalg.inv(-hess)))
     np.testing.assert_allclose(res.se.to_numpy(), se_num, rtol=1e-4)
     # and the expected information gives SEs of the same size (equal asymptotically)
-    exp = fit_ml(panel, w, model, fe, corr)
+    exp = ml_fit(panel, w, model, fe, corr)
     np.testing.assert_allclose(exp.se.to_numpy(), res.se.to_numpy(), rtol=0.25)
     np.testing.assert_array_equal(exp.params.to_numpy(), res.params.to_numpy())
 
@@ -426,7 +423,12 @@ def elhorst_sar_panel_fe_bc(y, x, wm, model_fe):
 
     res = so.minimize_scalar(f, bounds=(1 / real.min() + 1e-9, 1 / real.max() - 1e-9),
                              method="bounded", options={"xatol": 1e-13})
-    p = res.x
+
+    def df(r):  # f'(r): the bounded search stops at a relative tolerance of sqrt(eps) in r;
+        ee = e0 - r * ed  # its root is the exact optimum the MATLAB code approximates
+        return -nobs * (ed @ ee) / (ee @ ee) + t * np.sum(lam / (1 - r * lam)).real
+
+    p = so.brentq(df, res.x - 1e-4, res.x + 1e-4, xtol=1e-15)
     beta = b0 - p * bd
     ee = e0 - p * ed
     sige = ee @ ee / nobs
@@ -466,7 +468,7 @@ def test_bias_correction_equals_elhorst(fe_code):
     # Elhorst's SDM is sar_panel_FE with x = [X, WX] (WX from the raw X, then demeaned)
     x = np.concatenate([panel.X, w.lag(panel.X)], axis=2)
     parm, cov = elhorst_sar_panel_fe_bc(panel.y, x, w.matrix, fe_code)
-    res = fit_ml(panel, w, "sdm", fe, "bias")
+    res = ml_fit(panel, w, "sdm", fe, "bias")
     k = x.shape[2]
     ref = np.r_[parm[k], parm[:k], parm[k + 1]]
     np.testing.assert_allclose(res.params.to_numpy(), ref, rtol=1e-7, atol=1e-8)
@@ -474,13 +476,13 @@ def test_bias_correction_equals_elhorst(fe_code):
     ref_se = np.r_[ref_se[k], ref_se[:k], ref_se[k + 1]]
     np.testing.assert_allclose(res.se.to_numpy(), ref_se, rtol=1e-6)
     if fe == "unit":  # Lee & Yu (2010): for unit FE the corrected sigma2 is the transform one
-        tr = fit_ml(panel, w, "sdm", fe, "transform")
+        tr = ml_fit(panel, w, "sdm", fe, "transform")
         np.testing.assert_allclose(res.params.to_numpy(), tr.params.to_numpy(), rtol=1e-9)
 
 
 def test_bias_corrected_twoway_closer_to_transform(cigar):
     panel, w = cigar
-    fits = {c: fit_ml(panel, w, "sdm", "twoway", c) for c in ("transform", "none", "bias")}
+    fits = {c: ml_fit(panel, w, "sdm", "twoway", c) for c in ("transform", "none", "bias")}
     for name in ("rho", "sigma2"):
         d_bias = abs(fits["bias"].params[name] - fits["transform"].params[name])
         d_none = abs(fits["none"].params[name] - fits["transform"].params[name])
@@ -497,7 +499,7 @@ def test_bias_corrected_twoway_closer_to_transform(cigar):
 
 def test_effects_point_delta_and_simulation(cigar):
     panel, w = cigar
-    res = fit_ml(panel, w, "sdm", "twoway")
+    res = ml_fit(panel, w, "sdm", "twoway")
     d = res.effects("delta")
     assert list(d.columns) == ["variable", "effect", "mean", "sd", "hdi_3%", "hdi_97%",
                                "prob_positive", "se"]
@@ -521,10 +523,10 @@ def test_effects_point_delta_and_simulation(cigar):
 
 def test_effects_local_models_exact(cigar):
     panel, w = cigar
-    sem = fit_ml(panel, w, "sem", "twoway").effects()
+    sem = ml_fit(panel, w, "sem", "twoway").effects()
     ind = sem[sem.effect == "indirect"]
     assert (ind["mean"] == 0).all() and (ind["se"] == 0).all()
-    sdem = fit_ml(panel, w, "sdem", "twoway")
+    sdem = ml_fit(panel, w, "sdem", "twoway")
     e = sdem.effects().set_index(["effect", "variable"])
     for x in panel.x_names:
         assert e.loc[("indirect", x), "mean"] == sdem.params[f"theta[{x}]"]
@@ -536,7 +538,7 @@ def test_effects_local_models_exact(cigar):
 def test_effects_non_row_standardised_w():
     panel, w = random_panel(n=12, t=5, seed=2)
     raw = make_weights(w.raw_base(), w.ids, standardize=False)
-    res = fit_ml(panel, raw, "sdm", "unit")
+    res = ml_fit(panel, raw, "sdm", "unit")
     p = res.params
     ref = dense_effects(p["rho"], p[["beta[x0]", "beta[x1]"]].to_numpy(),
                         p[["theta[x0]", "theta[x1]"]].to_numpy(), raw.matrix)
@@ -557,8 +559,8 @@ def test_hdi_interval_matches_arviz():
 
 def test_lr_and_wald_tests():
     panel, w = sim_panel(n=40, t=8, model="sar", rho=0.4, seed=21)
-    sdm = fit_ml(panel, w, "sdm", "twoway")
-    sar = fit_ml(panel, w, "sar", "twoway")
+    sdm = ml_fit(panel, w, "sdm", "twoway")
+    sar = ml_fit(panel, w, "sar", "twoway")
     lr = lr_test(sar, sdm)
     assert lr["df"] == panel.K
     assert lr["statistic"] == pytest.approx(2 * (sdm.loglik - sar.loglik))
@@ -567,8 +569,8 @@ def test_lr_and_wald_tests():
     assert wd["df"] == panel.K and wd["p"] > 0.01
     # data from SDM with theta far from -rho beta: common factor rejected, theta = 0 rejected
     panel2, w2 = sim_panel(n=40, t=8, model="sdm", rho=0.4, seed=22, theta=[1.0, -1.0])
-    full = fit_ml(panel2, w2, "sdm", "twoway")
-    out = all_tests(panel2, w2, full=full)
+    full = ml_fit(panel2, w2, "sdm", "twoway")
+    out = all_tests(prepare(panel2, w2, "sdm", "twoway"), full=full)
     assert json.loads(json.dumps(out)) == out
     for key in ("sdm_vs_sar_lr", "sdm_vs_sar_wald", "sdm_vs_sem_lr", "sdm_vs_sem_wald"):
         assert out[key]["p"] < 1e-4, key
@@ -580,7 +582,7 @@ def test_wald_common_factor_delta_method():
     """The Wald statistic with the analytic Jacobian equals one with a numerical Jacobian, and the
     common factor is not rejected on SEM data."""
     panel, w = sim_panel(n=40, t=8, model="sem", rho=0.5, seed=5)
-    sdm = fit_ml(panel, w, "sdm", "twoway")
+    sdm = ml_fit(panel, w, "sdm", "twoway")
     out = wald_common_factor(sdm)
     assert out["p"] > 0.01
     k = panel.K
@@ -597,8 +599,8 @@ def test_wald_common_factor_delta_method():
 
 def test_fe_lr_tests_use_direct_likelihoods(cigar):
     panel, w = cigar
-    out = fe_lr_tests(panel, w, "sar")
-    ll = {fe: fit_ml(panel, w, "sar", fe, "none").loglik for fe in ("twoway", "unit", "time")}
+    out = fe_lr_tests(prepare(panel, w, "sar", "twoway"))
+    ll = {fe: ml_fit(panel, w, "sar", fe, "none").loglik for fe in ("twoway", "unit", "time")}
     assert out["unit_effects"]["statistic"] == pytest.approx(2 * (ll["twoway"] - ll["time"]))
     assert out["time_effects"]["statistic"] == pytest.approx(2 * (ll["twoway"] - ll["unit"]))
     assert out["unit_effects"]["p"] < 1e-10 and out["time_effects"]["p"] < 1e-10
@@ -607,9 +609,9 @@ def test_fe_lr_tests_use_direct_likelihoods(cigar):
 def test_lr_refuses_incomparable_fits(cigar):
     panel, w = cigar
     with pytest.raises(InputError, match="n_eff|fe"):
-        lr_test(fit_ml(panel, w, "sar", "unit"), fit_ml(panel, w, "sdm", "twoway"))
+        lr_test(ml_fit(panel, w, "sar", "unit"), ml_fit(panel, w, "sdm", "twoway"))
     with pytest.raises(InputError, match="theta"):
-        wald_theta_zero(fit_ml(panel, w, "sar", "unit"))
+        wald_theta_zero(ml_fit(panel, w, "sar", "unit"))
 
 
 # ------------------------------------------------------------------------------------------
@@ -621,7 +623,7 @@ def test_comparison_table_with_fake_posterior(cigar):
     import arviz as az
 
     panel, w = cigar
-    res = fit_ml(panel, w, "sdm", "twoway")
+    res = ml_fit(panel, w, "sdm", "twoway")
     rng = np.random.default_rng(0)
     c, d = 2, 400
     p, s = res.params, res.se
@@ -663,15 +665,15 @@ def test_comparison_table_with_fake_posterior(cigar):
 def test_boundary_warns_or_raises():
     panel, w = sim_panel(n=30, t=6, model="sar", rho=0.6, seed=2)
     with pytest.warns(BoundaryWarning, match="upper bound"):
-        res = fit_ml(panel, w, "sar", "twoway", bounds=(-0.5, 0.1))
+        res = ml_fit(panel, w, "sar", "twoway", bounds=(-0.5, 0.1))
     assert res.at_boundary == "upper"
     with pytest.raises(InputError, match="bound"):
-        fit_ml(panel, w, "sar", "twoway", bounds=(-0.5, 0.1), on_boundary="raise")
+        ml_fit(panel, w, "sar", "twoway", bounds=(-0.5, 0.1), on_boundary="raise")
     with warnings.catch_warnings():
         warnings.simplefilter("error", BoundaryWarning)
-        assert fit_ml(panel, w, "sar", "twoway").at_boundary is None
+        assert ml_fit(panel, w, "sar", "twoway").at_boundary is None
     with pytest.raises(InputError, match="inside the admissible interval"):
-        fit_ml(panel, w, "sar", "twoway", bounds=(-0.5, 1.5))
+        ml_fit(panel, w, "sar", "twoway", bounds=(-0.5, 1.5))
 
 
 def test_singular_design_is_refused():
@@ -680,7 +682,7 @@ def test_singular_design_is_refused():
     bad = Panel(panel.y, x, panel.units, panel.times, "y", ("x0", "x1", "x0_twice"))
     for model in ("sdm", "sem"):
         with pytest.raises(InputError, match=r"singular design.*x0_twice.*collinear"):
-            fit_ml(bad, w, model, "unit")
+            ml_fit(bad, w, model, "unit")
 
 
 def test_time_effects_need_row_standardised_w():
@@ -688,8 +690,8 @@ def test_time_effects_need_row_standardised_w():
     raw = make_weights(w.raw_base(), w.ids, standardize=False)
     for fe in ("time", "twoway"):
         with pytest.raises(InputError, match="row-standardised"):
-            fit_ml(panel, raw, "sdm", fe)
-    fit_ml(panel, raw, "sdm", "unit")
+            ml_fit(panel, raw, "sdm", fe)
+    ml_fit(panel, raw, "sdm", "unit")
 
 
 def test_bad_options_are_refused(cigar):
@@ -699,8 +701,8 @@ def test_bad_options_are_refused(cigar):
                     ({"lag_convention": "Wy"}, "lag convention"),
                     ({"x_names": ["logq"]}, "logq")]:
         with pytest.raises(InputError, match=msg):
-            fit_ml(panel, w, **kw)
-    res = fit_ml(panel, w, "sar", "unit", x_names=["logy"])
+            ml_fit(panel, w, **kw)
+    res = ml_fit(panel, w, "sar", "unit", x_names=["logy"])
     assert list(res.params.index) == ["rho", "beta[logy]", "sigma2"]
     with pytest.raises(InputError, match="method"):
         res.effects("bootstrap")
@@ -711,7 +713,7 @@ def test_sparse_large_n_path_uses_stochastic_trace(monkeypatch):
     its standard error); the other traces and G u stay exact."""
     import scipy.sparse as sp
 
-    import bayes_sdm.ml as ml
+    import bayes_sdm.information as ml
 
     panel, w = random_panel(n=40, t=4, seed=3, symmetric=False)
     ws = make_weights(sp.csr_array(w.raw_base()), w.ids)
@@ -743,7 +745,7 @@ def test_posterior_mode_equals_ml_error_model(cigar):
     from bayes_sdm.spec import PriorSpec
 
     panel, w = cigar
-    res = fit_ml(panel, w, "sem", "twoway")
+    res = ml_fit(panel, w, "sem", "twoway")
     stats = sufficient_stats(panel, w, "twoway")
     priors = PriorSpec(beta={"dist": "flat"}, theta={"dist": "flat"},
                        sigma={"dist": "flat_sigma2"})
@@ -761,7 +763,7 @@ def test_symmetric_and_general_trace_paths_agree(rho):
     """The Cholesky path (W similar to a symmetric matrix) equals the LU-inverse path."""
     from dataclasses import replace
 
-    import bayes_sdm.ml as ml
+    import bayes_sdm.information as ml
 
     panel, w = random_panel(n=30, t=3, seed=7)
     ld = make_logdet_eigen(w)
@@ -775,13 +777,10 @@ def test_symmetric_and_general_trace_paths_agree(rho):
     np.testing.assert_allclose(a.apply(u), u @ g.T, rtol=1e-10, atol=1e-12)
 
 
-def test_unit_order_and_reexports(cigar):
+def test_unit_order(cigar):
     panel, w = cigar
     shuffled = panel.subset_units(list(reversed(w.ids)))
-    a, b = fit_ml(shuffled, w, "sar", "unit"), fit_ml(panel, w, "sar", "unit")
+    a, b = ml_fit(shuffled, w, "sar", "unit"), ml_fit(panel, w, "sar", "unit")
     pd.testing.assert_series_equal(a.params, b.params)
     with pytest.raises(InputError, match="not in W"):
-        fit_ml(panel.subset_units(list(w.ids[:-1])), w, "sar", "unit")
-    from bayes_sdm.ml import all_tests as at
-
-    assert at is all_tests
+        ml_fit(panel.subset_units(list(w.ids[:-1])), w, "sar", "unit")

@@ -27,7 +27,7 @@ def approx_fit(model="sdm", chains=2, draws=150, seed=0):
 
     panel, w, _ = simulated_panel(n=12, t=6, seed=31, model=model)
     prep = prepare(panel, w, model, "twoway")
-    ml = fit_ml(panel, w, model, "twoway")
+    ml = fit_ml(prep)
     rng = np.random.default_rng(seed)
     names = list(ml.params.index)
     x = rng.multivariate_normal(ml.params.to_numpy(), ml.cov.loc[names, names].to_numpy(),
@@ -86,7 +86,7 @@ def test_residual_moran_draws_match_moran_module(fit_and_ml):
     moran = pytest.importorskip("bayes_sdm.moran")
     from bayes_sdm.likelihood import transformed_columns
     from bayes_sdm.plots import residual_moran_draws
-    from bayes_sdm.predictive import posterior_predictive
+    from bayes_sdm.ppc import posterior_predictive
 
     res, _ = fit_and_ml
     prep = res.prepared
@@ -125,7 +125,7 @@ def test_regional_forest_has_region_colours(tmp_path):
 
 
 def test_write_report(fit_and_ml, tmp_path):
-    from bayes_sdm.ml import comparison_table
+    from bayes_sdm.comparison import comparison_table
     from bayes_sdm.plots import write_plots
     from bayes_sdm.report import write_report
 

@@ -162,7 +162,7 @@ def test_posterior_predictive_moments_on_simulated_data(fitted):
     """Posterior predictive draws through pm.sample_posterior_predictive: per cell mean and
     variance match the law of total expectation / variance over the posterior draws, computed
     with dense inverses; the unit time-means equal the observed ones; dims and seed."""
-    from bayes_sdm.predictive import posterior_predictive
+    from bayes_sdm.ppc import posterior_predictive
 
     res, _ = fitted
     prep = res.prepared
@@ -205,7 +205,7 @@ def test_posterior_predictive_moments_on_simulated_data(fitted):
 
 
 def test_prior_predictive(fitted):
-    from bayes_sdm.predictive import prior_predictive
+    from bayes_sdm.ppc import prior_predictive
     from bayes_sdm.spec import PriorSpec
 
     res, _ = fitted

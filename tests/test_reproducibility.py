@@ -43,7 +43,8 @@ def test_same_seed_same_posterior(prep, sampler):
 
 
 def test_provenance_recorded_and_saved(prep, tmp_path):
-    from bayes_sdm.io import load_fit, save_fit
+    from bayes_sdm.io import save_fit
+    from bayes_sdm.result import load_fit
 
     res = _fit(prep, "pymc", seed=7)
     attrs = res.idata.attrs

@@ -56,7 +56,8 @@ def test_pyfunc_output_like_pm_sample(small, sigma_prior):
 
     stats, ld = small
     priors = PriorSpec()
-    priors.sigma = {"dist": sigma_prior, "scale": 1.0}
+    priors.sigma = {"dist": sigma_prior, "scale": 1.0} if sigma_prior == "halfnormal" else {
+        "dist": sigma_prior}
     m = build_model(stats, ld, "sdm", priors)
     idata = sample_nuts(m, SamplerSpec(draws=50, tune=50, chains=2, seed=1,
                                        nuts_sampler="nutpie-pyfunc"))

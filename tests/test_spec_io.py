@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from bayes_sdm.errors import InputError
-from bayes_sdm.io import atomic_write, load_fit, save_fit
+from bayes_sdm.io import atomic_write, save_fit
+from bayes_sdm.result import load_fit
 from bayes_sdm.spec import ModelSpec, PriorSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +50,8 @@ def test_save_load_refuses_mismatch(tmp_path):
     import arviz as az
 
     dt = az.from_dict({"posterior": {"rho": np.zeros((2, 5))}})
-    dt.attrs.update({"bayes_sdm_version": "x", "data_hash": "abc", "spec_hash": "def"})
+    dt.attrs.update({"bayes_sdm_version": "x", "data_hash": "abc", "spec_hash": "def",
+                     "spec": ModelSpec().to_yaml()})
     save_fit(dt, tmp_path / "p.nc")
     assert load_fit(tmp_path / "p.nc", data_hash="abc", spec_hash="def").attrs["data_hash"] == \
         "abc"

@@ -132,7 +132,8 @@ def pooled_block_logdet(blocks: list[Block]) -> EigenLogDet:
     return EigenLogDet(np.concatenate(lams))
 
 
-def expand_panel(panel: Panel, w: SpatialWeights, regs: Regions, family: Family) -> Panel:
+def expand_panel(panel: Panel, w: SpatialWeights, regs: Regions,
+                 family: Family | str) -> Panel:
     """The panel with regional regressors: D_g X (``"<region>:<x>"``, region-major) and, for
     Durbin families, D_g WX (``"<region>:W<x>"``).
 
@@ -143,6 +144,7 @@ def expand_panel(panel: Panel, w: SpatialWeights, regs: Regions, family: Family)
     (diag(beta_k(i)) + diag(theta_k(i)) W) (the heterogeneous-coefficient SDM of LeSage &
     Chih 2016; :func:`bayes_sdm.simulate.simulate_y` with per-unit coefficients).
     """
+    family = families.get(family)
     r = regs.indicator()
     cols = [panel.X]
     names = [tuple(f"{g}:{x}" for g in regs.names for x in panel.x_names)]

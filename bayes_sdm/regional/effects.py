@@ -201,7 +201,7 @@ def regional_effects_draws(rm: RegionalModel, post: xr.Dataset, perspective: str
         eff = np.empty((nc, nd, regs.G, 3, k))
         for g, b in enumerate(rm.blocks):
             th = None if theta is None else theta[:, :, g]
-            eff[:, :, g] = family_effects(family, None if rho is None else rho[:, :, g],
+            eff[:, :, g] = family_effects(family, rho[:, :, g] if family.lag else None,
                                           beta[:, :, g], th, b.logdet, b.w.row_standardized)
     else:
         dec = rm.decomposition()

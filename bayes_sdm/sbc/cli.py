@@ -1,0 +1,172 @@
+"""Rank-ECDF plots and the ``python -m bayes_sdm.sbc`` command (see :mod:`bayes_sdm.sbc`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .core import ECDFBand, SBCConfig, SBCResult, ecdf_band, pit_values, run_sbc
+
+
+def _band_for(res: SBCResult) -> ECDFBand:
+    c = res.config
+    return ecdf_band(len(res.ranks), alpha=c.alpha, n_grid=min(c.n_rank_draws + 1, 100),
+                     seed=c.seed + 7)
+
+
+def _draw_ecdf_diff(ax, pit: np.ndarray, band: ECDFBand, title: str, p: float,
+                    passed: bool, alpha: float = 0.01) -> None:
+    u = np.sort(pit)
+    grid = np.concatenate([[0.0], band.z, [1.0]])
+    f = np.searchsorted(u, grid, side="right") / band.n
+    ax.fill_between(band.z, band.lower - band.z, band.upper - band.z, step="mid",
+                    color="0.85", label=f"{100 * (1 - alpha):.0f}% simultaneous band")
+    ax.step(grid, f - grid, where="post", color="C0" if passed else "C3", lw=1.4)
+    ax.axhline(0.0, color="0.4", lw=0.8, ls="--")
+    ax.set_title(f"{title}\np_min={p:.2g}", fontsize=9)
+    ax.tick_params(labelsize=8)
+
+
+def plot_rank_ecdf(res: SBCResult, out_dir: str | Path) -> list[Path]:
+    """One rank-ECDF-difference plot per quantity (ECDF of the PIT minus the uniform CDF, with
+    the simultaneous band) and one overview grid; returns the PNG paths."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    u = res.uniformity().set_index("quantity")
+    band = _band_for(res)
+    c = res.config
+    paths = []
+    qs = list(res.ranks.columns)
+    for j, q in enumerate(qs):
+        pit = pit_values(res.ranks[q].to_numpy(), c.n_rank_draws, seed=c.seed + j)
+        fig, ax = plt.subplots(figsize=(4.2, 3.2), layout="constrained")
+        _draw_ecdf_diff(ax, pit, band, f"{c.label}: {q}", u.loc[q, "p_min"], u.loc[q, "passed"],
+                        c.alpha)
+        ax.legend(loc="lower center", fontsize=7, frameon=False)
+        ax.set_xlabel("fractional rank", fontsize=9)
+        ax.set_ylabel("ECDF - uniform CDF", fontsize=9)
+        safe = q.replace("[", "_").replace("]", "").replace(", ", "_").replace(" ", "")
+        p = out / f"rank_ecdf_{safe}.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        paths.append(p)
+    ncol = 4
+    nrow = int(np.ceil(len(qs) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.6 * nrow), sharey=True,
+                             layout="constrained", squeeze=False)
+    for j, q in enumerate(qs):
+        pit = pit_values(res.ranks[q].to_numpy(), c.n_rank_draws, seed=c.seed + j)
+        _draw_ecdf_diff(axes.flat[j], pit, band, q, u.loc[q, "p_min"], u.loc[q, "passed"],
+                        c.alpha)
+    for ax in list(axes.flat)[len(qs):]:
+        ax.set_visible(False)
+    verdict = "calibrated" if res.passed else "NOT calibrated"
+    fig.suptitle(f"SBC {c.label}: {len(res.ranks)} simulations, N={c.N}, T={c.T}, "
+                 f"L={c.n_rank_draws} - {verdict}", fontsize=11)
+    fig.supxlabel("fractional rank", fontsize=9)
+    fig.supylabel("ECDF - uniform CDF", fontsize=9)
+    p = out / "rank_ecdf_all.png"
+    fig.savefig(p, dpi=100)
+    plt.close(fig)
+    paths.append(p)
+    return paths
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bayes_sdm.sbc",
+                                description="Simulation-based calibration of the two-way SDM "
+                                            "(and of a deliberately broken likelihood).")
+    p.add_argument("--sims", type=int, default=200, help="simulations per run (default 200)")
+    p.add_argument("--N", type=int, default=20)
+    p.add_argument("--T", type=int, default=5)
+    p.add_argument("--K", type=int, default=2)
+    p.add_argument("--model", default="sdm", choices=["sdm", "sar", "sem", "sdem", "slx"])
+    p.add_argument("--fe", default="twoway", choices=["twoway", "unit", "time", "none"])
+    p.add_argument("--which", default="all",
+                   choices=["all", "both", "correct", "broken", "hierarchical"],
+                   help="all: the two-way SDM, the broken (uncorrected) likelihood and the "
+                        "hierarchical regional model; both: the first two")
+    p.add_argument("--draws", type=int, default=200, help="posterior draws per chain")
+    p.add_argument("--tune", type=int, default=300)
+    p.add_argument("--chains", type=int, default=2)
+    p.add_argument("--rank-draws", type=int, default=99, help="thinned draws L for the ranks")
+    p.add_argument("--sampler", default="nutpie", choices=["nutpie", "pymc"])
+    p.add_argument("--seed", type=int, default=2018)
+    p.add_argument("--out", default="runs/sbc")
+    p.add_argument("--no-plots", action="store_true")
+    h = p.add_argument_group("hierarchical run (full-W partially pooled regional SDM; the "
+                             "model is rebuilt and recompiled per simulation)")
+    h.add_argument("--hier-N", type=int, default=12, help="units (default 12)")
+    h.add_argument("--hier-K", type=int, default=1, help="regressors (default 1)")
+    h.add_argument("--hier-regions", type=int, default=3, help="regions (default 3)")
+    h.add_argument("--hier-draws", type=int, default=100, help="draws per chain (default 100)")
+    h.add_argument("--hier-tune", type=int, default=200)
+    return p
+
+
+def _config(a: argparse.Namespace, which: str) -> SBCConfig:
+    if which == "hierarchical":
+        return SBCConfig(n_sims=a.sims, N=a.hier_N, T=a.T, K=a.hier_K, model=a.model, fe=a.fe,
+                         draws=a.hier_draws, tune=a.hier_tune, chains=a.chains,
+                         n_rank_draws=a.rank_draws, sampler="pymc", seed=a.seed,
+                         hierarchical=True, regions=a.hier_regions)
+    return SBCConfig(n_sims=a.sims, N=a.N, T=a.T, K=a.K, model=a.model, fe=a.fe,
+                     correction="none" if which == "broken" else "transform",
+                     draws=a.draws, tune=a.tune, chains=a.chains,
+                     n_rank_draws=a.rank_draws, sampler=a.sampler, seed=a.seed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit 0 when the correct models are calibrated and the broken one is not (a ``broken``
+    run alone: 0 when it fails); 1 otherwise; 2 on bad input; 3 failure; 130 interrupted."""
+    from ..commands import run_command
+
+    return run_command(_run, argv, "sbc")
+
+
+def _run(argv: list[str] | None = None) -> int:
+    import logging
+
+    a = build_parser().parse_args(argv)
+    logging.getLogger("pymc").setLevel(logging.ERROR)
+    runs = {"all": ["correct", "broken", "hierarchical"], "both": ["correct", "broken"],
+            "correct": ["correct"], "broken": ["broken"],
+            "hierarchical": ["hierarchical"]}[a.which]
+    results = {}
+    for which in runs:
+        cfg = _config(a, which)
+        if which == "broken" and a.fe == "none":
+            raise InputError("the broken model needs fixed effects (--fe twoway)")
+        print(f"SBC {cfg.label}: {cfg.n_sims} simulations, N={cfg.N}, T={cfg.T}, K={cfg.K}, "
+              f"{cfg.chains}x{cfg.draws} draws ({cfg.sampler})", flush=True)
+        res = run_sbc(cfg, progress=True)
+        out = Path(a.out) / cfg.label
+        res.write(out, plots=not a.no_plots)
+        u = res.uniformity()
+        with pd.option_context("display.width", 140, "display.max_columns", 20):
+            print(u[["quantity", "mean_rank", "chi2", "p_chi2", "p_ecdf", "p_pot_c",
+                     "passed"]].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        d = res.to_dict()
+        print(f"{cfg.label}: {'calibrated' if res.passed else 'NOT calibrated'} "
+              f"(min p = {d['min_p']:.3g}); wall {res.wall_s:.1f} s (compile "
+              f"{res.compile_s:.1f} s, {d['s_per_sim']:.3f} s/simulation); "
+              f"{d['sims_with_divergences']} simulations with divergences; wrote {out}/",
+              flush=True)
+        results[which] = res.passed
+    ok = (results.get("correct", True) and results.get("hierarchical", True)
+          and not results.get("broken", False))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
