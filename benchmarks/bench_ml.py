@@ -58,8 +58,8 @@ def run(n: int = 3000, t: int = 10, k: int = 6, seed: int = 12345, spreg: bool =
             out = run(n, t, k, seed, spreg, None)
         out["blas_threads"] = blas_threads
         return out
-    from bayes_sdm.logdet import EigenLogDet, eigenvalues
     from bayes_sdm.api import prepare
+    from bayes_sdm.logdet import EigenLogDet, eigenvalues
     from bayes_sdm.ml import fit_ml
 
     panel, w, truth = make_data(n, t, k, seed)
