@@ -30,22 +30,22 @@ HERE = Path(__file__).resolve().parent
 def concentrated(theta, kind, y, X, W, N, T):
     sp, lphi = theta
     phi = np.exp(lphi)
-    I = np.eye(N)
+    eye_n = np.eye(N)
     if kind == "lag":
         yy = y - sp * (y.reshape(T, N) @ W.T).reshape(-1)
-        Rinv = I
+        Rinv = eye_n
         ldR = 0.0
-        _, ldA = np.linalg.slogdet(I - sp * W)
+        _, ldA = np.linalg.slogdet(eye_n - sp * W)
         jac = T * ldA
     else:
-        B = I - sp * W
+        B = eye_n - sp * W
         Rinv = B.T @ B
         ldR = -np.linalg.slogdet(Rinv)[1]
         jac = 0.0
         yy = y
     R = np.linalg.inv(Rinv)
-    M = np.linalg.inv(T * phi * I + R)          # between-block inverse (per unit of J/T)
-    ldS = np.linalg.slogdet(T * phi * I + R)[1] + (T - 1) * ldR
+    M = np.linalg.inv(T * phi * eye_n + R)          # between-block inverse (per unit of J/T)
+    ldS = np.linalg.slogdet(T * phi * eye_n + R)[1] + (T - 1) * ldR
 
     def parts(Z):
         Z3 = Z.reshape(T, N, -1)

@@ -111,11 +111,11 @@ def diagnose_re_error(out, y, x, w):
     bigx = np.hstack([np.ones((y.shape[0], 1)), x])
     Wsp = w.sparse
     Wnt = sps.kron(sps.identity(t), Wsp, format="csr")
-    I = np.identity(n)
+    eye_n = np.identity(n)
     assert w.asymmetry(intrinsic=False) == []
     evals, evecs = np.linalg.eigh(np.array(symmetrize(w).todense()))
-    Q = sps.kron(np.ones((t, t)) / t, I, format="csr")
-    args = (evals, evecs, n, t, y, bigx, Wnt @ y, Wnt @ bigx, Q @ y, Q @ bigx, I, Wsp)
+    Q = sps.kron(np.ones((t, t)) / t, eye_n, format="csr")
+    args = (evals, evecs, n, t, y, bigx, Wnt @ y, Wnt @ bigx, Q @ y, Q @ bigx, eye_n, Wsp)
     res = minimize(err_c_loglik_ord, (0.0, 0.1), bounds=((-1.0, 1.0), (0.0, 10000.0)),
                    method="L-BFGS-B", args=args)
     out["re_error.optimizer_x_lambda"] = float(res.x[0])
