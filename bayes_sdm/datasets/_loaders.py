@@ -169,12 +169,14 @@ def _load_synthetic_ua() -> Dataset:
         name="synthetic_ua", frame=frame, weights=w, unit="city", time="year", y=dm["y"],
         x=tuple(dm["x"]), region_col="region", truth=truth, synthetic=True,
         description=(
-            "SYNTHETIC data shaped like the seed study: 176 prefecture-level cities in China's "
-            "18 urban agglomerations, 2003-2018, east/central/west by province. The index "
-            "columns are built (bayes_sdm.indices.build_indices) from simulated raw tables; "
-            "resi is drawn from a two-way fixed-effects SDM with region-specific coefficients "
-            "on the inverse economic-distance W. Not real data: see the truth dict and "
-            "bayes_sdm/datasets/generate_synthetic.py."),
+            "SYNTHETIC data shaped like the seed study (not real data): 176 prefecture-level "
+            "cities in China's 18 urban agglomerations, 2003-2018, east/central/west by "
+            "province. The index columns are built (bayes_sdm.indices.build_panel, "
+            "scripts/build_indices.py) from simulated yearbook-style raw tables; the city growth "
+            "series behind resi are generated forward from a two-way fixed-effects SDM with "
+            "region-specific coefficients on the inverse economic-distance W, calibrated so "
+            "that the true pooled effects are the study's. See the truth dict and "
+            "bayes_sdm/datasets/data/synthetic_ua/README.md."),
     )
 
 

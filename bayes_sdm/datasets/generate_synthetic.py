@@ -305,13 +305,12 @@ def _gdp_pc(rng: np.random.Generator, cities: pd.DataFrame) -> np.ndarray:
     pc = np.round(np.exp(level[:, None] + trend[:, None] * tt + rng.normal(0.0, 0.02, (n, t))))
     # the inverse economic distance refuses ties of the city means: move a tied city by 1 yuan
     while True:
-        means = pc.sum(axis=1)
-        _, first, counts = np.unique(means, return_index=True, return_counts=True)
+        _, group, counts = np.unique(pc.sum(axis=1), return_inverse=True, return_counts=True)
         if (counts == 1).all():
             return pc
-        dup = [i for i in range(n) if i not in set(first[counts == 1]) and
-               i != first[list(np.unique(means)).index(means[i])]]
-        pc[dup, -1] += 1.0
+        first: dict[int, int] = {}
+        move = [i for i in range(n) if first.setdefault(int(group[i]), i) != i]
+        pc[move, -1] += 1.0
 
 
 def _raw_tables(rng: np.random.Generator, cities: pd.DataFrame, gdp_pc: np.ndarray,
