@@ -737,8 +737,17 @@ def deflate(values: pd.DataFrame, deflator: pd.DataFrame, *, col: str = "gdp_pc"
 
 # --------------------------------------------------------------------------- regions
 def province_name(p) -> str | None:
-    """The English province name of ``p`` (English, any case, or Chinese with or without
-    省/市/自治区), or None when unknown."""
+    """The English name of a province given in English (any case) or Chinese (with or without
+    省/市/自治区).
+
+    Parameters
+    ----------
+    p : the name as written in a table
+
+    Returns
+    -------
+    The key of :data:`PROVINCE_BELT`, or None when unknown.
+    """
     if not isinstance(p, str):
         return None
     s = p.strip()
@@ -804,7 +813,17 @@ def assign_regions(cities: pd.DataFrame, scheme: str = "belt", *, city_col: str 
 def panel_years(city_series: pd.DataFrame, years: Sequence[int] | None = None, *,
                 year_col: str = "year", what: str = "city series table") -> list[int]:
     """The panel's years: ``years`` = (first, last) when given, else every year of the city
-    table after its earliest (the earliest serves only the first growth change).
+    table after its earliest (the earliest serves only the first growth change: resilience in t
+    needs growth in t - 1, Martin et al. 2016).
+
+    Parameters
+    ----------
+    city_series : the city table (its ``year_col`` is read)
+    years : optional (first, last)
+
+    Returns
+    -------
+    list of the panel years.
 
     Raises
     ------
@@ -1016,8 +1035,18 @@ def build_panel(employment_long: pd.DataFrame, city_series: pd.DataFrame,
 def employment_to_long(wide: pd.DataFrame, codes: Sequence[str] | None = None, *,
                        keys: Sequence[str] = ("city", "year"),
                        value_col: str = "employment") -> pd.DataFrame:
-    """(keys..., industry, employment) from a wide table (one column per industry), in
-    row-then-industry order; ``codes`` default to every column other than ``keys``."""
+    """A wide employment table (one column per industry) as long rows.
+
+    Parameters
+    ----------
+    wide : ``keys`` and one column per industry
+    codes : the industry columns (default: every column other than ``keys``)
+    keys, value_col : column names
+
+    Returns
+    -------
+    DataFrame (keys..., industry, ``value_col``) in row-then-industry order.
+    """
     keys = list(keys)
     codes = [c for c in wide.columns if c not in keys] if codes is None else list(codes)
     vals = wide[codes].to_numpy()
@@ -1038,6 +1067,15 @@ def csv_read_options() -> dict:
 def read_table(path: str | Path, what: str) -> pd.DataFrame:
     """A CSV (UTF-8, a BOM allowed) read exactly (floats round-trip).
 
+    Parameters
+    ----------
+    path : the file
+    what : the table's name in error messages
+
+    Returns
+    -------
+    DataFrame.
+
     Raises
     ------
     InputError
@@ -1057,6 +1095,16 @@ def long_employment(df: pd.DataFrame, keys: Sequence[str], what: str) -> pd.Data
 
     Long layout: columns ``keys``, ``industry``, ``employment``.  Wide layout: ``keys`` and one
     numeric column per industry (blank = missing; write 0 for no employment).
+
+    Parameters
+    ----------
+    df : the table as read
+    keys : identifier columns, e.g. ("city", "year") or ("year",)
+    what : the table's name in error messages
+
+    Returns
+    -------
+    The long table (``df`` itself when already long).
 
     Raises
     ------
