@@ -7,10 +7,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
-import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..indices import csv_read_options, employment_to_long
 from ..panel import Panel, panel_from_frame
 from ..weights import SpatialWeights, economic_distance, make_weights
 
@@ -74,9 +74,9 @@ def data_file(*parts: str):
 
 
 def read_csv(*parts: str, **kw) -> pd.DataFrame:
-    """Read a bundled CSV exactly (``float_precision='round_trip'``)."""
+    """Read a bundled CSV exactly (floats round-trip; :func:`bayes_sdm.indices.csv_read_options`)."""
     with data_file(*parts).open("rb") as fh:
-        return pd.read_csv(fh, float_precision="round_trip", **kw)
+        return pd.read_csv(fh, **csv_read_options(), **kw)
 
 
 def read_text(*parts: str) -> str:
@@ -169,12 +169,14 @@ def _load_synthetic_ua() -> Dataset:
         name="synthetic_ua", frame=frame, weights=w, unit="city", time="year", y=dm["y"],
         x=tuple(dm["x"]), region_col="region", truth=truth, synthetic=True,
         description=(
-            "SYNTHETIC data shaped like the seed study: 176 prefecture-level cities in China's "
-            "18 urban agglomerations, 2003-2018, east/central/west by province. The index "
-            "columns are built (bayes_sdm.indices.build_indices) from simulated raw tables; "
-            "resi is drawn from a two-way fixed-effects SDM with region-specific coefficients "
-            "on the inverse economic-distance W. Not real data: see the truth dict and "
-            "bayes_sdm/datasets/generate_synthetic.py."),
+            "SYNTHETIC data shaped like the seed study (not real data): 176 prefecture-level "
+            "cities in China's 18 urban agglomerations, 2003-2018, east/central/west by "
+            "province. The index columns are built (bayes_sdm.indices.build_panel, "
+            "scripts/build_indices.py) from simulated yearbook-style raw tables; the city growth "
+            "series behind resi are generated forward from a two-way fixed-effects SDM with "
+            "region-specific coefficients on the inverse economic-distance W, calibrated so "
+            "that the true pooled effects are the study's. See the truth dict and "
+            "bayes_sdm/datasets/data/synthetic_ua/README.md."),
     )
 
 
@@ -208,17 +210,19 @@ def load_raw_tables(name: str) -> dict[str, pd.DataFrame]:
 
     Returns a dict of DataFrames:
 
-    * ``employment`` -- long (city, year, industry, employment), persons
-    * ``national_employment`` -- long (year, industry, employment), persons
-    * ``city_series`` -- city, year, gdp_growth, gdp, telecom, road_area, built_up_area,
-      fdi_usd, science_exp, budget_exp, gdp_pc
-    * ``national_series`` -- year, gdp_growth, rmb_per_usd
+    * ``employment`` -- long (city, year, industry, employment), persons, 2003-2018
+    * ``national_employment`` -- long (year, industry, employment), persons, 2003-2018
+    * ``city_series`` -- city, year, gdp_growth (real, %), gdp, telecom (10,000 yuan),
+      road_area (10,000 m^2), built_up_area (km^2), fdi_usd (10,000 USD), science_exp,
+      budget_exp (10,000 yuan), gdp_pc (real, yuan); 2002-2018, the 2002 rows hold the growth
+      rate only (the first-year rule of :mod:`bayes_sdm.indices`)
+    * ``national_series`` -- year, gdp_growth (%), rmb_per_usd, 2002-2018
     * ``industries`` -- code, name (the 19 sections of GB/T 4754-2002)
     * ``cities`` -- city, province, agglomeration, region
 
-    ``bayes_sdm.indices.build_indices(t["employment"], t["city_series"],
-    t["national_series"], national_employment=t["national_employment"])`` reproduces the
-    panel's index columns.
+    ``bayes_sdm.indices.build_panel(t["employment"], t["city_series"], t["national_series"],
+    t["cities"], national_employment=t["national_employment"])`` reproduces the panel exactly
+    (``scripts/build_indices.py`` with its defaults does the same from the files).
     """
     if not isinstance(name, str) or name not in _REGISTRY:
         raise InputError(f"unknown dataset {name!r}; available: {list_datasets()}")
@@ -233,12 +237,6 @@ def load_raw_tables(name: str) -> dict[str, pd.DataFrame]:
 
 
 def employment_long(wide: pd.DataFrame, codes: Sequence[str]) -> pd.DataFrame:
-    """(city, year, industry, employment) from the stored wide table, city-year-industry order."""
-    vals = wide[list(codes)].to_numpy()
-    n = len(wide)
-    return pd.DataFrame({
-        "city": np.repeat(wide["city"].to_numpy(), len(codes)),
-        "year": np.repeat(wide["year"].to_numpy(), len(codes)),
-        "industry": np.tile(np.asarray(codes, dtype=object), n),
-        "employment": vals.reshape(-1),
-    })
+    """(city, year, industry, employment) from the stored wide table, city-year-industry order
+    (:func:`bayes_sdm.indices.employment_to_long`)."""
+    return employment_to_long(wide, codes)
