@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import families
 from .errors import InputError
 from .marginal import ALL_MODELS, log_marginals
 from .moran import moran_table
@@ -139,7 +140,7 @@ def ml_tests(panel: Panel, w: SpatialWeights, fe: str, correction: str = "transf
             notes.append(f"{name}: not computed ({v.get('skipped', 'no statistic')}).")
             continue
         rows.append({"test": name, "statistic": v["statistic"], "df": v["df"], "p": v["p"]})
-    if fe_test_model != "sdm":
+    if families.get(fe_test_model) is not families.SDM:
         notes.append(f"LR tests of the fixed effects on the {fe_test_model.upper()} model with "
                      "the direct-approach likelihood (NT observations), as Elhorst (2014).")
     return pd.DataFrame(rows, columns=LM_COLUMNS), notes

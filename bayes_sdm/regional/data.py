@@ -71,14 +71,6 @@ class RegionalData:
     def spatial_name(self) -> str | None:
         return self.family.spatial
 
-    def decomposition(self):
-        """The eigendecomposition of the full W used for region-level effects (cached)."""
-        from .effects import RegionalDecomposition
-
-        if self._decomp is None:
-            self._decomp = RegionalDecomposition(self.w, self.regions)
-        return self._decomp
-
     def attrs(self) -> dict[str, str]:
         return {
             "pooling": self.pooling,

@@ -139,6 +139,14 @@ class RegionalDecomposition:
         return np.stack([direct, total - direct, total], axis=2), spill
 
 
+def decomposition(data) -> RegionalDecomposition:
+    """The eigendecomposition of the full W of a :class:`~bayes_sdm.regional.data.RegionalData`
+    used for region-level effects (computed once, cached on it)."""
+    if data._decomp is None:
+        data._decomp = RegionalDecomposition(data.w, data.regions)
+    return data._decomp
+
+
 def dense_regional_effects(rho: float, beta_units: np.ndarray, theta_units: np.ndarray | None,
                            w: np.ndarray, index: np.ndarray, perspective: str = "origin"):
     """Brute-force region effects and spillovers from the dense
@@ -204,7 +212,7 @@ def regional_effects_draws(rm: RegionalModel, post: xr.Dataset, perspective: str
             eff[:, :, g] = family_effects(family, rho[:, :, g] if family.lag else None,
                                           beta[:, :, g], th, b.logdet, b.w.row_standardized)
     else:
-        dec = rm.decomposition()
+        dec = decomposition(rm.data if isinstance(rm, RegionalModel) else rm)
         r = (rho[:, :, 0] if family.lag else np.zeros((nc, nd))).reshape(-1)
         bb = beta.reshape(nc * nd, regs.G, k)
         tt = None if theta is None else theta.reshape(nc * nd, regs.G, k)

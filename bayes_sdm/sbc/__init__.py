@@ -59,25 +59,16 @@ sigma2, beta_mean, beta_tau, theta_mean, theta_tau, every beta_g, theta_g and ev
 direct / indirect / total effect (origin perspective).
 """
 
-from .cli import main, plot_rank_ecdf
+from .cli import main
 from .core import (
-    ECDFBand,
     SBCConfig,
     SBCDesign,
-    SBCResult,
-    chi2_uniformity,
     draw_prior,
-    ecdf_band,
-    ecdf_test,
     lattice_weights,
     make_design,
-    pit_values,
-    pot_c_pvalue,
     quantities,
-    run_sbc,
     sbc_priors,
     simulate_panel,
-    uniformity_table,
 )
 from .hierarchical import (
     HIER_SCALES,
@@ -86,6 +77,18 @@ from .hierarchical import (
     hier_quantities,
     make_hier_design,
     simulate_hier_y,
+)
+from .plots import plot_rank_ecdf
+from .result import SBCResult
+from .runner import run_sbc
+from .uniformity import (
+    ECDFBand,
+    chi2_uniformity,
+    ecdf_band,
+    ecdf_test,
+    pit_values,
+    pot_c_pvalue,
+    uniformity_table,
 )
 
 __all__ = [

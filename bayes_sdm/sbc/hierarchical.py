@@ -14,7 +14,8 @@ from ..panel import Panel
 from ..simulate import simulate_y
 from ..spec import PriorSpec
 from ..weights import SpatialWeights
-from .core import SBCConfig, SBCResult, _thin, lattice_weights, quiet_sampling, sbc_sampler
+from .core import SBCConfig, _thin, lattice_weights, quiet_sampling, sbc_sampler
+from .result import SBCResult
 
 HIER_SCALES = {"beta": 1.0, "theta": 1.0, "beta_tau": 0.5, "theta_tau": 0.5, "sigma": 1.0}
 
