@@ -10,6 +10,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ml_fit
 from scipy.optimize import minimize_scalar
 
 from bayes_sdm.datasets import Dataset, list_datasets, load_dataset, load_raw_tables
@@ -20,7 +21,6 @@ from bayes_sdm.errors import InputError
 from bayes_sdm.indices import build_indices, build_panel
 from bayes_sdm.likelihood import profile_lag, sufficient_stats
 from bayes_sdm.logdet import make_logdet
-from bayes_sdm.ml import fit_ml
 from bayes_sdm.moran import moran_table
 from bayes_sdm.panel import Panel, check_not_absorbed
 from bayes_sdm.weights import economic_distance
@@ -318,7 +318,7 @@ def test_ml_pooled_effects_show_the_papers_pattern(synth):
     """Two-way FE SDM by ML: every effect the paper reports as significant is positive and
     significant at 10 %, Ftri's spillover and total effect are not (stars differ in places:
     see the dataset README)."""
-    res = fit_ml(synth.panel(), synth.weights, model="sdm", fe="twoway")
+    res = ml_fit(synth.panel(), synth.weights, model="sdm", fe="twoway")
     eff = res.effects()
     z = eff["mean"] / eff["se"]
     for (v, e), zz in zip(zip(eff["variable"], eff["effect"]), z):
