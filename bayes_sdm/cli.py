@@ -116,11 +116,17 @@ def _print(msg: str = "", quiet: bool = False) -> None:
         print(msg, flush=True)
 
 
-def _kind(spec: ModelSpec) -> str:
+def _kind(spec: ModelSpec, a: argparse.Namespace) -> str:
+    """The default folder name's model part, ending in a short hash of everything that
+    changes the results (the spec and the ML options), so runs that differ never share a
+    folder."""
+    import hashlib
+
     kind = f"{spec.model}-{spec.fe}"
     if spec.hierarchy is not None:
         kind += f"-{spec.hierarchy.pooling}-{spec.hierarchy.regional_w}"
-    return kind
+    extra = f"{spec.hash()}|ml={a.ml}|ml_only={a.ml_only}|corr={a.ml_correction}"
+    return f"{kind}-{hashlib.sha256(extra.encode()).hexdigest()[:8]}"
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -142,7 +148,9 @@ def run(argv: list[str] | None = None) -> int:
     inputs = load_inputs(spec.data, need_regions=regional)
     if regional and inputs.regions is None:
         raise InputError("a regional model (--pooling / --regional-w) needs --region-col")
-    out = Path(a.out) if a.out else Path("runs") / f"{inputs.label}-{_kind(spec)}"
+    out = Path(a.out) if a.out else Path("runs") / f"{inputs.label}-{_kind(spec, a)}"
+    if not a.out:
+        RunFolder(out)
     panel = inputs.panel
     _print(f"bayes_sdm: {spec.model.upper()} with {spec.fe} fixed effects on {inputs.label}: "
            f"N={panel.N} units x T={panel.T} periods, y={panel.y_name}, "
@@ -171,7 +179,7 @@ def _fit_and_write(a, spec: ModelSpec, inputs, out: Path) -> int:
         from .hypothesis import all_tests
         from .ml import fit_ml
 
-        ml_res = fit_ml(prep, a.ml_correction)
+        ml_res = fit_ml(prep, a.ml_correction, on_boundary="raise")
         write_csv(out / "ml.csv", ml_res.table())
         write_csv(out / "ml_effects.csv", ml_res.effects())
         write_json(out / "tests.json", all_tests(prep, a.ml_correction, full=ml_res))
@@ -227,7 +235,7 @@ def _fit_and_write(a, spec: ModelSpec, inputs, out: Path) -> int:
         _print("\nPosterior (mean, sd, 94% HDI)", q)
         _print(format_table(summ), q)
         _print("\nEffects (LeSage & Pace 2009)", q)
-        _print(format_table(_with_truth(eff, inputs.truth)), q)
+        _print(format_table(_with_truth(eff, inputs.truth, spec.data.region)), q)
     return _finish(diag, t_fit, result.timings["sample_s"], q)
 
 
@@ -279,12 +287,19 @@ def _with_regional_truth(eff, truth, regional_w: str, perspective: str):
     return eff
 
 
-def _with_truth(eff, truth):
-    """Add the stored true effects of a synthetic dataset beside the estimates."""
+def _with_truth(eff, truth, region: str | None = None):
+    """Add the stored true effects of a synthetic dataset beside the estimates: the pooled
+    truth, or for one region fitted alone (``--region``) that region's own-model truth
+    (``by_region_homogeneous``); no column when the dataset stores none."""
     if not truth or "effects" not in truth:
         return eff
     te = truth["effects"]
-    pooled = te.get("pooled", te)
+    if region is not None:
+        pooled = te.get("by_region_homogeneous", {}).get(str(region))
+        if pooled is None:
+            return eff
+    else:
+        pooled = te.get("pooled", te)
     eff = eff.copy()
     vals = []
     for r in eff.itertuples():

@@ -14,7 +14,7 @@ Thresholds (:class:`Thresholds`):
 ===========================  ==========  =============================================
 check                        threshold   effect
 ===========================  ==========  =============================================
-r_hat                        <= 1.01     a parameter fails
+r_hat                        <= 1.01     a parameter fails (not available with one chain)
 ess_bulk, ess_tail           >= 400      a parameter fails (100 per chain for 4 chains)
 divergent transitions        0           the fit fails
 E-BFMI (each chain)          >= 0.3      the fit fails
@@ -150,6 +150,9 @@ class Diagnostics:
                        "sampling is inefficient; consider a larger max_treedepth")
         if not self.has_sampler_stats:
             out.append("no HMC sample statistics (divergences, tree depth, E-BFMI not checked)")
+        if self.n_draws and self.per_parameter["r_hat"].isna().all():
+            out.append("r_hat is not available with one chain (run 2 or more chains to compare "
+                       "them); the ESS, MCSE and sampler checks still apply")
         return out
 
     def table(self) -> pd.DataFrame:
@@ -235,7 +238,9 @@ def diagnose(idata, var_names=None, thresholds: Thresholds | None = None) -> Dia
         var_names = [v for v in (*PARAMETER_VARS, "effects") if v in post.data_vars]
     tab = flat_summary(idata, var_names)
     per = tab[["parameter", "r_hat", "ess_bulk", "ess_tail", "mcse_mean", "mcse_sd"]].copy()
-    per["r_hat_ok"] = per["r_hat"] <= t.r_hat
+    single_chain = int(post.sizes["chain"]) < 2
+    # one chain: r_hat compares chains and is not available (NaN); the other checks apply
+    per["r_hat_ok"] = True if single_chain else per["r_hat"] <= t.r_hat
     per["ess_bulk_ok"] = per["ess_bulk"] >= t.ess_bulk
     per["ess_tail_ok"] = per["ess_tail"] >= t.ess_tail
     per["passed"] = per["r_hat_ok"] & per["ess_bulk_ok"] & per["ess_tail_ok"]

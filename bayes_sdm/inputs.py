@@ -38,15 +38,34 @@ class Inputs:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a long table from CSV or Parquet."""
+    """Read a long table from CSV or Parquet.
+
+    Raises
+    ------
+    InputError
+        a missing, empty, malformed or unsupported file (naming it).
+    """
     p = Path(path)
-    if not p.exists():
+    if not p.is_file():
         raise InputError(f"data file not found: {p}")
-    if p.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(p)
-    if p.suffix.lower() in (".csv", ".txt"):
-        return pd.read_csv(p)
-    raise InputError(f"unsupported data file {p}: use .csv or .parquet")
+    try:
+        if p.suffix.lower() in (".parquet", ".pq"):
+            df = pd.read_parquet(p)
+        elif p.suffix.lower() in (".csv", ".txt"):
+            df = pd.read_csv(p)
+        else:
+            raise InputError(f"unsupported data file {p}: use .csv or .parquet")
+    except InputError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise InputError(f"data file {p} is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as err:
+        raise InputError(f"data file {p} cannot be read: {err}") from None
+    except Exception as err:  # noqa: BLE001 - pyarrow raises its own types for a bad Parquet file
+        raise InputError(f"data file {p} cannot be read: {type(err).__name__}: {err}") from None
+    if df.empty or len(df.columns) == 0:
+        raise InputError(f"data file {p} has no rows or no columns")
+    return df
 
 
 def _unit_constant(frame: pd.DataFrame, unit: str, col: str, how: str = "first") -> pd.Series:

@@ -20,14 +20,23 @@ import xarray as xr
 from .errors import InputError
 
 
+def _umask() -> int:
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
 def atomic_write(path: str | Path, writer) -> Path:
-    """Write a file atomically: ``writer(tmp_path)`` then ``os.replace`` into place."""
+    """Write a file atomically: ``writer(tmp_path)`` then ``os.replace`` into place.  The file
+    gets the permissions of a normally created file (0666 minus the umask), not mkstemp's
+    0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         writer(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -78,9 +87,15 @@ def read_fit(path: str | Path, data_hash: str | None = None,
         missing file, not a bayes_sdm fit, or a hash mismatch (names which one).
     """
     path = Path(path)
+    if path.is_dir():
+        path = _fit_in_folder(path)
     if not path.exists():
         raise InputError(f"no such fit file: {path}")
-    dt = xr.open_datatree(path, engine="h5netcdf").load()
+    try:
+        dt = xr.open_datatree(path, engine="h5netcdf").load()
+    except Exception as err:  # noqa: BLE001 - h5py/netCDF raise many types for a bad file
+        raise InputError(f"{path} cannot be read as a netCDF fit (truncated or not a fit "
+                         f"file): {type(err).__name__}: {err}") from None
     attrs = dt.attrs
     if "bayes_sdm_version" not in attrs:
         raise InputError(f"{path} was not written by bayes_sdm (no provenance attributes)")
@@ -89,4 +104,18 @@ def read_fit(path: str | Path, data_hash: str | None = None,
                          f"({attrs.get('data_hash', '')[:12]}... vs {data_hash[:12]}...)")
     if spec_hash is not None and attrs.get("spec_hash") != spec_hash:
         raise InputError(f"{path}: the spec hash does not match the spec given")
+    if "posterior" not in dt.children:
+        raise InputError(f"{path} holds no posterior group")
     return dt
+
+
+def _fit_in_folder(folder: Path) -> Path:
+    """The ``posterior.nc`` of a run folder; a folder with an ML fit only says what it holds."""
+    p = folder / "posterior.nc"
+    if p.exists():
+        return p
+    held = sorted(f.name for f in folder.iterdir() if not f.name.startswith("."))
+    if "ml.csv" in held:
+        raise InputError(f"{folder} holds a maximum-likelihood fit only ({', '.join(held)}), "
+                         "no posterior: read ml.csv, ml_effects.csv and tests.json as tables")
+    raise InputError(f"{folder} holds no fit (posterior.nc); it has: {held or 'nothing'}")

@@ -390,6 +390,43 @@ def coef_vectors(layout: Layout | SufficientStats, family: Family | str, spatial
                                  None if th is None else th[i]) for i in range(s)])
 
 
+def check_finite_and_varying(stats: SufficientStats, panel=None) -> None:
+    """Refuse statistics that overflowed (a column on an extreme scale) and a y that the
+    fixed-effects transform leaves constant (nothing to explain).
+
+    Raises
+    ------
+    InputError
+        naming the column and its scale.
+    """
+    g = stats.gram
+    lay = stats.layout
+    names = []
+    for b in lay.blocks:
+        if b in ("y", "Wy", "WWy"):
+            names.append(b)
+        else:
+            names += [f"{b.replace('X', '')}{x}" for x in stats.x_names]
+    bad = [names[i] for i in range(len(names)) if not np.all(np.isfinite(g[i]))]
+    if bad:
+        scale = ""
+        if panel is not None:
+            cols = {"y": panel.y, **{x: panel.X[:, :, k] for k, x in enumerate(panel.x_names)}}
+            first = next((c for c in bad if c in cols), None)
+            if first is not None:
+                scale = f" (max |{first}| = {np.abs(cols[first]).max():.3g})"
+        raise InputError(f"the sufficient statistics of {bad} are not finite{scale}: the "
+                         "values overflow in double precision; rescale the column(s)")
+    iy = stats.iy
+    ss = g[iy, iy]
+    raw = 0.0 if panel is None else float(np.abs(np.asarray(panel.y, float)).max())
+    n = stats.N * stats.T
+    if not ss > (1e-12 * max(raw, 1e-300)) ** 2 * n:
+        raise InputError(f"the dependent variable {getattr(panel, 'y_name', 'y')!r} is "
+                         f"constant after the {stats.terms.fe} fixed-effects transform: there is "
+                         "no variation to explain")
+
+
 def check_design(stats: SufficientStats, family: Family | str) -> None:
     """Refuse a (numerically) singular transformed design, naming the columns involved.
 

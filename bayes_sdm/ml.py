@@ -58,7 +58,7 @@ from scipy import stats as sstats
 from . import families
 from .design import transformed_columns
 from .effects import EFFECTS, family_effects, total_sums
-from .errors import InputError
+from .errors import InputError, NumericalError
 from .families import Family
 from .information import SE_METHODS, _safe_inverse, coef_derivatives, information_matrix
 from .likelihood import (
@@ -425,9 +425,13 @@ def _fit_core(stats: SufficientStats, logdet: LogDet | None, family: Family, bou
                    "not an interior maximum, so standard errors and tests are not valid. "
                    "Check W, the model and the fixed effects")
             if on_boundary == "raise":
-                raise InputError(msg)
+                raise NumericalError(msg)
             warnings.warn(msg, BoundaryWarning, stacklevel=3)
     sigma2 = float(s) / stats.terms.n_eff
+    if not (np.isfinite(ll) and sigma2 > 0):
+        raise NumericalError(f"{family.name}: the ML fit is degenerate (sigma2 = {sigma2:.3g}, "
+                             f"log-likelihood {ll:.6g}): the regressors explain y exactly or "
+                             "the data overflow")
     vec = np.r_[[rho] if family.has_jacobian else [], np.asarray(coef, float), [sigma2]]
     return vec, float(ll), search, float(s)
 
@@ -451,7 +455,8 @@ def fit_ml(
     se : ``expected`` (analytic information matrix, default) | ``observed`` (analytic Hessian)
     bounds : optional sub-interval of the admissible interval to search (Elhorst's rmin/rmax)
     on_boundary : ``warn`` (default; :class:`BoundaryWarning` and ``at_boundary`` set) or
-        ``raise`` (:class:`InputError`) when the maximum is at the edge of the interval
+        ``raise`` (:class:`~bayes_sdm.errors.NumericalError`) when the maximum is at the edge
+        of the interval
 
     Returns
     -------
@@ -460,8 +465,10 @@ def fit_ml(
     Raises
     ------
     InputError
-        unknown correction / se method, a singular design (naming the columns), a spatial
-        estimate at the boundary with ``on_boundary="raise"``.
+        unknown correction / se method, a singular design (naming the columns).
+    NumericalError
+        a spatial estimate at the boundary with ``on_boundary="raise"``; sigma2 = 0 or a
+        non-finite maximum.
     """
     if not isinstance(prep, Prepared):
         raise InputError(f"fit_ml takes a prepared model (bayes_sdm.prepare(panel, w, ...)), "

@@ -141,6 +141,10 @@ def panel_from_frame(
         raise InputError(f"duplicate regressor names in {x}")
     if y in x:
         raise InputError(f"the dependent variable {y!r} is also listed as a regressor")
+    for role, col in (("unit", unit), ("time", time)):
+        if col == y or col in x:
+            raise InputError(f"column {col!r} is the {role} column; it cannot also be the "
+                             f"{'dependent variable' if col == y else 'regressor'}")
     _check_columns(df, [unit, time, y, *x, *unit_cols])
     if df[unit].isna().any() or df[time].isna().any():
         rows = df.index[df[unit].isna() | df[time].isna()].tolist()[:5]

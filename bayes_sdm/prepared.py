@@ -19,7 +19,13 @@ import numpy as np
 from . import families
 from .design import Layout, check_fe, check_lag_convention
 from .families import Family
-from .likelihood import CORRECTIONS, SufficientStats, sufficient_stats
+from .likelihood import (
+    CORRECTIONS,
+    SufficientStats,
+    check_design,
+    check_finite_and_varying,
+    sufficient_stats,
+)
 from .logdet import LogDet, make_logdet
 from .panel import Panel, check_not_absorbed
 from .weights import SpatialWeights
@@ -98,7 +104,9 @@ def build(panel: Panel, w: SpatialWeights, family: Family | str, fe: str,
     ------
     InputError
         unknown FE / correction / convention, units out of W's order, a regressor absorbed by
-        the fixed effects, time effects with a W that is not row-standardised.
+        the fixed effects or collinear with others (the one rank check of every estimator), a y
+        the fixed effects leave constant, statistics that overflow, time effects with a W that
+        is not row-standardised.
     """
     family = families.get(family)
     check_fe(fe)
@@ -111,6 +119,8 @@ def build(panel: Panel, w: SpatialWeights, family: Family | str, fe: str,
     layout = layout or Layout.for_families(panel.K, family)
     stats = sufficient_stats(panel, w, fe, correction=correction, lag_convention=lag_convention,
                              layout=layout)
+    check_finite_and_varying(stats, panel)
+    check_design(stats, family)
     ld = None
     if family.has_jacobian:
         ld = logdet if isinstance(logdet, LogDet) else make_logdet(w, logdet)

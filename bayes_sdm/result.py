@@ -118,4 +118,30 @@ def load_fit(path, data_hash: str | None = None, spec_hash: str | None = None) -
         spec = ModelSpec.from_dict(yaml.safe_load(dt.attrs["spec"]), where=f"{path} (spec)")
     except (KeyError, yaml.YAMLError) as err:
         raise InputError(f"{path}: the stored spec cannot be read ({err})") from err
+    check_complete(dt, spec, str(path))
     return FitResult(dt, None, spec)
+
+
+def check_complete(idata, spec, where: str = "the fit") -> None:
+    """Refuse a posterior that is not a finished run of its spec: fewer chains or draws than
+    the spec asks (an interrupted sampler returns what it has) or non-finite draws.
+
+    Raises
+    ------
+    InputError
+        naming the file (or ``where``) and what is missing.
+    """
+    import numpy as np
+
+    post = idata["posterior"]
+    nc, nd = post.sizes.get("chain", 0), post.sizes.get("draw", 0)
+    s = spec.sampler
+    if (nc, nd) != (s.chains, s.draws):
+        raise InputError(f"{where}: the posterior has {nc} chain(s) x {nd} draw(s) but its spec "
+                         f"asks {s.chains} x {s.draws}: an interrupted or incomplete run")
+    for name, da in post.data_vars.items():
+        v = np.asarray(da.values)
+        if v.dtype.kind == "f" and not np.isfinite(v).all():
+            bad = int((~np.isfinite(v)).sum())
+            raise InputError(f"{where}: {bad} non-finite draw(s) of {name!r}: an interrupted "
+                             "or failed run")

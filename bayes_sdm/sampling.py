@@ -36,14 +36,15 @@ Measured figures (benchmarks/results.md) say which is fastest where.
 from __future__ import annotations
 
 import importlib.util
+import signal
 import threading
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from .errors import InputError, Interrupted, NumericalError
 from .spec import NUTS_SAMPLERS, PriorSpec, SamplerSpec
 
 #: the package each sampler needs
@@ -69,6 +70,102 @@ def resolve_sampler(name: str) -> str:
                  "blackjax": " (pip install blackjax; untested with bayes_sdm)"}.get(module, "")
         raise InputError(f"sampler {name!r} needs {module}, which is not installed{extra}")
     return name
+
+
+@contextmanager
+def interrupts_detected():
+    """Record SIGINT / SIGTERM while sampling, then let the usual handler run.
+
+    Samplers catch ``KeyboardInterrupt`` and return the draws they have (PyMC keeps the
+    finished chains; nutpie pads the rest with NaN), so a run interrupted by the user could pass
+    for a finished one.  Yields a one-element list that holds True once a signal arrived; the
+    dispatch then raises :class:`~bayes_sdm.errors.Interrupted` instead of returning."""
+    seen = [False]
+    old = {}
+
+    def handler(signum, frame):
+        seen[0] = True
+        prev = old.get(signum)
+        if callable(prev):
+            prev(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread: nothing to watch
+        old = {}
+    try:
+        yield seen
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+def check_draws(idata, sampler: SamplerSpec) -> None:
+    """A sampler's result is complete: ``chains`` x ``draws`` finite draws of every variable.
+
+    Raises
+    ------
+    NumericalError
+        naming what is missing or not finite.
+    """
+    post = idata["posterior"]
+    shape = (post.sizes.get("chain", 0), post.sizes.get("draw", 0))
+    if shape != (sampler.chains, sampler.draws):
+        raise NumericalError(f"the sampler returned {shape[0]} chain(s) x {shape[1]} draw(s), "
+                             f"not {sampler.chains} x {sampler.draws}")
+    for name, da in post.data_vars.items():
+        v = np.asarray(da.values)
+        if v.dtype.kind == "f" and not np.isfinite(v).all():
+            chains = sorted({int(c) for c in np.nonzero(~np.isfinite(v))[0]})
+            raise NumericalError(f"non-finite draws of {name!r} in chain(s) {chains}: the "
+                                 "sampler failed (see the data's scale and the priors)")
+
+
+#: bytes held per stored value while sampling and writing (the sampler's buffer, the DataTree,
+#: effects and tables, the netCDF writer): a generous multiple of the 8 bytes of a float64
+BYTES_PER_VALUE = 48
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to this process (Linux ``MemAvailable``), None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_memory(values_per_draw: int, sampler: SamplerSpec) -> None:
+    """Refuse, before sampling, draws that would not fit in memory.
+
+    Raises
+    ------
+    InputError
+        naming the estimated need and what is available.
+    """
+    need = int(values_per_draw) * sampler.chains * sampler.draws * BYTES_PER_VALUE
+    avail = available_memory()
+    if avail is not None and need > avail:
+        raise InputError(f"{sampler.chains} chains x {sampler.draws} draws of {values_per_draw} "
+                         f"values would need about {need / 1e9:.1f} GB; this machine has "
+                         f"{avail / 1e9:.1f} GB available: lower --draws or --chains")
+
+
+def _model_values(model) -> int:
+    """Values stored per draw of a PyMC model (free variables and deterministics)."""
+    n = 0
+    for v in model.unobserved_RVs:
+        try:
+            n += int(np.prod(v.shape.eval())) if v.ndim else 1
+        except Exception:  # noqa: BLE001 - a shape that needs data: count it as one
+            n += 1
+    return n
 
 
 def single_thread_blas():
@@ -107,6 +204,19 @@ def sample(target, sampler: SamplerSpec, priors: PriorSpec | None = None,
     return compile_sampler(target, sampler, priors).sample(seed, progressbar=progressbar)
 
 
+def _checked(draw, sampler: SamplerSpec):
+    """Run ``draw()`` watching for interrupts; refuse incomplete or non-finite results."""
+    with interrupts_detected() as seen:
+        try:
+            idata = draw()
+        except KeyboardInterrupt:
+            raise Interrupted("sampling") from None
+    if seen[0]:
+        raise Interrupted("sampling")
+    check_draws(idata, sampler)
+    return idata
+
+
 def sample_nuts(model, sampler: SamplerSpec, seed: int | None = None,
                 progressbar: bool = False):
     """:func:`sample` for a built ``pm.Model`` (NUTS)."""
@@ -120,6 +230,9 @@ def compile_sampler(target, sampler: SamplerSpec, priors: PriorSpec | None = Non
     from .prepared import Prepared
 
     sampler.validate()
+    if sampler.kind == "exact" and isinstance(target, Prepared):
+        k = target.stats.K
+        check_memory(4 + 2 * k + 3 * k, sampler)
     if sampler.kind == "exact":
         if not isinstance(target, Prepared):
             raise InputError("the exact sampler draws from a prepared pooled model (it "
@@ -155,9 +268,11 @@ class ExactSampler:
         if data:
             raise InputError("the exact sampler takes new data through a new prepared model")
         s = self.sampler
-        return sample_exact(self.prep.stats, self.prep.logdet, model=self.prep.family,
-                            draws=s.draws, chains=s.chains,
-                            seed=s.seed if seed is None else seed, effects=False)
+        return _checked(lambda: sample_exact(self.prep.stats, self.prep.logdet,
+                                             model=self.prep.family, draws=s.draws,
+                                             chains=s.chains,
+                                             seed=s.seed if seed is None else seed,
+                                             effects=False), s)
 
 
 class CompiledNUTS:
@@ -166,6 +281,7 @@ class CompiledNUTS:
     def __init__(self, model, sampler: SamplerSpec):
         self.model, self.spec = model, sampler
         self.name = resolve_sampler(sampler.nuts_sampler)
+        check_memory(_model_values(model), sampler)
         self._compiled = None
         self._step = None
 
@@ -179,7 +295,12 @@ class CompiledNUTS:
     def sample(self, seed: int | None = None, data=None, progressbar: bool = False):
         """Draw (again); ``data`` sets the model's ``pm.Data`` containers first.  The compiled
         code is reused across calls (nutpie's compile, PyMC's NUTS step, the
-        ``nutpie-pyfunc`` functions)."""
+        ``nutpie-pyfunc`` functions).  An interrupt raises
+        :class:`~bayes_sdm.errors.Interrupted`; incomplete or non-finite draws
+        :class:`~bayes_sdm.errors.NumericalError`."""
+        return _checked(lambda: self._sample(seed, data, progressbar), self.spec)
+
+    def _sample(self, seed, data, progressbar):
         import pymc as pm
 
         s = self.spec

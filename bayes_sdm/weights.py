@@ -196,21 +196,25 @@ def read_weights(path: str | Path, ids_path: str | Path | None = None,
         raise InputError(f"weights file not found: {path}")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        df = pd.read_csv(path, index_col=0)
-        cols = [str(c) for c in df.columns]
-        rows = [str(r) for r in df.index]
-        if cols != rows:
-            raise InputError(f"{path}: the header and the index must list the same unit ids in "
-                             "the same order")
-        ids = _coerce_ids(df.index)
-        return make_weights(df.to_numpy(dtype=float), ids, standardize, name=path.name)
-    if suffix in (".gal", ".gwt"):
+        return _read_csv_weights(path, standardize)
+    if suffix == ".gal":
+        ids, m = read_gal(path)
+        return make_weights(m, _coerce_ids(ids), standardize, name=path.name)
+    if suffix == ".gwt":
         import libpysal
 
-        w = libpysal.io.open(str(path)).read()
+        try:
+            w = libpysal.io.open(str(path)).read()
+        except Exception as err:  # noqa: BLE001 - libpysal's reader raises many types
+            raise InputError(f"{path}: not a readable .gwt file ({type(err).__name__}: "
+                             f"{err})") from None
         return from_libpysal(w, standardize=standardize, name=path.name)
     if suffix == ".npz":
-        m = sp.load_npz(path)
+        try:
+            m = sp.load_npz(path)
+        except Exception as err:  # noqa: BLE001 - numpy/zipfile raise many types
+            raise InputError(f"{path}: not a scipy sparse .npz matrix ({type(err).__name__}: "
+                             f"{err})") from None
         cand = [Path(ids_path)] if ids_path else [path.with_suffix(".ids.txt"),
                                                   path.with_name(path.stem + "_ids.txt")]
         for c in cand:
@@ -220,6 +224,116 @@ def read_weights(path: str | Path, ids_path: str | Path | None = None,
         raise InputError(f"{path}: a .npz weight matrix needs its unit-id list "
                          f"(one id per line) in {cand[0]}")
     raise InputError(f"unsupported weights file {path}: use .csv, .gal, .gwt or .npz")
+
+
+def _read_csv_weights(path: Path, standardize: bool) -> SpatialWeights:
+    """A dense W from a CSV whose header and first column are the unit ids (read as text, so
+    zero-padded ids such as "01" keep their form)."""
+    try:
+        df = pd.read_csv(path, index_col=0, dtype=str)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"weights file {path} is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        raise InputError(f"weights file {path} cannot be read: {err}") from None
+    if df.shape[0] == 0 or df.shape[1] == 0:
+        raise InputError(f"weights file {path} has no rows or no columns")
+    cols = [str(c).strip() for c in df.columns]
+    rows = [str(r).strip() for r in df.index]
+    if cols != rows:
+        diff = next(((i, r, c) for i, (r, c) in enumerate(zip(rows, cols)) if r != c),
+                    (min(len(rows), len(cols)), None, None))
+        raise InputError(f"{path}: the header and the index must list the same unit ids in the "
+                         f"same order ({len(cols)} columns, {len(rows)} rows; first difference "
+                         f"at position {diff[0]}: row {diff[1]!r}, column {diff[2]!r})")
+    vals = df.apply(lambda c: pd.to_numeric(c.str.strip(), errors="coerce"))
+    bad = vals.isna() & df.notna()
+    if bad.to_numpy().any() or vals.isna().to_numpy().any():
+        r, c = np.argwhere((bad | vals.isna()).to_numpy())[0]
+        raise InputError(f"{path}: the weight of row {rows[r]!r}, column {cols[c]!r} is not a "
+                         f"number ({df.iat[r, c]!r})")
+    return make_weights(vals.to_numpy(dtype=float), _coerce_ids(rows), standardize,
+                        name=path.name)
+
+
+def read_gal(path: Path) -> tuple[list, sp.csr_array]:
+    """Read a GAL file (binary contiguity): a header line with the unit count, then for each
+    unit a line ``<id> <number of neighbours>`` and a line with the neighbours' ids.
+
+    Ids may contain spaces (libpysal writes named units that way): a unit's id is its line
+    without the trailing count, and each neighbour line is split into exactly that many known
+    ids.
+
+    Raises
+    ------
+    InputError
+        a malformed file, naming the line.
+    """
+    try:
+        lines = [ln.strip() for ln in Path(path).read_text().splitlines()]
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: cannot be read: {err}") from None
+    lines = [ln for ln in lines if ln]
+    if not lines:
+        raise InputError(f"{path}: the .gal file is empty")
+    head = lines[0].split()
+    try:
+        n = int(head[1] if len(head) > 1 and head[0] == "0" else head[0])
+    except (ValueError, IndexError):
+        raise InputError(f"{path}: line 1 must give the number of units, got {lines[0]!r}") \
+            from None
+    body = lines[1:]
+    if len(body) < 2 * n:
+        raise InputError(f"{path}: {n} units announced but only {len(body) // 2} unit "
+                         "record(s) found")
+    ids, counts = [], []
+    for i in range(n):
+        line = body[2 * i]
+        parts = line.rsplit(maxsplit=1)
+        try:
+            ids.append(parts[0].strip())
+            counts.append(int(parts[1]))
+        except (ValueError, IndexError):
+            raise InputError(f"{path}: line {2 * i + 2} must be '<id> <number of neighbours>', "
+                             f"got {line!r}") from None
+    known = set(ids)
+    pos = {u: k for k, u in enumerate(ids)}
+    rows, cols = [], []
+    for i in range(n):
+        nbrs = _split_ids(body[2 * i + 1], counts[i], known) if counts[i] else []
+        if nbrs is None:
+            raise InputError(f"{path}: line {2 * i + 3} does not list {counts[i]} known unit "
+                             f"ids as the neighbours of {ids[i]!r}: {body[2 * i + 1]!r}")
+        rows += [i] * len(nbrs)
+        cols += [pos[u] for u in nbrs]
+    m = sp.csr_array((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    return ids, m
+
+
+def _split_ids(line: str, count: int, known: set) -> list | None:
+    """Split ``line`` into ``count`` ids from ``known`` (ids may contain spaces)."""
+    toks = line.split()
+    if len(toks) == count and all(t in known for t in toks):
+        return toks
+    memo: dict = {}
+
+    def solve(i, left):
+        if (i, left) in memo:
+            return memo[(i, left)]
+        if i == len(toks):
+            return [] if left == 0 else None
+        if left == 0:
+            return None
+        for j in range(i + 1, len(toks) + 1):
+            cand = " ".join(toks[i:j])
+            if cand in known:
+                rest = solve(j, left - 1)
+                if rest is not None:
+                    memo[(i, left)] = [cand, *rest]
+                    return memo[(i, left)]
+        memo[(i, left)] = None
+        return None
+
+    return solve(0, count)
 
 
 def _coerce_ids(values) -> tuple:

@@ -18,7 +18,14 @@ from .. import families
 from ..design import transformed_columns
 from ..errors import InputError
 from ..families import Family
-from ..likelihood import FETerms, SufficientStats, jacobian, profile_lag, sufficient_stats
+from ..likelihood import (
+    FETerms,
+    SufficientStats,
+    check_design,
+    jacobian,
+    profile_lag,
+    sufficient_stats,
+)
 from ..logdet import EigenLogDet, LogDet
 from ..panel import Panel, check_not_absorbed
 from ..prepared import build
@@ -211,6 +218,7 @@ def prepare_regional(panel: Panel, w: SpatialWeights, regions, family: Family | 
             check_not_absorbed(pe, fe)
             st = sufficient_stats(pe, full.w, fe, correction=correction,
                                   lag_convention="QWy")
+            check_design(st, family.restricted)
             blocks.append(Block("all", np.arange(panel.N), pe, full.w, st, full.logdet,
                                 family.restricted))
     return RegionalData(panel, w, regs, blocks, pooled, family, fe, pooling, regional_w,
