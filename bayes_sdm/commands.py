@@ -129,8 +129,9 @@ class RunFolder:
     def __enter__(self) -> Path:
         parent = self.out.parent
         parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".partial",
-                                         dir=parent))
+        self._remove_stale(parent)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.{os.getpid()}.",
+                                         suffix=".partial", dir=parent))
         os.chmod(self.tmp, 0o777 & ~_umask())
         return self.tmp
 
@@ -146,6 +147,28 @@ class RunFolder:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         return False
+
+
+    def _remove_stale(self, parent: Path) -> None:
+        """Temporary folders of runs that were killed (SIGKILL cannot be caught): their process
+        is gone, so nothing will finish them."""
+        for p in parent.glob(f".{self.out.name}.*.partial"):
+            try:
+                pid = int(p.name[len(self.out.name) + 2:].split(".", 1)[0])
+            except ValueError:
+                continue
+            if not _alive(pid):
+                shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _umask() -> int:

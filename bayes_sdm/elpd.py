@@ -227,7 +227,7 @@ def add_log_likelihood(fit, var_name: str = "y"):
 
 def loo(fit, var_name: str = "y"):
     """PSIS-LOO (ArviZ) on the exact conditional log densities; returns ArviZ's ELPDData."""
-    import arviz as az
+    import arviz_stats as az
 
     idata = fit.idata if "log_likelihood" in fit.idata.children else add_log_likelihood(
         fit, var_name)
@@ -237,7 +237,7 @@ def loo(fit, var_name: str = "y"):
 def compare(fits: Mapping[str, object], var_name: str = "y") -> pd.DataFrame:
     """ArviZ comparison table of fits of the *same* panel (elpd_loo, p_loo, elpd_diff, dse,
     weight, ...), sorted best first, plus ``n_high_k``: observations with Pareto k > 0.7."""
-    import arviz as az
+    import arviz_stats as az
 
     if len(fits) < 2:
         raise InputError("compare needs at least two fits")

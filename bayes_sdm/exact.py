@@ -145,7 +145,7 @@ def sample_exact(stats: SufficientStats, logdet: LogDet, model: Family | str = "
     ``effects[effect, coef]`` -- the names and dims of the PyMC model of
     :func:`bayes_sdm.pymc_models.build_model`.
     """
-    import arviz as az
+    import arviz_base as az
 
     model = families.get(model)
     if not exact_supported(model):

@@ -24,7 +24,7 @@ HDI_PROB = 0.94
 
 def flat_summary(idata, var_names) -> pd.DataFrame:
     """ArviZ summary (unrounded, 94% HDI) with a ``parameter`` column of flat names."""
-    import arviz as az
+    import arviz_stats as az
 
     s = az.summary(idata, var_names=list(var_names), ci_kind="hdi", ci_prob=HDI_PROB,
                    round_to="none")
@@ -55,7 +55,7 @@ def summary_table(idata) -> pd.DataFrame:
 def effects_table(idata, var: str = "effects") -> pd.DataFrame:
     """variable, effect, mean, sd, hdi_3%, hdi_97%, prob_positive (the ``effects.csv`` format);
     regional fits add a ``region`` column (:func:`regional_effects_table`)."""
-    import arviz as az
+    import arviz_stats as az
 
     if var == "effects" and is_regional(idata):
         return regional_effects_table(idata)
@@ -102,7 +102,7 @@ def summary_vars(post) -> list[str]:
 
 
 def _hdi(da: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
-    import arviz as az
+    import arviz_stats as az
 
     h = az.hdi(da.to_dataset(name="v"), prob=HDI_PROB)["v"]
     return h.sel(ci_bound="lower").values, h.sel(ci_bound="upper").values
@@ -122,7 +122,7 @@ def _describe(da: xr.DataArray) -> dict[str, np.ndarray]:
 def regional_summary_table(idata) -> pd.DataFrame:
     """parameter, region ('' for pooled / hyper parameters), mean, sd, hdi_3%, hdi_97%, r_hat,
     ess_bulk, ess_tail -- one row per scalar parameter (the regional ``summary.csv``)."""
-    import arviz as az
+    import arviz_stats as az
 
     post = idata["posterior"].to_dataset()
     names = summary_vars(post)
