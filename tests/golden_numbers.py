@@ -22,7 +22,9 @@ def _f(x):
     return np.asarray(x, dtype=float).ravel().tolist()
 
 
-def compute() -> dict[str, list[float]]:
+def compute(quick: bool = False) -> dict[str, list[float]]:
+    """All the numbers; ``quick``: cigar's two-way ML of every family, its exact draws and
+    PyMC log-densities only (seconds; the default test tier)."""
     from bayes_sdm import load_dataset
     from bayes_sdm.api import prepare
     from bayes_sdm.exact import sample_exact
@@ -37,11 +39,11 @@ def compute() -> dict[str, list[float]]:
 
     out: dict[str, list[float]] = {}
     warnings.simplefilter("ignore")
-    for name in ("cigar", "produc"):
+    for name in ("cigar",) if quick else ("cigar", "produc"):
         ds = load_dataset(name)
         panel, w = ds.panel(region_col=None), ds.weights
         for model in ("sdm", "sar", "sem", "sdem", "slx", "ols"):
-            for fe in ("twoway", "unit", "time", "none"):
+            for fe in ("twoway",) if quick else ("twoway", "unit", "time", "none"):
                 corrs = ("transform", "none", "bias") if fe == "twoway" else ("transform",)
                 for corr in corrs:
                     r = fit_ml(prepare(panel, w, model=model, fe=fe), correction=corr)
@@ -66,6 +68,8 @@ def compute() -> dict[str, list[float]]:
                 m = build_model(prep.stats, prep.logdet, model, PriorSpec.preset(priors))
                 pt = m.initial_point()
                 out[f"{name}/pymc/{model}/{priors}/logp"] = _f(m.compile_logp()(pt))
+        if quick:
+            continue
         lm = log_marginals(panel, w, fe=["twoway", "unit"])
         out[f"{name}/marginals"] = _f(lm[["log_marginal", "probability"]].to_numpy())
         out[f"{name}/lm"] = _f(lm_tests(panel, w, "twoway")[["statistic", "p"]].to_numpy())
@@ -79,7 +83,8 @@ def compute() -> dict[str, list[float]]:
         y = draw_y(data, "sdm", r.params.iloc[0], r.params.iloc[1:1 + k].to_numpy(),
                    r.params.iloc[1 + k:1 + 2 * k].to_numpy(), np.sqrt(r.params.iloc[-1]), 5)
         out[f"{name}/draw_y"] = _f(y[:3, :5])
-    out.update(_regional())
+    if not quick:
+        out.update(_regional())
     return out
 
 

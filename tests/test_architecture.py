@@ -146,3 +146,29 @@ def test_every_model_spec_in_models_is_valid_and_used():
         assert f"models/{p.name}" in text, f"models/{p.name} is used by nothing"
     assert default_spec().to_dict() == ModelSpec.from_yaml(root / "models" /
                                                            "seed_study.yaml").to_dict()
+
+
+def _modules_after(code: str) -> set[str]:
+    import subprocess
+    import sys
+
+    heavy = ("pymc", "pytensor", "matplotlib", "arviz_plots", "nutpie", "dask", "jax")
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys\nprint(' '.join(m for m in "
+                          f"{heavy!r} if m in sys.modules))"],
+                         capture_output=True, text=True, cwd=PKG.parent, check=True)
+    return set(out.stdout.split())
+
+
+def test_import_bayes_sdm_is_light():
+    """``import bayes_sdm`` pulls neither PyMC/PyTensor nor matplotlib, ArviZ's plots or nutpie."""
+    assert _modules_after("import bayes_sdm") == set()
+
+
+def test_exact_and_ml_runs_do_not_import_pymc(tmp_path):
+    """The exact sampler and ML-only runs of the CLI never import PyMC, PyTensor or
+    matplotlib."""
+    for extra in ("'--sampler', 'exact'", "'--ml-only'"):
+        code = ("from bayes_sdm.cli import main\n"
+                f"rc = main(['--dataset', 'cigar', {extra}, '--quiet', '--out', "
+                f"r'{tmp_path / extra[3:8]}'])\nassert rc == 0, rc")
+        assert _modules_after(code) == set(), extra
