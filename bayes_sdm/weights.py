@@ -389,7 +389,8 @@ def economic_distance(values: pd.Series | np.ndarray, ids: Sequence | None = Non
             i, j = np.argwhere(np.triu(ties))[0]
             raise InputError(
                 f"units {ids[i]!r} and {ids[j]!r} have equal economic-distance values "
-                f"({v[i]}); pass tie='nearest' to give tied pairs the largest finite weight"
+                f"({v[i]}); use --ties nearest (YAML data.ties: nearest; Python tie='nearest') "
+                "to give tied pairs the largest finite weight"
             )
         if tie != "nearest":
             raise InputError(f"unknown tie rule {tie!r}; use 'error' or 'nearest'")

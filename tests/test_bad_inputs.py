@@ -117,6 +117,8 @@ CASES = [
     ("W with an island", lambda d: base(d, w="w_island.csv"), 2, "islands"),
     ("W with a negative weight", lambda d: base(d, w="w_negative.csv"), 2, "negative"),
     ("missing W file", lambda d: base(d, w="nope.csv"), 2, "weights file not found"),
+    ("economic-distance ties", lambda d: _swap(base(d), str(d / "w.csv"),
+                                               "economic-distance:lon"), 2, "--ties nearest"),
     ("bad knn spec", lambda d: _swap(base(d), str(d / "w.csv"), "knn:x:lon,lat"), 2,
      "K must be an integer"),
     ("--dataset and --data", lambda d: base(d) + ["--dataset", "cigar"], 2, "exclusive"),
@@ -206,6 +208,12 @@ def test_files_respect_the_umask(files, tmp_path):
     for p in out.iterdir():
         assert stat.S_IMODE(p.stat().st_mode) & 0o044 == 0o044, p.name
     assert stat.S_IMODE(out.stat().st_mode) & 0o055 == 0o055
+
+
+def test_tie_rule_is_settable(files, tmp_path):
+    argv = _swap(base(files), str(files / "w.csv"), "economic-distance:lon")
+    assert main(argv + ["--ties", "nearest", "--sampler", "exact", "--draws", "1000", "--out",
+                        str(tmp_path / "t")]) == 0
 
 
 def test_one_chain_can_pass(files, tmp_path):
