@@ -13,17 +13,17 @@ Public API (see ARCHITECTURE.md for the module map):
 __version__ = "0.1.0"
 
 from .errors import DiagnosticsFailed, InputError, NumericalError  # noqa: E402
-from .panel import Panel, panel_from_frame  # noqa: E402
-from .weights import SpatialWeights, economic_distance, make_weights, read_weights  # noqa: E402
 
 _LAZY = {
+    "Panel": "panel", "panel_from_frame": "panel", "SpatialWeights": "weights",
+    "economic_distance": "weights", "make_weights": "weights", "read_weights": "weights",
     "prepare": "api", "fit": "api", "Prepared": "prepared", "FitResult": "result",
     "load_fit": "result", "save_fit": "io", "load_dataset": "datasets",
     "list_datasets": "datasets", "fit_ml": "ml", "families": "families",
 }
 
 
-def __getattr__(name):  # lazy imports keep `import bayes_sdm` light (no PyMC until needed)
+def __getattr__(name):  # lazy: `import bayes_sdm` imports nothing heavy (not even pandas)
     if name in _LAZY:
         import importlib
 
