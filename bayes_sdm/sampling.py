@@ -312,8 +312,9 @@ class CompiledNUTS:
                     self._compiled = compile_nutpie_pyfunc(self.model)
                 return _sample_nutpie_pyfunc(self._compiled, self.model, s, seed, progressbar)
             if data and self.name == "nutpie":
-                import nutpie
                 from pymc.backends.arviz import patch_nutpie_idata
+
+                nutpie = import_nutpie()
 
                 if self._compiled is None:
                     self._compiled = nutpie.compile_pymc_model(self.model)
@@ -343,12 +344,53 @@ class CompiledNUTS:
 # --------------------------------------------------------------------------------------------
 
 
+def import_nutpie():
+    """``import nutpie`` without importing all of ArviZ.
+
+    nutpie's sampler module does ``import arviz`` at import time and uses only
+    ``arviz.from_dict`` and ``arviz.dict_to_dataset``, which ArviZ 1.x re-exports from
+    ``arviz_base``; the full ``arviz`` also imports its plotting stack and matplotlib (most of
+    nutpie's 4 s import).  While nutpie is imported, ``arviz`` resolves to a module whose
+    attributes come from ``arviz_base`` (and, for anything else, from the real ArviZ, imported
+    on first use); the entry is removed from ``sys.modules`` right after, so a later
+    ``import arviz`` anywhere gets the real package.
+    """
+    import sys
+    import types
+
+    if "nutpie" in sys.modules or "arviz" in sys.modules:
+        import nutpie
+
+        return nutpie
+    import arviz_base
+
+    shim = types.ModuleType("arviz", "arviz_base, for nutpie's import (bayes_sdm.sampling)")
+
+    def _attr(name):
+        if hasattr(arviz_base, name):
+            return getattr(arviz_base, name)
+        if sys.modules.get("arviz") is shim:
+            del sys.modules["arviz"]
+        return getattr(importlib.import_module("arviz"), name)
+
+    shim.__getattr__ = _attr
+    sys.modules["arviz"] = shim
+    try:
+        import nutpie
+    finally:
+        if sys.modules.get("arviz") is shim:
+            del sys.modules["arviz"]
+    return nutpie
+
+
 def compile_nutpie_pyfunc(model):
     """The model as a nutpie ``CompiledModel`` whose log-density and gradient (in the
     unconstrained space, Jacobians included) and whose draw expansion (constrained free variables
     and deterministics) are PyTensor functions compiled in the default mode (disk-cached)."""
     import pytensor
     import pytensor.tensor as pt
+
+    import_nutpie()
     from nutpie.compiled_pyfunc import from_pyfunc
     from pymc.initial_point import make_initial_point_fn
     from pymc.pytensorf import join_nonshared_inputs
@@ -408,8 +450,9 @@ def compile_nutpie_pyfunc(model):
 
 
 def _sample_nutpie_pyfunc(compiled, model, sampler: SamplerSpec, seed: int, progressbar: bool):
-    import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
+
+    nutpie = import_nutpie()
 
     t0 = time.time()
     idata = nutpie.sample(compiled, draws=sampler.draws, tune=max(sampler.tune, 1),

@@ -164,6 +164,17 @@ def test_import_bayes_sdm_is_light():
     assert _modules_after("import bayes_sdm") == set()
 
 
+def test_nuts_fit_does_not_import_plotting():
+    """A NUTS fit (nutpie) imports neither matplotlib nor ArviZ's plots (nutpie's own
+    ``import arviz`` is served from arviz_base: :func:`bayes_sdm.sampling.import_nutpie`)."""
+    code = ("from bayes_sdm import load_dataset, prepare, fit\n"
+            "ds = load_dataset('cigar')\n"
+            "from bayes_sdm.spec import SamplerSpec\n"
+            "fit(prepare(ds.panel(), ds.weights), sampler=SamplerSpec(draws=50, tune=50, "
+            "chains=2), progressbar=False)")
+    assert not _modules_after(code) & {"matplotlib", "arviz_plots"}
+
+
 def test_exact_and_ml_runs_do_not_import_pymc(tmp_path):
     """The exact sampler and ML-only runs of the CLI never import PyMC, PyTensor or
     matplotlib."""
