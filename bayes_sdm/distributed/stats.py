@@ -49,10 +49,28 @@ class ParquetPanel:
     x: tuple[str, ...]
     constant_cols: tuple[str, ...] = ()
     constant_ref: np.ndarray | None = field(default=None, compare=False, repr=False)
+    periods: tuple | None = None
+    units: tuple | None = field(default=None, compare=False, repr=False)
 
     @property
     def x_names(self) -> tuple[str, ...]:
         return tuple(self.x)
+
+    @property
+    def y_name(self) -> str:
+        return self.y
+
+    @property
+    def N(self) -> int | None:  # noqa: N802
+        return None if self.units is None else len(self.units)
+
+    @property
+    def T(self) -> int | None:  # noqa: N802
+        return None if self.periods is None else len(self.periods)
+
+    @property
+    def K(self) -> int:  # noqa: N802
+        return len(self.x)
 
 
 @dataclass(frozen=True)
@@ -209,7 +227,7 @@ def parquet_stats(client, panel: ParquetPanel, w, fe: str = "twoway",
     check_columns(src, [panel.unit, panel.time, panel.y, *x, *panel.constant_cols])
     layout = layout or Layout(len(x))
     if periods is None:
-        periods = list_periods(client, src, panel.time)
+        periods = panel.periods or list_periods(client, src, panel.time)
     n, t, ncol = w.n, len(periods), layout.ncol
     index = pd.Index(list(w.ids))
     n_blocks = 1
