@@ -21,9 +21,10 @@ with time or two-way effects lags the period-centred data instead, and the same 
 follows; with unit effects or none the two conventions coincide (W commutes with the unit
 demeaning), as :mod:`bayes_sdm.design` says.
 
-The map (one task per period) returns V_t, m_t, the raw period means of [y, X], max|x| and
-v_t split into unit blocks; a reduce per unit block forms its part of U; the client adds the
-small pieces.  No step holds more than one period, or one block of units over all periods.
+The map (one task per group of consecutive periods, one group per worker) returns V_t, m_t, the
+raw period means of [y, X] and max|x| of each period, and the group's unit sums (N x ncol); the
+unit sums are added pairwise across groups and U formed from the total; the client adds the
+small pieces.  A task holds one period's columns and one N x ncol accumulator, never the panel.
 """
 
 from __future__ import annotations
@@ -53,51 +54,46 @@ class PeriodMoments:
     m: np.ndarray  # (ncol,) column means of z_t (zero when precentred)
     mraw: np.ndarray  # (1 + K,) means of [y, X] over units
     xmax: np.ndarray  # (K,) max |x_k|
-    blocks: list | None  # v_t split into unit blocks (None when no unit sums are needed)
-
-
-def unit_bounds(n: int, n_blocks: int) -> np.ndarray:
-    """Block boundaries of n units in ``n_blocks`` nearly equal blocks."""
-    return np.linspace(0, n, max(1, min(n_blocks, n)) + 1).round().astype(int)
 
 
 def period_moments(y: np.ndarray, x: np.ndarray, w, layout: Layout, fe: str,
-                   lag_convention: str, n_blocks: int) -> PeriodMoments:
-    """The moments of one period's y (N,) and X (N, K) (module docstring)."""
+                   lag_convention: str, unit_sums: np.ndarray | None = None) -> PeriodMoments:
+    """The moments of one period's y (N,) and X (N, K) (module docstring); v_t is added into
+    ``unit_sums`` (N x ncol) when given."""
     y = np.asarray(y, dtype=float)
     x = np.asarray(x, dtype=float)
     raw = np.concatenate([y[:, None], x], axis=1)
     mraw = raw.mean(axis=0)
     if precentred(fe, lag_convention):
-        c = raw - mraw
-        z = _assemble(c[None, :, :1], c[None, :, 1:], w, layout)[0]
-        m = np.zeros(z.shape[1])
-        v = z
+        raw -= mraw
+        v = _assemble(raw[None, :, :1], raw[None, :, 1:], w, layout)[0]
+        m = np.zeros(v.shape[1])
     else:
-        z = _assemble(y[None, :, None], x[None], w, layout)[0]
-        m = z.mean(axis=0)
-        v = z - m
-    blocks = None
-    if needs_unit_sums(fe):
-        b = unit_bounds(len(y), n_blocks)
-        blocks = [np.ascontiguousarray(v[b[i]:b[i + 1]]) for i in range(len(b) - 1)]
-    return PeriodMoments(v.T @ v, m, mraw, np.abs(x).max(axis=0), blocks)
+        v = _assemble(y[None, :, None], x[None], w, layout)[0]
+        m = v.mean(axis=0)
+        v -= m
+    del raw
+    if unit_sums is not None:
+        unit_sums += v
+    return PeriodMoments(v.T @ v, m, mraw, np.abs(x).max(axis=0))
 
 
-def block_of(pm: PeriodMoments, i: int) -> np.ndarray:
-    return pm.blocks[i]
+@dataclass
+class GroupMoments:
+    """The periods of one task (in order) and their unit sums (N x ncol, or None)."""
+
+    parts: list
+    unit_sums: np.ndarray | None
 
 
-def strip_blocks(pm: PeriodMoments) -> PeriodMoments:
-    """The small part of a period's moments (what the client gathers)."""
-    return PeriodMoments(pm.V, pm.m, pm.mraw, pm.xmax, None)
+def add_sums(a: GroupMoments, b: GroupMoments) -> GroupMoments:
+    """Two groups' unit sums added (the periods' small moments are kept by the client)."""
+    return GroupMoments([], a.unit_sums + b.unit_sums)
 
 
-def unit_term(*blocks: np.ndarray) -> np.ndarray:
-    """sum_i S_i S_i' over one block of units, S_i = sum_t v_it (blocks in period order)."""
-    s = blocks[0].copy()
-    for b in blocks[1:]:
-        s += b
+def unit_term(g: GroupMoments) -> np.ndarray:
+    """U = sum_i S_i S_i' from the unit sums of all periods."""
+    s = g.unit_sums
     return s.T @ s
 
 
@@ -114,16 +110,11 @@ class Moments:
     T: int  # noqa: N815
 
 
-def combine(parts: list[PeriodMoments], unit_terms: list[np.ndarray] | None, n: int) -> Moments:
-    """Add the periods' moments (in period order) and the unit blocks' terms."""
+def combine(parts: list[PeriodMoments], u: np.ndarray | None, n: int) -> Moments:
+    """Add the periods' moments (in period order); ``u`` is the unit term U."""
     v = parts[0].V.copy()
     for p in parts[1:]:
         v += p.V
-    u = None
-    if unit_terms:
-        u = unit_terms[0].copy()
-        for b in unit_terms[1:]:
-            u += b
     return Moments(v, np.stack([p.m for p in parts]), np.stack([p.mraw for p in parts]), u,
                    np.max(np.stack([p.xmax for p in parts]), axis=0), n, len(parts))
 

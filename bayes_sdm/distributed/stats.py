@@ -13,7 +13,6 @@ a unit-block task one block of units over all periods.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -26,9 +25,6 @@ from ..likelihood import SufficientStats, fe_terms
 from . import moments as mom
 from .cluster import Failed, _guarded, n_workers
 from .parquet import ParquetSource, align_period, check_columns, check_constant, read_period
-
-#: target size of one unit-block reduce (all periods of one block of units)
-BLOCK_BYTES = 32 * 2**20
 
 
 @dataclass(frozen=True)
@@ -117,28 +113,37 @@ class PanelMeta:
 
 
 # ----------------------------------------------------------------------------- tasks
-def _period_task(src: ParquetSource, panel: ParquetPanel, period, index: pd.Index, w,
-                 layout: Layout, fe: str, lag_convention: str, n_blocks: int):
+def _group_task(src: ParquetSource, panel: ParquetPanel, periods, index: pd.Index, w,
+                layout: Layout, fe: str, lag_convention: str) -> mom.GroupMoments:
     cols = [panel.unit, panel.y, *panel.x, *panel.constant_cols]
-    df = read_period(src, cols, panel.time, period)
-    y, x = align_period(df, panel.unit, panel.time, panel.y, panel.x, index, period)
-    if panel.constant_cols:
-        check_constant(df, panel.unit, panel.constant_cols, index, panel.constant_ref, period)
-    del df
-    return mom.period_moments(y, x, w, layout, fe, lag_convention, n_blocks)
+    sums = np.zeros((len(index), layout.ncol)) if mom.needs_unit_sums(fe) else None
+    parts = []
+    for period in periods:
+        df = read_period(src, cols, panel.time, period)
+        y, x = align_period(df, panel.unit, panel.time, panel.y, panel.x, index, period)
+        if panel.constant_cols:
+            check_constant(df, panel.unit, panel.constant_cols, index, panel.constant_ref,
+                           period)
+        del df
+        parts.append(mom.period_moments(y, x, w, layout, fe, lag_convention, sums))
+        del y, x
+    return mom.GroupMoments(parts, sums)
 
 
-def _small(pm):
-    return pm if isinstance(pm, Failed) else mom.strip_blocks(pm)
+def _parts(g):
+    return g if isinstance(g, Failed) else g.parts
 
 
-def _block(pm, i: int):
-    return pm if isinstance(pm, Failed) else mom.block_of(pm, i)
+def _add(a, b):
+    if isinstance(a, Failed):
+        return a
+    if isinstance(b, Failed):
+        return b
+    return mom.add_sums(a, b)
 
 
-def _unit_term(*blocks):
-    bad = [b for b in blocks if isinstance(b, Failed)]
-    return bad[0] if bad else mom.unit_term(*blocks)
+def _unit_term(g):
+    return g if isinstance(g, Failed) else mom.unit_term(g)
 
 
 def stream_hash(src: ParquetSource, panel: ParquetPanel, periods: Sequence, index: pd.Index
@@ -228,35 +233,40 @@ def parquet_stats(client, panel: ParquetPanel, w, fe: str = "twoway",
     layout = layout or Layout(len(x))
     if periods is None:
         periods = panel.periods or list_periods(client, src, panel.time)
-    n, t, ncol = w.n, len(periods), layout.ncol
+    n, t = w.n, len(periods)
     index = pd.Index(list(w.ids))
-    n_blocks = 1
-    if mom.needs_unit_sums(fe):
-        n_blocks = max(n_workers(client), math.ceil(n * t * ncol * 8 / BLOCK_BYTES))
-        n_blocks = min(n_blocks, n)
+    n_groups = max(1, min(t, n_workers(client)))
+    bounds = np.linspace(0, t, n_groups + 1).round().astype(int)
     w_f, idx_f, src_f = client.scatter([w, index, src], broadcast=True, hash=False)
     hash_f = None
     if with_hash:
         hash_f = client.submit(_guarded, stream_hash, "data hash", src_f, panel, list(periods),
                                idx_f, pure=False, retries=1)
-    pm = [client.submit(_guarded, _period_task, f"period {p!r}", src_f, panel, p, idx_f, w_f,
-                        layout, fe, lag_convention, n_blocks, pure=False, retries=1)
-          for p in periods]
-    small = [client.submit(_small, f, pure=False) for f in pm]
-    terms = None
+    groups = [client.submit(_guarded, _group_task, f"periods {periods[a]!r}..{periods[b - 1]!r}",
+                            src_f, panel, list(periods[a:b]), idx_f, w_f, layout, fe,
+                            lag_convention, pure=False, retries=1)
+              for a, b in zip(bounds[:-1], bounds[1:])]
+    small = [client.submit(_parts, g, pure=False) for g in groups]
+    term = None
     if mom.needs_unit_sums(fe):
-        blocks = [[client.submit(_block, f, b, pure=False) for b in range(n_blocks)]
-                  for f in pm]
-        terms = [client.submit(_unit_term, *[blocks[i][b] for i in range(t)], pure=False)
-                 for b in range(n_blocks)]
-    del pm
-    parts = client.gather(small)
-    _raise_first(parts)
-    unit_terms = None
-    if terms is not None:
-        unit_terms = client.gather(terms)
-        _raise_first(unit_terms)
-    mo = mom.combine(parts, unit_terms, n)
+        level = groups
+        while len(level) > 1:  # pairwise tree: each add holds two accumulators
+            nxt = [client.submit(_add, level[i], level[i + 1], pure=False)
+                   for i in range(0, len(level) - 1, 2)]
+            if len(level) % 2:
+                nxt.append(level[-1])
+            level = nxt
+        term = client.submit(_unit_term, level[0], pure=False)
+        del level, nxt
+    del groups
+    gparts = client.gather(small)
+    _raise_first(gparts)
+    parts = [p for g in gparts for p in g]
+    u = None
+    if term is not None:
+        u = client.gather(term)
+        _raise_first([u])
+    mo = mom.combine(parts, u, n)
     mom.check_absorbed(mo, layout, tuple(x), fe)
     g = mom.gram(mo, fe, lag_convention)
     sd = mom.column_sd(mo, g, fe)
