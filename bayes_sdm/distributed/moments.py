@@ -51,7 +51,7 @@ class PeriodMoments:
     """What one period contributes (see module docstring)."""
 
     V: np.ndarray  # noqa: N815 - (ncol, ncol)
-    m: np.ndarray  # (ncol,) column means of z_t (zero when precentred)
+    m: np.ndarray  # (ncol,) column means of z_t (of v_t when precentred)
     mraw: np.ndarray  # (1 + K,) means of [y, X] over units
     xmax: np.ndarray  # (K,) max |x_k|
 
@@ -67,7 +67,7 @@ def period_moments(y: np.ndarray, x: np.ndarray, w, layout: Layout, fe: str,
     if precentred(fe, lag_convention):
         raw -= mraw
         v = _assemble(raw[None, :, :1], raw[None, :, 1:], w, layout)[0]
-        m = np.zeros(v.shape[1])
+        m = v.mean(axis=0)  # the lags of centred data need not be centred (not subtracted)
     else:
         v = _assemble(y[None, :, None], x[None], w, layout)[0]
         m = v.mean(axis=0)
@@ -136,12 +136,16 @@ def gram(mo: Moments, fe: str, lag_convention: str) -> np.ndarray:
     return 0.5 * (g + g.T)
 
 
-def column_sd(mo: Moments, g: np.ndarray, fe: str) -> np.ndarray:
-    """Standard deviations of the transformed columns over the N T rows (the transformed
-    columns have mean zero under fixed effects; without, sd^2 = V_jj / NT + var_t(m_tj))."""
+def column_sd(mo: Moments, g: np.ndarray, fe: str, lag_convention: str = "QWy") -> np.ndarray:
+    """Standard deviations of the transformed columns over the N T rows.  With unit effects
+    the transformed columns have mean zero, so sd^2 = G_jj / NT; without fixed effects
+    sd^2 = V_jj / NT + var_t(m_tj); with time effects V is the Gram matrix and its columns'
+    mean is mean_t m_tj (zero, except for the lags of period-centred data under WQy)."""
     nt = mo.N * mo.T
     if fe == "none":
         var = np.diag(mo.V) / nt + mo.M.var(axis=0)
+    elif fe == "time" and precentred(fe, lag_convention):
+        var = np.diag(g) / nt - mo.M.mean(axis=0) ** 2
     else:
         var = np.diag(g) / nt
     return np.sqrt(np.clip(var, 0.0, None))

@@ -257,7 +257,7 @@ def parquet_stats(client, panel: ParquetPanel, w, fe: str = "twoway",
                 nxt.append(level[-1])
             level = nxt
         term = client.submit(_unit_term, level[0], pure=False)
-        del level, nxt
+        del level
     del groups
     gparts = client.gather(small)
     _raise_first(gparts)
@@ -269,7 +269,7 @@ def parquet_stats(client, panel: ParquetPanel, w, fe: str = "twoway",
     mo = mom.combine(parts, u, n)
     mom.check_absorbed(mo, layout, tuple(x), fe)
     g = mom.gram(mo, fe, lag_convention)
-    sd = mom.column_sd(mo, g, fe)
+    sd = mom.column_sd(mo, g, fe, lag_convention)
     digest = ""
     if hash_f is not None:
         digest = client.gather(hash_f)
