@@ -102,7 +102,7 @@ def load_data(d: DataSpec, client=None, need_regions: bool = False):
         if reads_out_of_core(d):
             return inputs_on(client, d)
     if d.path and client is None:
-        from .distributed.parquet import is_partitioned, is_parquet_source
+        from .distributed.parquet import is_parquet_source, is_partitioned
 
         if is_partitioned(d.path) and is_parquet_source(d.path):
             raise InputError(f"--data {d.path} is a partitioned Parquet dataset: it is read out "
