@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@echo "using $(PYTHON_BOOT)"
 	@[ -x $(PY) ] || $(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,fast]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,fast,dask]"
 	@touch $(STAMP)
 
 venv: $(STAMP)

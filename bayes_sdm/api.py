@@ -46,6 +46,7 @@ def prepare(
     *,
     regions=None,
     hierarchy: HierarchySpec | dict | None = None,
+    client=None,
 ) -> Prepared:
     """Check the inputs and precompute the sufficient statistics and the log-determinant.
 
@@ -62,6 +63,10 @@ def prepare(
         mapping or a sequence in unit order) -- for a regional model
     hierarchy : the regional structure (:class:`~bayes_sdm.spec.HierarchySpec` or a dict of
         its fields: pooling, regional_w, ...); with ``regions``, makes the model regional
+    client : a Dask ``distributed.Client`` (optional extra ``bayes_sdm[dask]``): the
+        log-determinant's factorisations run on its workers, and ``panel`` may be a
+        :class:`~bayes_sdm.distributed.stats.ParquetPanel`, read out of core
+        (:mod:`bayes_sdm.distributed`; pooled models)
 
     Raises
     ------
@@ -70,8 +75,17 @@ def prepare(
         others, time effects with a non-row-standardised W, an unknown model / FE / convention,
         regions without a hierarchy (or the reverse), bad regions.
     """
+    if client is not None and regions is None and hierarchy is None:
+        from .distributed.prepare import prepare_on
+
+        if not isinstance(w, SpatialWeights):
+            raise InputError(f"w must be a bayes_sdm SpatialWeights, got {type(w).__name__}")
+        return prepare_on(client, _align(panel, w) if isinstance(panel, Panel) else panel, w,
+                          families.get(model), fe, correction, lag_convention, logdet)
     if not isinstance(panel, Panel):
-        raise InputError(f"panel must be a bayes_sdm Panel, got {type(panel).__name__}")
+        raise InputError(f"panel must be a bayes_sdm Panel, got {type(panel).__name__}"
+                         + (" (a Parquet panel is read on a cluster: pass client=)"
+                            if type(panel).__name__ == "ParquetPanel" else ""))
     if not isinstance(w, SpatialWeights):
         raise InputError(f"w must be a bayes_sdm SpatialWeights, got {type(w).__name__}")
     family = families.get(model)

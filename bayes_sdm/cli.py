@@ -20,7 +20,15 @@ import time
 from pathlib import Path
 
 from . import families
-from .commands import RunFolder, add_data_arguments, run_command, spec_from_args
+from .commands import (
+    RunFolder,
+    add_cluster_argument,
+    add_data_arguments,
+    cluster_session,
+    load_data,
+    run_command,
+    spec_from_args,
+)
 from .design import FE_TYPES, LAG_CONVENTIONS
 from .errors import EXIT_DIAGNOSTICS, EXIT_OK, InputError
 from .spec import (
@@ -77,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--plots", action="store_true",
                    help="write PNG figures and report.md into the output folder")
     o.add_argument("--quiet", action="store_true", help="print less")
+    add_cluster_argument(o)
     return p
 
 
@@ -131,8 +140,6 @@ def _kind(spec: ModelSpec, a: argparse.Namespace) -> str:
 
 def run(argv: list[str] | None = None) -> int:
     """Parse, fit, write; raises the errors of :mod:`bayes_sdm.errors`."""
-    from .inputs import load_inputs
-
     a = build_parser().parse_args(argv)
     spec = resolve_spec(a)
     if a.quiet:
@@ -145,7 +152,12 @@ def run(argv: list[str] | None = None) -> int:
                          "--region NAME --ml-only, or drop --pooling")
     if a.out:
         RunFolder(Path(a.out))  # check before any work that --out can be written
-    inputs = load_inputs(spec.data, need_regions=regional)
+    with cluster_session(a.cluster or spec.cluster, a.quiet) as client:
+        return _run_on(a, spec, regional, client)
+
+
+def _run_on(a, spec: ModelSpec, regional: bool, client) -> int:
+    inputs = load_data(spec.data, client, need_regions=regional)
     if regional and inputs.regions is None:
         raise InputError("a regional model (--pooling / --regional-w) needs --region-col")
     out = Path(a.out) if a.out else Path("runs") / f"{inputs.label}-{_kind(spec, a)}"
@@ -156,12 +168,12 @@ def run(argv: list[str] | None = None) -> int:
            f"N={panel.N} units x T={panel.T} periods, y={panel.y_name}, "
            f"x={', '.join(panel.x_names)}, W={inputs.w.name}", a.quiet)
     with RunFolder(out) as tmp:
-        code = _fit_and_write(a, spec, inputs, tmp)
+        code = _fit_and_write(a, spec, inputs, tmp, client)
     _print(f"wrote {out}/", a.quiet)
     return code
 
 
-def _fit_and_write(a, spec: ModelSpec, inputs, out: Path) -> int:
+def _fit_and_write(a, spec: ModelSpec, inputs, out: Path, client=None) -> int:
     from . import api
     from .io import save_fit, write_csv, write_json
     from .reporting import format_table
@@ -171,7 +183,7 @@ def _fit_and_write(a, spec: ModelSpec, inputs, out: Path) -> int:
     prep = api.prepare(inputs.panel, inputs.w, spec.model, spec.fe, spec.correction,
                        spec.lag_convention, spec.logdet,
                        regions=inputs.regions if spec.hierarchy else None,
-                       hierarchy=spec.hierarchy)
+                       hierarchy=spec.hierarchy, client=client)
     t_prep = time.perf_counter() - t0
 
     ml_res = None

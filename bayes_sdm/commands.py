@@ -66,6 +66,52 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--region", help="fit this region alone (W restricted and re-standardised)")
 
 
+def add_cluster_argument(p: argparse.ArgumentParser) -> None:
+    """``--cluster``: run on a Dask cluster (optional extra ``bayes_sdm[dask]``)."""
+    p.add_argument("--cluster", metavar="WHERE",
+                   help="run on a Dask cluster: local:K (K worker processes here), "
+                        "tcp://HOST:PORT (a running scheduler) or scheduler-file:PATH; a "
+                        "Parquet --data folder/glob is then read out of core (docs/scale.md)")
+
+
+@contextmanager
+def cluster_session(cluster: str | None, quiet: bool = False):
+    """A Dask client for ``--cluster`` / the spec's ``cluster:`` (None: no cluster, and
+    nothing imports Dask)."""
+    if not cluster:
+        yield None
+        return
+    from .distributed.cluster import connect
+
+    with connect(cluster, quiet=quiet) as client:
+        yield client
+
+
+def load_data(d: DataSpec, client=None, need_regions: bool = False):
+    """:func:`bayes_sdm.inputs.load_inputs`, or on a cluster a Parquet dataset read out of core
+    (:func:`bayes_sdm.distributed.prepare.inputs_on`).
+
+    Raises
+    ------
+    InputError
+        a partitioned Parquet dataset (a folder or glob) without a cluster, and the data checks.
+    """
+    if client is not None and d.path:
+        from .distributed.prepare import inputs_on, reads_out_of_core
+
+        if reads_out_of_core(d):
+            return inputs_on(client, d)
+    if d.path and client is None:
+        from .distributed.parquet import is_parquet_source, is_partitioned
+
+        if is_partitioned(d.path) and is_parquet_source(d.path):
+            raise InputError(f"--data {d.path} is a partitioned Parquet dataset: it is read out "
+                             "of core on a Dask cluster (--cluster local:K or tcp://HOST:PORT)")
+    from .inputs import load_inputs
+
+    return load_inputs(d, need_regions=need_regions)
+
+
 def apply_data_arguments(spec: ModelSpec, a: argparse.Namespace) -> None:
     """Command-line data options onto the spec's data section.
 

@@ -280,7 +280,8 @@ def select_model(panel: Panel, w: SpatialWeights, fe: str = "twoway",
                  lag_convention: str = "QWy", lm_convention: str = "elhorst",
                  standardize: bool = True, alpha: float = 0.05, ml: bool = True,
                  moran_data: pd.DataFrame | None = None, unit: str | None = None,
-                 time: str | None = None, label: str | None = None) -> SelectionResult:
+                 time: str | None = None, label: str | None = None,
+                 client=None) -> SelectionResult:
     """Run the selection pipeline (module docstring) without writing anything.
 
     Parameters
@@ -296,29 +297,35 @@ def select_model(panel: Panel, w: SpatialWeights, fe: str = "twoway",
     standardize : unit-free marginal likelihoods (see :mod:`bayes_sdm.marginal`)
     alpha : significance level
     ml : run the ML tests (the slowest step)
+    client : a Dask ``distributed.Client``: Moran's I, the LM tests, the ML tests and the
+        marginal likelihoods of each FE type run as parallel tasks on its workers
     """
     if fe not in FE_TYPES:
         raise InputError(f"unknown fixed effects {fe!r}; choose from {FE_TYPES}")
     if not 0 < alpha < 1:
         raise InputError(f"alpha must be in (0, 1), got {alpha}")
     check_not_absorbed(panel, fe)
+    run = _Now() if client is None else _Tasks(client, panel, w)
     if moran_data is not None:
-        mor = moran_table(moran_data, w, variables, unit=unit, time=time)
+        mor = run(moran_table, moran_data, w, variables, unit=unit, time=time)
     else:
-        mor = moran_table(panel, w, variables)
-    lm = lm_tests(panel, w, fe, convention=lm_convention)
+        mor = run(moran_table, panel, w, variables)
+    lm = run(lm_tests, panel, w, fe, convention=lm_convention)
     notes: list[str] = []
+    ml_f = run(ml_tests, panel, w, fe, correction, lag_convention) if ml else None
+    mfe = [fe] if marginal_fe is None else list(marginal_fe)
+    if fe not in mfe:
+        mfe = [fe, *mfe]
+    prob_parts = [run(log_marginals, panel, w, [f], models=models, correction=correction,
+                      lag_convention=lag_convention, standardize=standardize) for f in mfe]
+    mor, lm = run.result(mor), run.result(lm)
     if ml:
-        ml_tab, ml_notes = ml_tests(panel, w, fe, correction, lag_convention)
+        ml_tab, ml_notes = run.result(ml_f)
         notes += ml_notes
     else:
         ml_tab = pd.DataFrame(columns=LM_COLUMNS)
         notes.append("ML tests skipped (--no-ml).")
-    mfe = [fe] if marginal_fe is None else list(marginal_fe)
-    if fe not in mfe:
-        mfe = [fe, *mfe]
-    probs = log_marginals(panel, w, mfe, models=models, correction=correction,
-                          lag_convention=lag_convention, standardize=standardize)
+    probs = pd.concat([run.result(p) for p in prob_parts], ignore_index=True)
     all_tests = pd.concat([lm, ml_tab], ignore_index=True)[LM_COLUMNS] if len(ml_tab) else lm
     dec = decide(mor, lm, ml_tab, probs, fe, alpha)
     dec["notes"] = notes + dec["notes"] + [
@@ -340,6 +347,34 @@ def select_model(panel: Panel, w: SpatialWeights, fe: str = "twoway",
             "standardize": standardize}
     return SelectionResult(mor, all_tests.reset_index(drop=True), probs[PROB_COLUMNS],
                            fe, alpha, dec, meta)
+
+
+class _Now:
+    """Compute at once (no cluster)."""
+
+    def __call__(self, fn, *args, **kwargs):
+        return fn(*args, **kwargs)
+
+    @staticmethod
+    def result(v):
+        return v
+
+
+class _Tasks:
+    """Submit to a Dask client, the panel and W sent to the workers once."""
+
+    def __init__(self, client, panel, w):
+        self.client = client
+        self.shared = {id(panel): client.scatter(panel, broadcast=True, hash=False),
+                       id(w): client.scatter(w, broadcast=True, hash=False)}
+
+    def __call__(self, fn, *args, **kwargs):
+        args = [self.shared.get(id(a), a) for a in args]
+        return self.client.submit(fn, *args, pure=False, **kwargs)
+
+    @staticmethod
+    def result(f):
+        return f.result()
 
 
 def write_selection(result: SelectionResult, out_dir: str | Path) -> list[Path]:
@@ -393,13 +428,15 @@ def build_parser() -> argparse.ArgumentParser:
     o = p.add_argument_group("output")
     o.add_argument("--out", help="output folder (default runs/<dataset>-selection-<fe>/)")
     o.add_argument("--quiet", action="store_true", help="print less")
+    from .commands import add_cluster_argument
+
+    add_cluster_argument(o)
     return p
 
 
 def run(argv: list[str] | None = None) -> int:
     from .commands import RunFolder, spec_from_args
     from .inputs import load_inputs
-    from .reporting import format_table
 
     a = build_parser().parse_args(argv)
     spec = spec_from_args(a)
@@ -420,16 +457,30 @@ def run(argv: list[str] | None = None) -> int:
         unit, time = unit or ds.unit, time or ds.time
     out = Path(a.out) if a.out else Path("runs") / f"{inputs.label}-selection-{spec.fe}"
     folder = RunFolder(out)
-    res = select_model(
+    from .commands import cluster_session
+
+    with cluster_session(a.cluster or spec.cluster, a.quiet) as client:
+        res = _select(a, spec, inputs, panel, frame_vars, unit, time, client)
+    with folder as tmp:
+        write_selection(res, tmp)
+    _report(a, res, inputs, panel, spec, out)
+    return 0
+
+
+def _select(a, spec, inputs, panel, frame_vars, unit, time, client):
+    return select_model(
         panel, inputs.w, fe=spec.fe, variables=a.variables, models=a.models,
         marginal_fe=a.marginal_fe, correction=spec.correction,
         lag_convention=spec.lag_convention, lm_convention=a.lm_convention,
         standardize=not a.raw_units, alpha=a.alpha, ml=not a.no_ml,
         moran_data=inputs.frame if frame_vars else None,
         unit=unit if frame_vars else None, time=time if frame_vars else None,
-        label=inputs.label)
-    with folder as tmp:
-        write_selection(res, tmp)
+        label=inputs.label, client=client)
+
+
+def _report(a, res, inputs, panel, spec, out) -> None:
+    from .reporting import format_table
+
     if not a.quiet:
         print(f"bayes_sdm model selection on {inputs.label}: N={panel.N}, T={panel.T}, "
               f"y={panel.y_name}, x={', '.join(panel.x_names)}, W={inputs.w.name}, "
@@ -445,7 +496,6 @@ def run(argv: list[str] | None = None) -> int:
         print(f"\nThe evidence favours the {d['favoured'].upper()} with "
               f"{FE_WORDS[d['favoured_fe']]}. {d['why']}")
         print(f"wrote {out}/moran.csv, lm_tests.csv, model_probabilities.csv, selection.md")
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,6 +45,30 @@ LOGDET_METHODS = ("auto", "eigen", "chebyshev", "stochastic")
 NUTS_SAMPLERS = ("auto", "nutpie-pyfunc", "nutpie", "pymc", "numpyro", "blackjax")
 #: sampler kinds: NUTS, or the exact grid sampler for flat priors (:mod:`bayes_sdm.exact`)
 SAMPLER_KINDS = ("nuts", "exact")
+#: forms of ``cluster`` (``--cluster``; :mod:`bayes_sdm.distributed.cluster`)
+CLUSTER_FORMS = ("local:K", "tcp://HOST:PORT", "tls://HOST:PORT", "scheduler-file:PATH")
+
+
+def check_cluster(value) -> str:
+    """A Dask cluster to run on: ``local:K`` (K worker processes on this machine), a scheduler
+    address ``tcp://HOST:PORT`` (``tls://``, ``ucx://``, ``inproc://``) or
+    ``scheduler-file:PATH``.  Only the form is checked here (nothing imports Dask).
+
+    Raises
+    ------
+    InputError
+        another form, or K < 1.
+    """
+    import re
+
+    ok = isinstance(value, str) and (
+        re.fullmatch(r"local:[1-9][0-9]*", value) is not None
+        or re.fullmatch(r"(tcp|tls|ucx|inproc)://\S+", value) is not None
+        or re.fullmatch(r"scheduler-file:\S+", value) is not None)
+    if not ok:
+        raise InputError(f"cluster {value!r}: use one of {', '.join(CLUSTER_FORMS)} "
+                         "(K >= 1 worker processes)")
+    return value
 
 PRIOR_DISTS = {
     "rho": ("uniform", "beta"),
@@ -242,6 +266,9 @@ class ModelSpec:
     sampler: SamplerSpec = field(default_factory=SamplerSpec)
     data: DataSpec = field(default_factory=DataSpec)
     hierarchy: HierarchySpec | None = None
+    #: where to run (a Dask cluster, :func:`check_cluster`); not part of the spec's hash: it
+    #: changes where the numbers are computed, not the numbers
+    cluster: str | None = None
 
     @property
     def family(self):
@@ -265,17 +292,23 @@ class ModelSpec:
         self.data.validate()
         if self.hierarchy is not None:
             self.hierarchy.validate()
+        if self.cluster is not None:
+            check_cluster(self.cluster)
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if d.get("cluster") is None:
+            d.pop("cluster", None)
+        return d
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=str)
-                              .encode()).hexdigest()
+        d = self.to_dict()
+        d.pop("cluster", None)  # where it runs does not change what is fitted
+        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
 
     def copy(self) -> ModelSpec:
         return ModelSpec.from_dict(self.to_dict())

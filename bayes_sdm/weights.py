@@ -418,11 +418,62 @@ def knn(coords: np.ndarray, ids: Sequence, k: int, standardize: bool = True) -> 
     n = len(coords)
     if k < 1 or k >= n:
         raise InputError(f"k must be between 1 and N-1, got {k}")
-    _, nb = cKDTree(coords).query(coords, k=k + 1)
-    rows = np.repeat(np.arange(n), k)
-    cols = np.empty((n, k), dtype=np.int64)
-    for i in range(n):  # drop self (normally first; duplicates of a point may come first)
-        r = nb[i][nb[i] != i]
+    cols = knn_neighbours(cKDTree(coords), coords, 0, k)
+    return knn_weights(cols, ids, k, standardize)
+
+
+def knn_neighbours(tree, points: np.ndarray, first: int, k: int) -> np.ndarray:
+    """The k nearest other units (n_block, k) of the units ``first, first + 1, ...`` at
+    ``points``, from the k-d tree of all coordinates (a block of :func:`knn`; blockwise on a
+    cluster in :mod:`bayes_sdm.distributed.weights`)."""
+    _, nb = tree.query(points, k=k + 1)
+    cols = np.empty((len(points), k), dtype=np.int64)
+    for i in range(len(points)):  # drop self (normally first; duplicates may come first)
+        r = nb[i][nb[i] != first + i]
         cols[i] = r[:k]
-    m = sp.csr_array((np.ones(n * k), (rows, cols.ravel())), shape=(n, n))
+    return cols
+
+
+def knn_weights(cols: np.ndarray, ids: Sequence, k: int, standardize: bool = True
+                ) -> SpatialWeights:
+    """The k-NN W from each unit's neighbours (N, k) (:func:`knn_neighbours`)."""
+    n = len(cols)
+    rows = np.repeat(np.arange(n), k)
+    m = sp.csr_array((np.ones(n * k), (rows, np.asarray(cols).ravel())), shape=(n, n))
     return make_weights(m, ids, standardize, name=f"knn:{k}", symmetric=False)
+
+
+def weights_from_edges(src, dst, weight, standardize: bool = True, name: str = "edges"
+                       ) -> SpatialWeights:
+    """W from an edge list: w[src_e, dst_e] = weight_e.  The units are the ids that occur in
+    either column, sorted; an edge given twice is refused (naming it), and the checks of
+    :func:`make_weights` apply (no self-loops, no negative weights, no unit without a
+    neighbour).
+
+    Raises
+    ------
+    InputError
+        as :func:`make_weights`, plus duplicate edges and missing ids or weights.
+    """
+    src = pd.Series(np.asarray(src))
+    dst = pd.Series(np.asarray(dst))
+    val = pd.to_numeric(pd.Series(np.asarray(weight)), errors="coerce").to_numpy(dtype=float)
+    if src.isna().any() or dst.isna().any():
+        raise InputError(f"edge list: {int(src.isna().sum() + dst.isna().sum())} missing "
+                         "unit ids")
+    if not np.all(np.isfinite(val)):
+        raise InputError(f"edge list: {int((~np.isfinite(val)).sum())} NaN/inf or non-numeric "
+                         "weights")
+    uniq = pd.unique(pd.concat([src, dst], ignore_index=True))
+    ids = np.sort(uniq)
+    index = pd.Index(ids)
+    i, j = index.get_indexer(src), index.get_indexer(dst)
+    n = len(ids)
+    key = i.astype(np.int64) * n + j
+    dup = pd.Series(key).duplicated(keep=False).to_numpy()
+    if dup.any():
+        e = np.nonzero(dup)[0][0]
+        raise InputError(f"edge list: the edge ({src.iloc[e]!r}, {dst.iloc[e]!r}) is given "
+                         f"{int((key == key[e]).sum())} times")
+    m = sp.csr_array((val, (i, j)), shape=(n, n))
+    return make_weights(m, _coerce_ids(ids), standardize, name=name)

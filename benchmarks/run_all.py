@@ -269,7 +269,17 @@ def main(argv=None):
     p.add_argument("--add-rows", default=None,
                    help="JSON list of bench_scale rows (bench_scale.py --json) to merge into "
                         "the saved results.json and re-render, without running anything")
+    p.add_argument("--cluster", default=None,
+                   help="also run bench_dask.py (the Dask scale-out: Parquet panel out of core "
+                        "with 1 and K workers, SBC in process vs K workers); local:K")
     args = p.parse_args(argv)
+    if args.cluster:
+        import bench_dask
+
+        if not args.cluster.startswith("local:"):
+            p.error("--cluster: the benchmark starts its own LocalClusters; give local:K")
+        k = args.cluster.split(":", 1)[1]
+        bench_dask.main(["--workers", f"1,{k}", "--json", str(HERE / "dask_results.json")])
     import bench_scale
     import pandas as pd
 

@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=2018)
     p.add_argument("--out", default="runs/sbc")
     p.add_argument("--no-plots", action="store_true")
+    from ..commands import add_cluster_argument
+
+    add_cluster_argument(p)
     h = p.add_argument_group("hierarchical run (full-W partially pooled regional SDM; the "
                              "model is rebuilt and recompiled per simulation)")
     h.add_argument("--hier-N", type=int, default=12, help="units (default 12)")
@@ -73,6 +76,13 @@ def _run(argv: list[str] | None = None) -> int:
     runs = {"all": ["correct", "broken", "hierarchical"], "both": ["correct", "broken"],
             "correct": ["correct"], "broken": ["broken"],
             "hierarchical": ["hierarchical"]}[a.which]
+    from ..commands import cluster_session
+
+    with cluster_session(a.cluster) as client:
+        return _run_all(a, runs, client)
+
+
+def _run_all(a, runs, client) -> int:
     results = {}
     for which in runs:
         cfg = _config(a, which)
@@ -80,7 +90,7 @@ def _run(argv: list[str] | None = None) -> int:
             raise InputError("the broken model needs fixed effects (--fe twoway)")
         print(f"SBC {cfg.label}: {cfg.n_sims} simulations, N={cfg.N}, T={cfg.T}, K={cfg.K}, "
               f"{cfg.chains}x{cfg.draws} draws ({cfg.sampler})", flush=True)
-        res = run_sbc(cfg, progress=True)
+        res = run_sbc(cfg, progress=True, client=client)
         out = Path(a.out) / cfg.label
         res.write(out, plots=not a.no_plots)
         u = res.uniformity()

@@ -217,6 +217,17 @@ class _Fitter:
         return out, div
 
 
+def sim_ranks(design: SBCDesign, fitter: _Fitter, y: np.ndarray, seed: int,
+              truth: dict[str, float]) -> tuple[dict[str, int], int]:
+    """One simulation: fit ``y`` with ``seed``, thin the draws to ``n_rank_draws`` and return the
+    rank of each true quantity among them (and the divergence count)."""
+    cfg = design.config
+    post, div = fitter(y, seed=seed)
+    thin = {k: _thin(v, cfg.n_rank_draws) for k, v in post.items()}
+    q_post = quantities(cfg, design.logdet, thin, design.x_names)
+    return {q: int((q_post[q] < v).sum()) for q, v in truth.items()}, div
+
+
 def quiet_sampling():
     """Silence PyMC's progress logging and warnings during many small fits."""
     import contextlib

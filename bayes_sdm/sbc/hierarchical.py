@@ -155,40 +155,57 @@ def _fit_hier(d: HierDesign, y: np.ndarray, seed: int):
     return rm, post, div
 
 
+def simulate_hier_all(d: HierDesign, prior: dict, n: int, seed: int) -> list[np.ndarray]:
+    """The n simulated panels of a run, in order (one random stream)."""
+    cfg = d.config
+    rng = np.random.default_rng(seed)
+    ys = []
+    for i in range(n):
+        mu = rng.standard_normal(cfg.N) if cfg.fe in ("unit", "twoway") else None
+        alpha = rng.standard_normal(cfg.T) if cfg.fe in ("time", "twoway") else None
+        ys.append(simulate_hier_y(d, prior["rho"][i], prior["beta"][i][d.index],
+                                  prior["theta"][i][d.index], prior["sigma"][i], mu, alpha,
+                                  rng))
+    return ys
+
+
+def hier_sim(d: HierDesign, one: dict, y: np.ndarray, seed: int):
+    """One simulation of the hierarchical run: fit ``y``; returns ({quantity: rank},
+    {quantity: true value}, divergences).  ``one``: the simulation's prior draw (arrays of
+    length 1)."""
+    cfg = d.config
+    rm, post, div = _fit_hier(d, y, seed)
+    q_true = hier_quantities(one, _hier_effects(rm, one, d.region_names, d.x_names),
+                             d.region_names, d.x_names)
+    thin = {}
+    for v in ("rho", "sigma", "beta_mean", "beta_tau", "theta_mean", "theta_tau"):
+        thin[v] = _thin(np.asarray(post[v].values, dtype=float), cfg.n_rank_draws)
+    for v in ("beta", "theta"):
+        arr = post[v].transpose("chain", "draw", "region", "coef").values
+        thin[v] = _thin(np.asarray(arr, dtype=float), cfg.n_rank_draws)
+    q_post = hier_quantities(thin, _hier_effects(rm, thin, d.region_names, d.x_names),
+                             d.region_names, d.x_names)
+    ranks = {q: int((q_post[q] < v[0]).sum()) for q, v in q_true.items()}
+    return ranks, {q: float(v[0]) for q, v in q_true.items()}, div
+
+
 def run_hierarchical(cfg: SBCConfig, progress: bool) -> SBCResult:
     t0 = time.perf_counter()
     d = make_hier_design(cfg)
     prior = draw_hier_prior(d, cfg.n_sims, cfg.seed + 1)
-    rng = np.random.default_rng(cfg.seed + 2)
+    ys = simulate_hier_all(d, prior, cfg.n_sims, cfg.seed + 2)
     ranks: dict[str, np.ndarray] = {}
     truth: dict[str, np.ndarray] = {}
     div = np.zeros(cfg.n_sims, dtype=int)
     t_first = None
     for i in range(cfg.n_sims):
-        units_beta = prior["beta"][i][d.index]
-        units_theta = prior["theta"][i][d.index]
-        mu = rng.standard_normal(cfg.N) if cfg.fe in ("unit", "twoway") else None
-        alpha = rng.standard_normal(cfg.T) if cfg.fe in ("time", "twoway") else None
-        y = simulate_hier_y(d, prior["rho"][i], units_beta, units_theta, prior["sigma"][i],
-                            mu, alpha, rng)
-        rm, post, div[i] = _fit_hier(d, y, cfg.seed + 1000 + i)
+        one = {k: v[i:i + 1] for k, v in prior.items()}
+        r, tv, div[i] = hier_sim(d, one, ys[i], cfg.seed + 1000 + i)
         if t_first is None:
             t_first = time.perf_counter() - t0
-        one = {k: v[i:i + 1] for k, v in prior.items()}
-        q_true = hier_quantities(one, _hier_effects(rm, one, d.region_names, d.x_names),
-                                 d.region_names, d.x_names)
-        thin = {}
-        for v in ("rho", "sigma", "beta_mean", "beta_tau", "theta_mean", "theta_tau"):
-            thin[v] = _thin(np.asarray(post[v].values, dtype=float), cfg.n_rank_draws)
-        for v in ("beta", "theta"):
-            arr = post[v].transpose("chain", "draw", "region", "coef").values
-            thin[v] = _thin(np.asarray(arr, dtype=float), cfg.n_rank_draws)
-        q_post = hier_quantities(thin, _hier_effects(rm, thin, d.region_names, d.x_names),
-                                 d.region_names, d.x_names)
-        for q, v in q_true.items():
-            ranks.setdefault(q, np.empty(cfg.n_sims, dtype=int))[i] = int(
-                (q_post[q] < v[0]).sum())
-            truth.setdefault(q, np.empty(cfg.n_sims))[i] = v[0]
+        for q, v in r.items():
+            ranks.setdefault(q, np.empty(cfg.n_sims, dtype=int))[i] = v
+            truth.setdefault(q, np.empty(cfg.n_sims))[i] = tv[q]
         if progress and ((i + 1) % max(cfg.n_sims // 10, 1) == 0 or i + 1 == cfg.n_sims):
             el = time.perf_counter() - t0
             print(f"  [{cfg.label}] {i + 1}/{cfg.n_sims} simulations, {el:.0f} s", flush=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,8 @@ class SBCResult:
     compile_s: float
     wall_s: float
     _uniformity: pd.DataFrame | None = None
+    #: simulations whose fit failed on a cluster (left out of the ranks)
+    failed: list = field(default_factory=list)
 
     def uniformity(self) -> pd.DataFrame:
         if self._uniformity is None:
@@ -49,6 +51,7 @@ class SBCResult:
             "divergences": int(self.divergences.sum()),
             "min_p": float(u["p_min"].min()),
             "failed_quantities": u.loc[~u["passed"], "quantity"].tolist(),
+            **({"failed_simulations": list(self.failed)} if self.failed else {}),
             "uniformity": json.loads(u.to_json(orient="records")),
         }
 

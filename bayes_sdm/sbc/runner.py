@@ -10,18 +10,26 @@ import pandas as pd
 from .core import (
     SBCConfig,
     _Fitter,
-    _thin,
     draw_prior,
     make_design,
     quantities,
+    sim_ranks,
     simulate_panel,
 )
 from .result import SBCResult
 
 
-def run_sbc(cfg: SBCConfig | None = None, progress: bool = False) -> SBCResult:
-    """Run SBC: prior draw -> simulate -> fit -> ranks, ``cfg.n_sims`` times."""
+def run_sbc(cfg: SBCConfig | None = None, progress: bool = False, client=None) -> SBCResult:
+    """Run SBC: prior draw -> simulate -> fit -> ranks, ``cfg.n_sims`` times.
+
+    ``client`` (a Dask ``distributed.Client``): the fits run as tasks on its workers, each
+    worker compiling the model once (:mod:`bayes_sdm.distributed.sbc`); the same seeds give
+    the same ranks."""
     cfg = (cfg or SBCConfig()).validate()
+    if client is not None:
+        from ..distributed.sbc import run_sbc_on
+
+        return run_sbc_on(client, cfg, progress)
     if cfg.hierarchical:
         from .hierarchical import run_hierarchical
 
@@ -37,11 +45,10 @@ def run_sbc(cfg: SBCConfig | None = None, progress: bool = False) -> SBCResult:
     div = np.zeros(cfg.n_sims, dtype=int)
     for i in range(cfg.n_sims):
         y = simulate_panel(design, prior, i, rng)
-        post, div[i] = fitter(y, seed=cfg.seed + 1000 + i)
-        thin = {k: _thin(v, cfg.n_rank_draws) for k, v in post.items()}
-        q_post = quantities(cfg, design.logdet, thin, design.x_names)
+        r, div[i] = sim_ranks(design, fitter, y, cfg.seed + 1000 + i,
+                              {q: v[i] for q, v in true_q.items()})
         for q in true_q:
-            ranks[q][i] = int((q_post[q] < true_q[q][i]).sum())
+            ranks[q][i] = r[q]
         if progress and ((i + 1) % max(cfg.n_sims // 10, 1) == 0 or i + 1 == cfg.n_sims):
             el = time.perf_counter() - t0
             print(f"  [{cfg.label}] {i + 1}/{cfg.n_sims} simulations, {el:.0f} s", flush=True)
