@@ -152,10 +152,11 @@ def _modules_after(code: str) -> set[str]:
     import subprocess
     import sys
 
-    # (xarray's reductions import dask.array whenever dask is installed: not counted; the
-    # package's own Dask code, bayes_sdm.distributed and distributed, are)
-    heavy = ("pymc", "pytensor", "matplotlib", "arviz_plots", "nutpie", "distributed",
-             "bayes_sdm.distributed", "jax")
+    # (whenever Dask is installed, xarray imports dask.array in reductions and `distributed`
+    # to look for a scheduler when writing netCDF: not counted; the package's own Dask code,
+    # bayes_sdm.distributed, is)
+    heavy = ("pymc", "pytensor", "matplotlib", "arviz_plots", "nutpie", "bayes_sdm.distributed",
+             "jax")
     out = subprocess.run([sys.executable, "-c", code + "\nimport sys\nprint(' '.join(m for m in "
                           f"{heavy!r} if m in sys.modules))"],
                          capture_output=True, text=True, cwd=PKG.parent, check=True)
