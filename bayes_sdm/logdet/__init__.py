@@ -88,7 +88,7 @@ from .eigen import (  # noqa: F401
     lambda_max,
     lambda_min,
 )
-from .factor import FactorPool, SparseFactor, default_workers, exact_logdets
+from .factor import FactorPool, SparseFactor, default_workers
 from .interpolated import (  # noqa: F401
     InterpolatedLogDet,
     _adaptive_fit,
@@ -183,5 +183,5 @@ def make_logdet(w: SpatialWeights, method: str = "auto", verbose: bool = False,
 __all__ = [
     "METHODS", "LogDet", "EigenLogDet", "InterpolatedLogDet", "ChebyshevLogDet",
     "StochasticLogDet", "SparseFactor", "FactorPool", "make_logdet", "eigenvalues", "lambda_max",
-    "lambda_min", "default_workers", "exact_logdets",
+    "lambda_min", "default_workers",
 ]

@@ -38,10 +38,11 @@ class LogDet:
         trw = -self.deriv(rho)
         return self.n + rho * trw, trw
 
-    def check_rho(self, rho: float, name: str = "rho") -> None:
-        lo, hi = self.interval
-        if not (lo < rho < hi):
-            raise InputError(f"{name}={rho} is outside the admissible interval ({lo:.6g}, {hi:.6g})")
+    @property
+    def eigenvalues(self) -> np.ndarray | None:
+        """The eigenvalues of W when the method holds them (exact traces, tr(G^2), block
+        spectra), else None -- so that consumers need no ``isinstance`` test."""
+        return None
 
     def describe(self) -> dict:
         """A small record of the method (for outputs and benchmarks)."""

@@ -48,6 +48,7 @@ class EigenLogDet(LogDet):
 
     @property
     def eigenvalues(self) -> np.ndarray:
+        """The eigenvalues of W (real, or complex when W has complex pairs)."""
         return self.re if not self.complex else self.re + 1j * self.im
 
     def _parts(self, rho):

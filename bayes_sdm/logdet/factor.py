@@ -139,17 +139,6 @@ class FactorPool:
             self._ex = None
 
 
-def exact_logdets(w: SpatialWeights, rho, workers: int = 1, factor: SparseFactor | None = None
-                  ) -> np.ndarray:
-    """Exact log|I - rho W| at each rho by LU, optionally in ``workers`` processes."""
-    f = factor or SparseFactor(w)
-    pool = FactorPool(f, workers)
-    try:
-        return pool(rho)
-    finally:
-        pool.close()
-
-
 def default_workers(n: int) -> int:
     """Processes for the factorisations: 1 below N = 200,000 (spawning costs about a second
     and the LUs take well under one), else the CPU count up to 4."""
