@@ -77,6 +77,7 @@ import time
 from ..errors import InputError
 from ..weights import SpatialWeights
 from .base import LogDet, _check_nonnegative, _note  # noqa: F401
+from .block import BlockLogDet, block_logdet
 from .cache import _CACHE_ENV, _cache_dir, _hash_w, _save_cache  # noqa: F401
 from .chebyshev import ChebyshevLogDet
 from .eigen import (  # noqa: F401
@@ -182,6 +183,6 @@ def make_logdet(w: SpatialWeights, method: str = "auto", verbose: bool = False,
 
 __all__ = [
     "METHODS", "LogDet", "EigenLogDet", "InterpolatedLogDet", "ChebyshevLogDet",
-    "StochasticLogDet", "SparseFactor", "FactorPool", "make_logdet", "eigenvalues", "lambda_max",
+    "StochasticLogDet", "BlockLogDet", "block_logdet", "SparseFactor", "FactorPool", "make_logdet", "eigenvalues", "lambda_max",
     "lambda_min", "default_workers",
 ]
