@@ -205,13 +205,18 @@ def eigenvalues(w: SpatialWeights, cache: bool = True, backend: str = "auto") ->
             if lam is None and backend == "jax":
                 raise InputError("backend='jax' needs JAX with a GPU device")
         if lam is None:
-            lam = sla.eigvalsh(s)
+            # s is a fresh, exactly symmetric array: its transpose is the same matrix in Fortran
+            # order, which LAPACK overwrites instead of copying (one N x N array less at peak)
+            lam = sla.eigvalsh(s.T, overwrite_a=True, check_finite=False)
+        del s
     else:
         if backend == "jax":
             raise InputError("backend='jax' needs a W with a symmetric form (general "
                              "eigenvalues run on the CPU only)")
-        m = w.matrix.toarray() if w.is_sparse else w.matrix
-        lam = sla.eigvals(m)
+        if w.is_sparse:  # a fresh Fortran-ordered copy that LAPACK may overwrite
+            lam = sla.eigvals(w.matrix.toarray(order="F"), overwrite_a=True, check_finite=False)
+        else:
+            lam = sla.eigvals(w.matrix)
     if key is not None:
         tmp = key.with_suffix(f".{os.getpid()}.tmp.npy")
         try:
