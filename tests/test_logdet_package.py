@@ -106,3 +106,29 @@ def test_block_logdet_sums_the_blocks():
     r = pt.dscalar("r")
     f = pytensor.function([r], bc.symbolic(r))
     assert float(f(0.4)) == pytest.approx(float(exact.value(0.4)), abs=1e-7)
+
+
+def test_auto_rule_by_symmetry_and_size(monkeypatch):
+    """``auto``: eigenvalues for a dense W, and for a sparse W up to the measured crossover of
+    its kind (symmetric similar form or not); the Chebyshev interpolant of sparse LUs above."""
+    import bayes_sdm.logdet as L
+
+    assert L.AUTO_EIGEN_MAX_N_SYM >= L.AUTO_EIGEN_MAX_N >= 300
+    monkeypatch.setattr(L, "AUTO_EIGEN_MAX_N", 50)
+    monkeypatch.setattr(L, "AUTO_EIGEN_MAX_N_SYM", 100)
+
+    def sym(n):
+        rng = np.random.default_rng(n)
+        xy = rng.random((n, 2))
+        _, idx = cKDTree(xy).query(xy, k=5)
+        m = sp.csr_array((np.ones(n * 4), (np.repeat(np.arange(n), 4), idx[:, 1:].ravel())),
+                         shape=(n, n))
+        return make_weights(sp.csr_array(((m + m.T) > 0).astype(float)), tuple(range(n)))
+
+    assert L.make_logdet(knn_w(40)).method == "eigen"
+    assert L.make_logdet(knn_w(60, k=4), cache=False).method == "chebyshev"
+    w80 = sym(80)
+    assert w80.sym_scale is not None and L.make_logdet(w80).method == "eigen"
+    assert L.make_logdet(sym(120), cache=False).method == "chebyshev"
+    dense = make_weights(sym(120).raw_base().toarray(), tuple(range(120)))
+    assert not dense.is_sparse and L.make_logdet(dense).method == "eigen"
