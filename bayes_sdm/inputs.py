@@ -96,15 +96,20 @@ def _unit_constant(frame: pd.DataFrame, unit: str, col: str, how: str = "first")
     if vals.isna().any():
         u = frame.loc[vals.isna(), unit].unique()[:5].tolist()
         raise InputError(f"column {col!r} has NaN/non-numeric values for unit(s) {u}")
-    g = vals.groupby(frame[unit])
     if how == "mean":
-        return g.mean()
-    first, lo, hi = g.first(), g.min(), g.max()  # no NaN here: constant <=> min == max
-    varies = lo.to_numpy() != hi.to_numpy()
+        return vals.groupby(frame[unit]).mean()
+    # each unit's first value, by unit codes in sorted order (the groupby's index), and every
+    # row compared with it: one hash pass and O(rows) array work
+    codes, uniq = pd.factorize(frame[unit], sort=True)
+    v = vals.to_numpy(dtype=float)
+    first = np.empty(len(uniq))
+    first[codes[::-1]] = v[::-1]  # the last write wins: each unit's first row
+    varies = np.zeros(len(uniq), dtype=bool)
+    varies[codes[v != first[codes]]] = True
     if varies.any():
-        bad = first.index[varies][:5].tolist()
+        bad = uniq[varies][:5].tolist()
         raise InputError(f"coordinate column {col!r} varies over time for unit(s) {bad}")
-    return first
+    return pd.Series(first, index=pd.Index(uniq, name=unit), name=col)
 
 
 def build_weights(arg: str, frame: pd.DataFrame, unit: str,

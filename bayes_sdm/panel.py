@@ -132,7 +132,12 @@ def panel_from_frame(
         rows = df.index[df[unit].isna() | df[time].isna()].tolist()[:5]
         raise InputError(f"missing unit or time id in rows {rows}")
 
-    dup = df.duplicated([unit, time], keep=False)
+    # one hash pass over each id column: codes of the units (in order of appearance) and periods
+    ucodes, data_units = pd.factorize(df[unit])
+    tcodes, tuniq = pd.factorize(df[time])
+    data_units, tuniq = np.asarray(data_units), np.asarray(tuniq)
+    cell = tcodes.astype(np.int64) * len(data_units) + ucodes
+    dup = np.bincount(cell, minlength=len(data_units) * len(tuniq))[cell] > 1
     if dup.any():
         d = df.loc[dup, [unit, time]].drop_duplicates().head(5)
         cells = ", ".join(f"({u!r}, {t!r})" for u, t in d.itertuples(index=False))
@@ -150,8 +155,7 @@ def panel_from_frame(
                 f"column {col!r} has {int(bad.sum())} NaN/inf or non-numeric value(s): {where}"
             )
 
-    data_units = pd.unique(df[unit])
-    times = np.sort(pd.unique(df[time]))
+    times = np.sort(tuniq)
     if len(times) < 2:
         raise InputError(f"a panel needs at least 2 periods; column {time!r} has {len(times)}")
 
@@ -176,8 +180,8 @@ def panel_from_frame(
     n, t = len(units), len(times)
     # each row's cell: (period position, unit position); unique (no duplicates) and inside the
     # grid (every id is known), so the panel is balanced exactly when every cell is filled
-    upos = unit_index.get_indexer(df[unit])
-    tpos = pd.Index(times).get_indexer(df[time])
+    upos = unit_index.get_indexer(data_units)[ucodes]
+    tpos = pd.Index(times).get_indexer(tuniq)[tcodes]
     flat = tpos.astype(np.int64) * n + upos
     n_exp = n * t
     if len(df) != n_exp:

@@ -340,8 +340,9 @@ def check_dense_memory(n: int, what: str = "a dense W") -> None:
 def knn(coords: np.ndarray, ids: Sequence, k: int, standardize: bool = True) -> SpatialWeights:
     """k-nearest-neighbour weights from coordinates, sparse (Euclidean, scipy cKDTree).
 
-    O(N log N) time and O(N k) memory: the tree is queried in parallel (``workers=-1``) and the
-    neighbour lists are assembled without a Python loop (10^6 points in a few seconds).
+    O(N log N) time and O(N k) memory: the tree is queried in parallel (``workers=-1``), in its
+    own leaf order, and the neighbour lists are assembled without a Python loop (10^6 points in
+    about 4 s on 2 cores).
 
     Each unit gets its k nearest other units (ties at the k-th distance broken by the tree's
     order, deterministically).  The relation is not symmetric, so W has no symmetric similar
@@ -358,8 +359,14 @@ def knn(coords: np.ndarray, ids: Sequence, k: int, standardize: bool = True) -> 
     n = len(coords)
     if k < 1 or k >= n:
         raise InputError(f"k must be between 1 and N-1, got {k}")
-    _, nb = cKDTree(coords).query(coords, k=k + 1, workers=-1)
-    nb = np.asarray(nb, dtype=np.int64).reshape(n, k + 1)
+    tree = cKDTree(coords)
+    # query in the tree's leaf order (neighbouring queries touch the same nodes: 2x faster at
+    # 10^6 points) and put the rows back; each query's answer does not depend on the order
+    order = tree.indices
+    _, nb_leaf = tree.query(coords[order], k=k + 1, workers=-1)
+    nb = np.empty((n, k + 1), dtype=np.int64)
+    nb[order] = np.asarray(nb_leaf, dtype=np.int64).reshape(n, k + 1)
+    del nb_leaf
     # drop self (normally first; duplicates of a point may come first, or push it out of the
     # k + 1 found, then the last is dropped): the k others in the tree's order
     is_self = nb == np.arange(n)[:, None]
