@@ -248,8 +248,9 @@ def render(rows: list[dict], info: dict) -> str:
            "process timed with /usr/bin/time -v (median over the warm repeats); peak = the "
            "largest single process's resident high-water mark.  Ratio = bayes_sdm / bayespecon "
            "wall time in the same run.", "",
-           "| case | caches | bayespecon wall s | bayespecon peak MB | bayes_sdm NUTS wall s | "
-           "bayes_sdm peak MB | ratio | bayes_sdm exact wall s | rho: bayespecon / bayes_sdm |",
+           "| case | caches | bayespecon wall s (CPU s) | bayespecon peak MB | bayes_sdm NUTS wall s "
+           "(CPU s) | bayes_sdm peak MB | ratio wall (CPU) | bayes_sdm exact wall s (CPU s) | "
+           "rho: bayespecon / bayes_sdm |",
            "|---|---|---|---|---|---|---|---|---|"]
     for case in dict.fromkeys(r["case"] for r in rows):
         for caches in ("cold", "warm"):
@@ -266,15 +267,18 @@ def render(rows: list[dict], info: dict) -> str:
 
             pw, ow, ew = pick("bayespecon", "wall_s"), pick("bayes_sdm", "wall_s"), \
                 pick("bayes_sdm exact", "wall_s")
-            ratio = f"{ow / pw:.2f}" if pw and ow else "—"
+            pc, oc, ec = pick("bayespecon", "cpu_s"), pick("bayes_sdm", "cpu_s"), \
+                pick("bayes_sdm exact", "cpu_s")
+            ratio = f"{ow / pw:.2f} ({oc / pc:.2f})" if pw and ow and pc and oc else "—"
 
             def f(v, d=1):
                 return "—" if v is None else f"{v:.{d}f}"
 
             rho = f"{f(pick('bayespecon', 'rho_mean'), 3)} / {f(pick('bayes_sdm', 'rho_mean'), 3)}"
-            out.append(f"| {case} | {caches} | {f(pw)}{fails('bayespecon')} | "
-                       f"{f(pick('bayespecon', 'peak_mb'), 0)} | {f(ow)}{fails('bayes_sdm')} | "
-                       f"{f(pick('bayes_sdm', 'peak_mb'), 0)} | {ratio} | {f(ew)} | {rho} |")
+            out.append(f"| {case} | {caches} | {f(pw)} ({f(pc)}){fails('bayespecon')} | "
+                       f"{f(pick('bayespecon', 'peak_mb'), 0)} | {f(ow)} ({f(oc)})"
+                       f"{fails('bayes_sdm')} | {f(pick('bayes_sdm', 'peak_mb'), 0)} | {ratio} | "
+                       f"{f(ew)} ({f(ec)}) | {rho} |")
     out.append("")
     return "\n".join(out)
 
@@ -292,7 +296,16 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-peer", action="store_true", help="bayes_sdm only")
     ap.add_argument("--out", default=str(HERE / "peer_results.md"))
     ap.add_argument("--json", default=str(HERE / "peer_results.json"))
+    ap.add_argument("--render", nargs="+", metavar="JSON",
+                   help="only render --out from these result files (runs nothing)")
     a = ap.parse_args(argv)
+    if a.render:
+        parts = [json.loads(Path(f).read_text()) for f in a.render]
+        info = dict(parts[0]["info"])
+        info["load_end"] = parts[-1]["info"].get("load_end", info.get("load_end", "?"))
+        Path(a.out).write_text(render([r for d in parts for r in d["rows"]], info))
+        print(Path(a.out).read_text())
+        return 0
     peer_python = Path(a.peer_python)
     skip_peer = a.skip_peer
     if not skip_peer and not peer_python.exists():
@@ -305,14 +318,15 @@ def main(argv=None) -> int:
     info = {"machine": platform.platform(), "cpus": os.cpu_count(),
             "load_start": ", ".join(f"{v:.1f}" for v in os.getloadavg()),
             "date": time.strftime("%Y-%m-%d %H:%M")}
-    rows = []
+    rows, done = [], []
     jpath = Path(a.json)
 
-    def log(rec):
+    def log(rec):  # every finished run is in the JSON at once (a long run may be cut short)
         print(json.dumps({k: v for k, v in rec.items() if k != "tail"}), flush=True)
         if rec.get("rc") != 0:
             print(rec.get("tail", ""), file=sys.stderr, flush=True)
-        jpath.write_text(json.dumps({"info": info, "rows": rows + [rec]}, indent=1))
+        done.append(rec)
+        jpath.write_text(json.dumps({"info": info, "rows": done}, indent=1))
 
     for case in cases:
         rows += run_case(case, a.repeats, peer_python, a.timeout, skip_peer, log)
