@@ -150,14 +150,21 @@ def panel_from_frame(
         rows = df.index[df[unit].isna() | df[time].isna()].tolist()[:5]
         raise InputError(f"missing unit or time id in rows {rows}")
 
-    dup = df.duplicated([unit, time], keep=False)
+    # one hash pass over each id column: codes of the units (in order of appearance) and periods
+    ucodes, data_units = pd.factorize(df[unit])
+    tcodes, tuniq = pd.factorize(df[time])
+    data_units, tuniq = np.asarray(data_units), np.asarray(tuniq)
+    cell = tcodes.astype(np.int64) * len(data_units) + ucodes
+    dup = np.bincount(cell, minlength=len(data_units) * len(tuniq))[cell] > 1
     if dup.any():
         d = df.loc[dup, [unit, time]].drop_duplicates().head(5)
         cells = ", ".join(f"({u!r}, {t!r})" for u, t in d.itertuples(index=False))
         raise InputError(f"duplicate (unit, time) rows for {int(dup.sum())} rows, e.g. {cells}")
 
+    numeric = {}
     for col in [y, *x]:
         vals = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+        numeric[col] = vals
         bad = ~np.isfinite(vals)
         if bad.any():
             sub = df.loc[bad, [unit, time]].head(5)
@@ -166,16 +173,18 @@ def panel_from_frame(
                 f"column {col!r} has {int(bad.sum())} NaN/inf or non-numeric value(s): {where}"
             )
 
-    data_units = pd.unique(df[unit])
-    times = np.sort(pd.unique(df[time]))
+    times = np.sort(tuniq)
     if len(times) < 2:
         raise InputError(f"a panel needs at least 2 periods; column {time!r} has {len(times)}")
 
     if units is None:
-        units = sorted(data_units, key=lambda v: (str(type(v)), v))
+        units = _sorted_ids(data_units)
     units = list(units)
-    in_w_not_data = [u for u in units if u not in set(data_units)]
-    in_data_not_w = [u for u in data_units if u not in set(units)]
+    unit_index = pd.Index(units)
+    data_index = pd.Index(data_units)
+    # hashed membership both ways (linear; the order of each list is kept for the message)
+    in_w_not_data = [units[i] for i in np.flatnonzero(~unit_index.isin(data_index))]
+    in_data_not_w = [data_units[i] for i in np.flatnonzero(~data_index.isin(unit_index))]
     if in_w_not_data or in_data_not_w:
         msg = []
         if in_w_not_data:
@@ -186,24 +195,37 @@ def panel_from_frame(
                        + (" ..." if len(in_data_not_w) > 10 else ""))
         raise InputError("; ".join(msg))
 
-    n_exp = len(units) * len(times)
+    n, t = len(units), len(times)
+    # each row's cell: (period position, unit position); unique (no duplicates) and inside the
+    # grid (every id is known), so the panel is balanced exactly when every cell is filled
+    upos = unit_index.get_indexer(data_units)[ucodes]
+    tpos = pd.Index(times).get_indexer(tuniq)[tcodes]
+    flat = tpos.astype(np.int64) * n + upos
+    n_exp = n * t
     if len(df) != n_exp:
-        full = pd.MultiIndex.from_product([units, times])
-        have = pd.MultiIndex.from_frame(df[[unit, time]])
-        missing = full.difference(have)[:5]
-        cells = ", ".join(f"(unit {u!r}, period {t!r})" for u, t in missing)
+        filled = np.zeros(n_exp, dtype=bool)
+        filled[flat] = True
+        holes = np.flatnonzero(~filled)
+        # the first missing cells in (unit, period) order, as MultiIndex.difference lists them
+        cells_u = np.asarray(holes % n)
+        cells_t = np.asarray(holes // n)
+        order = np.lexsort((cells_t, _sort_key(units)[cells_u]))[:5]
+        cells = ", ".join(f"(unit {_scalar(units[cells_u[k]])!r}, "
+                          f"period {_scalar(times[cells_t[k]])!r})" for k in order)
         raise InputError(
-            f"unbalanced panel: {len(df)} rows for {len(units)} units x {len(times)} periods "
+            f"unbalanced panel: {len(df)} rows for {n} units x {t} periods "
             f"= {n_exp}; missing e.g. {cells}"
         )
 
-    wide = df.set_index([time, unit])
-    idx = pd.MultiIndex.from_product([times, units])
-    yy = wide[y].astype(float).reindex(idx).to_numpy().reshape(len(times), len(units))
-    XX = np.stack(
-        [wide[c].astype(float).reindex(idx).to_numpy().reshape(len(times), len(units)) for c in x],
-        axis=-1,
-    )
+    def wide(col):
+        out = np.empty(n_exp, dtype=float)
+        out[flat] = numeric[col]
+        return out.reshape(t, n)
+
+    yy = wide(y)
+    XX = np.empty((t, n, len(x)))
+    for k, c in enumerate(x):
+        XX[:, :, k] = wide(c)
     info = None
     if unit_cols:
         g = df.groupby(unit)[list(unit_cols)]
@@ -214,6 +236,27 @@ def panel_from_frame(
                 raise InputError(f"column {c!r} varies over time within unit(s) {bad[:5]}")
         info = g.first().loc[units]
     return Panel(yy, XX, tuple(units), tuple(times.tolist()), y, tuple(x), info)
+
+
+def _sorted_ids(ids) -> list:
+    """Unit ids sorted by (type name, value); a numeric array is sorted by numpy (same order,
+    same element types as ``sorted``)."""
+    if isinstance(ids, np.ndarray) and ids.dtype.kind in "iuf":
+        return list(ids[np.argsort(ids, kind="stable")])
+    return sorted(ids, key=lambda v: (str(type(v)), v))
+
+
+def _scalar(v):
+    """A numpy scalar as the Python scalar (how messages print ids and periods)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _sort_key(units: list) -> np.ndarray:
+    """Rank of each unit in the (type name, value) order (for messages)."""
+    order = sorted(range(len(units)), key=lambda i: (str(type(units[i])), units[i]))
+    rank = np.empty(len(units), dtype=np.int64)
+    rank[order] = np.arange(len(units))
+    return rank
 
 
 def check_not_absorbed(panel: Panel, fe: str, rtol: float = 1e-10) -> None:

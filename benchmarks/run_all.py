@@ -8,7 +8,13 @@
 The machine (platform, CPU count, memory) and the package versions are written with the tables.
 
 Usage: ``python benchmarks/run_all.py [--max-n 30000] [--n 176,3000] [--draws 1000]
-[--no-cigar] [--no-ml-bench]`` (``make bench`` calls it without options).  Rows of a separate
+[--no-cigar] [--no-ml-bench]`` (``make bench`` calls it without options).
+
+Separate modes (``make bench ARGS="--whole-process"``, each instead of the above):
+``--whole-process [--cases cigar,knn3000] [--repeats 1]`` -- :mod:`peer_bayespecon`, the CLI as
+a user runs it (one process per fit, cold and warm caches) against bayespecon's NUTS in the same
+run (``peer_results.md``); ``--logdet-crossover`` -- :mod:`bench_logdet`
+(``logdet_crossover.md``); ``--input-stage`` -- :mod:`bench_input` (``input_stage.md``).  Rows of a separate
 ``bench_scale.py --n 1000000 --json rows.json`` run can be merged afterwards with
 ``run_all.py --add-rows rows.json`` (re-renders from ``results.json``; runs nothing).
 """
@@ -272,6 +278,19 @@ def main(argv=None):
     p.add_argument("--cluster", default=None,
                    help="also run bench_dask.py (the Dask scale-out: Parquet panel out of core "
                         "with 1 and K workers, SBC in process vs K workers); local:K")
+    p.add_argument("--whole-process", action="store_true",
+                   help="instead: whole-process timings of the CLI against bayespecon "
+                        "(peer_bayespecon.py -> peer_results.md; the peer's environment is "
+                        "set up by hand, see that file)")
+    p.add_argument("--cases", default=None,
+                   help="with --whole-process: comma-separated cases (default all four)")
+    p.add_argument("--repeats", type=int, default=1, help="with --whole-process: warm repeats")
+    p.add_argument("--logdet-crossover", action="store_true",
+                   help="instead: the eigen / Chebyshev crossover (bench_logdet.py -> "
+                        "logdet_crossover.md)")
+    p.add_argument("--input-stage", action="store_true",
+                   help="instead: the CLI input stage at 10^4-10^6 units (bench_input.py -> "
+                        "input_stage.md)")
     args = p.parse_args(argv)
     if args.cluster:
         import bench_dask
@@ -280,6 +299,21 @@ def main(argv=None):
             p.error("--cluster: the benchmark starts its own LocalClusters; give local:K")
         k = args.cluster.split(":", 1)[1]
         bench_dask.main(["--workers", f"1,{k}", "--json", str(HERE / "dask_results.json")])
+    extra = []
+    if args.whole_process:
+        extra.append(["peer_bayespecon.py", "--repeats", str(args.repeats)]
+                     + (["--cases", args.cases] if args.cases else []))
+    if args.logdet_crossover:
+        extra.append(["bench_logdet.py"])
+    if args.input_stage:
+        extra.append(["bench_input.py"])
+    if extra:
+        rc = 0
+        for cmd in extra:
+            print(f"[run_all] {' '.join(cmd)} ...", file=sys.stderr, flush=True)
+            rc |= subprocess.run([sys.executable, str(HERE / cmd[0]), *cmd[1:]],
+                                 check=False).returncode
+        return rc
     import bench_scale
     import pandas as pd
 
@@ -328,4 +362,4 @@ def _write(out: Path, rows, mach, vers, args, pd) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
