@@ -397,6 +397,7 @@ def test_memory_limited_200k_by_10(tmp_path):
     assert (meta.N, meta.T) == (200_000, 10) and np.all(np.isfinite(st.gram))
 
 
+@pytest.mark.slow
 def test_memory_limited_small(tmp_path):
     """The same logic at N = 60,000 x T = 10 with K = 12 (Z: 38 columns; the in-memory path's
     arrays: 476 MiB): workers limited to 400 MiB (a bare worker with the numerics loaded takes
