@@ -59,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--lag-convention", choices=list(LAG_CONVENTIONS),
                    help="QWy: lag then demean (Lee-Yu, default); WQy: demean then lag (splm)")
     m.add_argument("--logdet", choices=list(LOGDET_METHODS),
-                   help="log|I - rho W|: auto (eigenvalues up to N = 3000 or a dense W, else "
-                        "Chebyshev interpolation of sparse LUs), eigen, chebyshev, stochastic")
+                   help="log|I - rho W|: auto (eigenvalues for a dense W and a sparse W up to "
+                        "N = 700-1,000, else Chebyshev interpolation of sparse LUs; the measured "
+                        "crossover in bayes_sdm.logdet), eigen, chebyshev, stochastic")
     s = p.add_argument_group("sampler")
     s.add_argument("--draws", type=int)
     s.add_argument("--tune", type=int)

@@ -26,7 +26,7 @@ from ..likelihood import (
     profile_lag,
     sufficient_stats,
 )
-from ..logdet import EigenLogDet, LogDet
+from ..logdet import LogDet, block_logdet
 from ..panel import Panel, check_not_absorbed
 from ..prepared import build
 from ..weights import SpatialWeights
@@ -121,14 +121,11 @@ def _pooled_block_stats(blocks: list[Block], fe: str, lag_convention: str) -> Su
                            wx_sd=sd[lay.slice("WX")], layout=lay)
 
 
-def pooled_block_logdet(blocks: list[Block]) -> EigenLogDet:
-    """log|I - rho W_block| from the regions' eigenvalues (the block-diagonal W's spectrum)."""
-    lams = []
-    for b in blocks:
-        if b.logdet is None or b.logdet.eigenvalues is None:
-            raise InputError("the block-diagonal W needs the eigenvalue log-determinant")
-        lams.append(b.logdet.eigenvalues)
-    return EigenLogDet(np.concatenate(lams))
+def pooled_block_logdet(blocks: list[Block]) -> LogDet:
+    """log|I - rho W_block| of the block-diagonal W: the exact eigenvalue method of the
+    concatenated spectrum when every region has its eigenvalues, else the sum of the regions'
+    methods (:func:`bayes_sdm.logdet.block_logdet`)."""
+    return block_logdet([b.logdet for b in blocks])
 
 
 def expand_panel(panel: Panel, w: SpatialWeights, regs: Regions,
