@@ -36,6 +36,7 @@ Measured figures (benchmarks/results.md) say which is fastest where.
 from __future__ import annotations
 
 import importlib.util
+import os
 import signal
 import threading
 import time
@@ -383,11 +384,84 @@ def import_nutpie():
     return nutpie
 
 
+def _graph_key(inputs, outputs) -> str:
+    """A key for a PyTensor graph that is the same in every process for the same computation:
+    the versions, the printed graph (structure, types, names) and the bytes of every constant
+    and shared value in it."""
+    import hashlib
+    import importlib.metadata as md
+    import io
+
+    import pytensor
+    from pytensor.graph.basic import Constant, ancestors
+    from pytensor.graph.traversal import io_toposort
+
+    h = hashlib.sha256()
+    for pkg in ("pytensor", "pymc", "numba", "numpy"):
+        try:
+            h.update(f"{pkg}={md.version(pkg)};".encode())
+        except md.PackageNotFoundError:
+            pass
+    buf = io.StringIO()
+    pytensor.printing.debugprint(outputs, file=buf, print_type=True)
+    h.update(buf.getvalue().encode())
+    for v in ancestors(outputs):
+        data = v.data if isinstance(v, Constant) else (
+            v.get_value(borrow=True) if hasattr(v, "get_value") else None)
+        if data is not None:
+            a = np.asarray(data)
+            h.update(f"{a.dtype}{a.shape}".encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+    h.update(str(len(io_toposort(inputs, outputs))).encode())
+    return h.hexdigest()[:32]
+
+
+def compiled_functions(x, *outputs):
+    """``pytensor.function([x], outs)`` for each list of outputs, compiled once per computation
+    and kept in the on-disk cache (``$BAYES_SDM_CACHE/pyfunc``).
+
+    PyTensor caches the compiled code of a graph on disk, but rewrites the graph in every new
+    process (1-2 s for a pooled model); a pickled compiled function skips the rewriting.  The
+    key (:func:`_graph_key`) covers the versions, the graph and every constant in it, so a
+    changed model, prior or dataset compiles afresh; a stale or unreadable entry is replaced."""
+    import pickle
+
+    import pytensor
+
+    from .logdet.cache import _cache_dir
+
+    def build():
+        return tuple(pytensor.function([x], list(o), on_unused_input="ignore",
+                                       trust_input=True) for o in outputs)
+
+    root = _cache_dir()
+    if root is None:
+        return build()
+    path = root / "pyfunc" / f"{_graph_key([x], [o for out in outputs for o in out])}.pkl"
+    if path.exists():
+        try:
+            with open(path, "rb") as f:
+                fns = pickle.load(f)
+            if isinstance(fns, tuple) and len(fns) == len(outputs):
+                return fns
+        except Exception:  # noqa: BLE001 - any unreadable entry is rebuilt below
+            pass
+    fns = build()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump(fns, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except Exception:  # noqa: BLE001 - a cache that cannot be written is only slower
+        pass
+    return fns
+
+
 def compile_nutpie_pyfunc(model):
     """The model as a nutpie ``CompiledModel`` whose log-density and gradient (in the
     unconstrained space, Jacobians included) and whose draw expansion (constrained free variables
     and deterministics) are PyTensor functions compiled in the default mode (disk-cached)."""
-    import pytensor
     import pytensor.tensor as pt
 
     import_nutpie()
@@ -404,8 +478,7 @@ def compile_nutpie_pyfunc(model):
     grad = pt.concatenate([g.ravel() for g in pt.grad(logp, value_vars)])
     expand = get_default_varnames(model.unobserved_value_vars, include_transformed=False)
     outs, x = join_nonshared_inputs(point, [logp, grad, *expand], value_vars)
-    logp_fn = pytensor.function([x], outs[:2], on_unused_input="ignore", trust_input=True)
-    expand_fn = pytensor.function([x], outs[2:], on_unused_input="ignore", trust_input=True)
+    logp_fn, expand_fn = compiled_functions(x, outs[:2], outs[2:])
 
     def ravel(p):
         return np.concatenate([np.ravel(p[v.name]) for v in value_vars]).astype(float)
