@@ -1095,8 +1095,36 @@ def _check_nonnegative(w: SpatialWeights) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def eigen_seconds(n: int, symmetric: bool) -> float:
+    """Expected seconds of the eigenvalues of an N x N W on 2 CPU cores (LAPACK, O(N^3)):
+    about 40 s at N = 5000 for the symmetric solver, 400 s for the general one (measured; a
+    loaded machine is slower)."""
+    return (n / 5000.0) ** 3 * (40.0 if symmetric else 400.0)
+
+
+def plan(w: SpatialWeights, method: str = "auto") -> tuple[str, float | None]:
+    """What :func:`make_logdet` will do for W and how long it should take, before it runs:
+    ``(description, seconds)``, seconds None when unknown in advance (the Chebyshev and
+    stochastic methods time their first factorisation themselves)."""
+    n = w.n
+    if method == "auto":
+        method = "eigen" if (not w.is_sparse or n <= AUTO_EIGEN_MAX_N) else "chebyshev"
+    if method == "eigen":
+        sym = w.sym_scale is not None  # W has a symmetric similar form
+        solver = "symmetric" if sym else "general"
+        cdir = _cache_dir()
+        if cdir is not None and (cdir / f"eig-{_hash_w(w)}.npy").exists():
+            return f"eigenvalues of W (N={n:,}, cached)", 0.0
+        return f"eigenvalues of W (N={n:,}, {solver} solver)", eigen_seconds(n, sym)
+    if method == "chebyshev":
+        return f"Chebyshev interpolation of sparse LUs (N={n:,})", None
+    if method == "stochastic":
+        return f"stochastic trace estimates (N={n:,})", None
+    return method, None
+
+
 def make_logdet(w: SpatialWeights, method: str = "auto", verbose: bool = False,
-                **options) -> LogDet:
+                notify=None, **options) -> LogDet:
     """Choose the log-determinant method for W.
 
     ``auto``:
@@ -1114,7 +1142,11 @@ def make_logdet(w: SpatialWeights, method: str = "auto", verbose: bool = False,
     only ``symbolic="chebyshev"``: exact values, derivatives and traces, but the PyTensor
     expression is the interpolant of the exact values, O(1) per gradient instead of O(N), with its
     exactly measured error, and ``interval`` becomes the interpolation domain).
+
+    ``notify``: a callable taking the cost messages (default: printed on stderr); the user
+    layer's stage reporter passes its own (:meth:`bayes_sdm.progress.Stages.note`).
     """
+    note = notify or _note
     if method not in METHODS:
         raise InputError(f"unknown log-determinant method {method!r}; choose from {METHODS}")
     if not isinstance(w, SpatialWeights):
@@ -1130,13 +1162,13 @@ def make_logdet(w: SpatialWeights, method: str = "auto", verbose: bool = False,
             f.logabsdet(0.5)
             dt = time.perf_counter() - t0
             if f.fill_nnz is not None and f.fill_nnz > AUTO_MAX_FILL_NNZ:
-                _note(f"N={n}: the sparse LU of I - rho W holds {f.fill_nnz:,} non-zeros "
+                note(f"N={n}: the sparse LU of I - rho W holds {f.fill_nnz:,} non-zeros "
                       f"(> {AUTO_MAX_FILL_NNZ:,}); using the stochastic log-determinant")
                 method = "stochastic"
             else:
                 method = "chebyshev"
                 if verbose or dt * 33 > 60:
-                    _note(f"N={n}: sparse LU takes {dt:.2f} s; the Chebyshev log-determinant "
+                    note(f"N={n}: sparse LU takes {dt:.2f} s; the Chebyshev log-determinant "
                           f"needs 33-129 of them (about {33 * dt:.0f}-{129 * dt:.0f} s, once)")
     if method == "eigen":
         symbolic = options.pop("symbolic", "chebyshev" if auto and n >= AUTO_SYMBOLIC_CHEBYSHEV_N
@@ -1146,8 +1178,8 @@ def make_logdet(w: SpatialWeights, method: str = "auto", verbose: bool = False,
                              f"{sorted(options)}")
         if not w.is_sparse and n > DENSE_COST_WARN_N or w.is_sparse and n > AUTO_EIGEN_MAX_N:
             sym = w.symmetric_form() is not None
-            est = (n / 5000.0) ** 3 * (40.0 if sym else 400.0)
-            _note(f"N={n} {'dense' if not w.is_sparse else 'sparse'} W: the eigenvalue "
+            est = eigen_seconds(n, sym)
+            note(f"N={n} {'dense' if not w.is_sparse else 'sparse'} W: the eigenvalue "
                   f"log-determinant costs O(N^3) time and {8 * n * n / 1e9:.1f} GB for the dense "
                   f"matrix, about {est:.0f} s on 2 CPU cores ({'symmetric' if sym else 'general'} "
                   "solver), once (cached on disk); a GPU is used through JAX when present.  A "
