@@ -139,8 +139,9 @@ def load_inputs(d: DataSpec, need_regions: bool = False, progress=None) -> Input
             raise InputError(f"region {d.region!r} does not exist in column {rc!r}; regions: "
                              f"{sorted(set(labels))}")
         units_in = frame.loc[labels == d.region, unit].unique().tolist()
-        order = [u for u in w.ids if u in set(units_in)]
-        extra = [u for u in units_in if u not in set(w.ids)]
+        in_region, in_w = set(units_in), set(w.ids)
+        order = [u for u in w.ids if u in in_region]
+        extra = [u for u in units_in if u not in in_w]
         if extra:
             raise InputError(f"units in the data but not in W: {extra[:10]}")
         if len(order) < 2:

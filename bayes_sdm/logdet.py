@@ -1102,10 +1102,21 @@ def eigen_seconds(n: int, symmetric: bool) -> float:
     return (n / 5000.0) ** 3 * (40.0 if symmetric else 400.0)
 
 
+def _busy() -> float:
+    """How many times slower than alone this machine runs now: the load average per core
+    (at least 1; 1 where the load is unknown)."""
+    try:
+        return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    except (AttributeError, OSError):
+        return 1.0
+
+
 def plan(w: SpatialWeights, method: str = "auto") -> tuple[str, float | None]:
     """What :func:`make_logdet` will do for W and how long it should take, before it runs:
     ``(description, seconds)``, seconds None when unknown in advance (the Chebyshev and
-    stochastic methods time their first factorisation themselves)."""
+    stochastic methods time their first factorisation themselves).  The eigenvalues' estimate
+    is :func:`eigen_seconds` times the machine's load per core (measured: 119 s for N = 2,000,
+    general solver, at a load of 10 on 2 cores, estimated 128 s)."""
     n = w.n
     if method == "auto":
         method = "eigen" if (not w.is_sparse or n <= AUTO_EIGEN_MAX_N) else "chebyshev"
@@ -1114,12 +1125,12 @@ def plan(w: SpatialWeights, method: str = "auto") -> tuple[str, float | None]:
         solver = "symmetric" if sym else "general"
         cdir = _cache_dir()
         if cdir is not None and (cdir / f"eig-{_hash_w(w)}.npy").exists():
-            return f"eigenvalues of W (N={n:,}, cached)", 0.0
-        return f"eigenvalues of W (N={n:,}, {solver} solver)", eigen_seconds(n, sym)
+            return f"eigenvalues of W: N={n:,}, cached", 0.0
+        return f"eigenvalues of W: N={n:,}, {solver} solver", eigen_seconds(n, sym) * _busy()
     if method == "chebyshev":
-        return f"Chebyshev interpolation of sparse LUs (N={n:,})", None
+        return f"Chebyshev interpolation of sparse LUs: N={n:,}", None
     if method == "stochastic":
-        return f"stochastic trace estimates (N={n:,})", None
+        return f"stochastic trace estimates: N={n:,}", None
     return method, None
 
 

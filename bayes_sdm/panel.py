@@ -180,8 +180,9 @@ def panel_from_frame(
     if units is None:
         units = sorted(data_units, key=lambda v: (str(type(v)), v))
     units = list(units)
-    in_w_not_data = [u for u in units if u not in set(data_units)]
-    in_data_not_w = [u for u in data_units if u not in set(units)]
+    data_set, unit_set = set(data_units), set(units)  # once: a set per unit is O(N^2)
+    in_w_not_data = [u for u in units if u not in data_set]
+    in_data_not_w = [u for u in data_units if u not in unit_set]
     if in_w_not_data or in_data_not_w:
         msg = []
         if in_w_not_data:

@@ -191,7 +191,7 @@ def plot_spatial_vs_ml(idata, path: str | Path, ml_result=None, var: str | None 
     extra = [d for d in post[var].dims if d not in ("chain", "draw")]
     n = int(np.prod([post.sizes[d] for d in extra])) if extra else 1
     ncol = min(3, n)
-    from .result import arviz_defaults
+    from .reporting import arviz_defaults
 
     with arviz_defaults():
         pc = azp.plot_dist(idata, var_names=[var], backend="matplotlib",

@@ -17,7 +17,6 @@ was saved.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -25,19 +24,7 @@ import xarray as xr
 import yaml
 
 from .errors import InputError
-
-
-@contextmanager
-def arviz_defaults():
-    """ArviZ with the package's intervals (94% highest-density) inside a ``with`` block:
-    ``arviz_base.rc_context`` sets ``stats.ci_prob`` and ``stats.ci_kind`` and restores the
-    user's settings on exit (nothing is changed globally)."""
-    from arviz_base import rc_context
-
-    from .reporting import HDI_PROB
-
-    with rc_context(rc={"stats.ci_prob": HDI_PROB, "stats.ci_kind": "hdi"}):
-        yield
+from .reporting import arviz_defaults  # noqa: F401 - part of this module's API
 
 
 class FitResult(xr.DataTree):
@@ -169,6 +156,8 @@ class FitResult(xr.DataTree):
 
     def __repr__(self) -> str:
         return fit_card(self).text()
+
+    __str__ = __repr__  # print(res): the summary, not the DataTree's full listing
 
     def _repr_html_(self) -> str:
         return fit_card(self).html()

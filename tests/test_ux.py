@@ -205,10 +205,11 @@ def test_logdet_plan_estimates_the_eigenvalues(monkeypatch, tmp_path):
     rng = np.random.default_rng(0)
     w = knn(rng.random((60, 2)), tuple(range(60)), 4)
     what, sec = plan(w)
-    assert "eigenvalues of W (N=60" in what and sec == pytest.approx(eigen_seconds(60, False))
+    assert what == "eigenvalues of W: N=60, general solver"
+    assert sec >= eigen_seconds(60, False)  # times the load per core on a busy machine
     assert eigen_seconds(2000, False) == pytest.approx(25.6)  # the issue's 2,000-unit k-NN W
     make_logdet(w)
-    assert plan(w) == ("eigenvalues of W (N=60, cached)", 0.0)
+    assert plan(w) == ("eigenvalues of W: N=60, cached", 0.0)
 
 
 def test_prepare_and_fit_report_their_stages(cigar, monkeypatch, tmp_path):
@@ -220,7 +221,8 @@ def test_prepare_and_fit_report_their_stages(cigar, monkeypatch, tmp_path):
     buf = io.StringIO()
     prepare(panel, w, "sdm", "twoway", progress=Stages(stream=buf))
     text = buf.getvalue()
-    assert "log-determinant: eigenvalues of W (N=46, symmetric solver)" in text
+    assert "log-determinant: eigenvalues of W: N=46, symmetric solver (about" not in text
+    assert "log-determinant: eigenvalues of W: N=46, symmetric solver ..." in text
     assert "sufficient statistics ..." in text
     with pytest.raises(InputError, match="unknown log-determinant"):
         prepare(panel, w, "sdm", "twoway", logdet="eigne", progress=Stages(stream=buf))
@@ -328,17 +330,28 @@ def test_regional_forest_has_one_panel_per_variable(tmp_path):
 
 
 # ----------------------------------------------------------------------------- report.html
-def test_report_html_is_self_contained_and_matches_the_markdown(fit_ml, tmp_path):
-    from bayes_sdm.runfolder import write_run
+def report_files(fit_ml, out):
+    """report.md and report.html of a fit, with two of its figures."""
+    from bayes_sdm.comparison import comparison_table
+    from bayes_sdm.plot_mcmc import plot_effects_forest, plot_ranks
+    from bayes_sdm.report import write_report
 
     res, ml = fit_ml
-    tables = write_run(res, tmp_path, ml=ml, plots=True)
-    md = (tmp_path / "report.md").read_text()
-    page = (tmp_path / "report.html").read_text()
-    assert tables.reports == [tmp_path / "report.md", tmp_path / "report.html"]
+    diag = res.diagnostics()
+    figs = [plot_ranks(res, out / "figures" / "rank.png", diagnostics=diag),
+            plot_effects_forest(res, out / "figures" / "effects_forest.png",
+                                ml_effects=ml.effects())]
+    md = write_report(out, res.summary_table(), res.effects_table(), diag,
+                      comparison_table(ml, res), figs, provenance=res)
+    return md, md.with_suffix(".html"), figs
+
+
+def test_report_html_is_self_contained_and_matches_the_markdown(fit_ml, tmp_path):
+    md_path, html_path, figs = report_files(fit_ml, tmp_path)
+    md, page = md_path.read_text(), html_path.read_text()
     tags = _tags(page)
     imgs = [a for t, a in tags if t == "img"]
-    assert len(imgs) == len(tables.figures) == md.count("![")
+    assert len(imgs) == len(figs) == md.count("![") == 2
     assert all(a["src"].startswith("data:image/png;base64,") for a in imgs)
     n_md_tables = len(re.findall(r"^\|(:?-{3}:?\|)+$", md, flags=re.M))
     assert sum(t == "table" for t, _ in tags) == n_md_tables
@@ -350,3 +363,22 @@ def test_report_html_is_self_contained_and_matches_the_markdown(fit_ml, tmp_path
     assert all(r.startswith("data:") for r in refs)
     assert "http://" not in page and "https://" not in page
     assert "<strong>passed</strong>" in page or "<strong>FAILED</strong>" in page
+
+
+# ----------------------------------------------------------------------------- README
+def test_readme_python_snippet_runs(monkeypatch, tmp_path, capsys):
+    """The README's Python block, verbatim (a NUTS fit of cigar: a few seconds)."""
+    from conftest import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, flags=re.S).group(1)
+    assert "az.summary(res)" in code
+    monkeypatch.chdir(tmp_path)
+    ns: dict = {}
+    exec(compile(code, "README.md", "exec"), ns)  # noqa: S102 - the documented snippet
+    res = ns["res"]
+    assert res.diagnostics().passed
+    assert (tmp_path / "runs" / "cigar-py" / "posterior.nc").exists()
+    out = capsys.readouterr()
+    assert "bayes_sdm.FitResult: SDM with twoway fixed effects" in out.out
+    assert "sampling (nutpie-pyfunc" in out.err or "compiling and sampling" in out.err
