@@ -139,6 +139,12 @@ def _draws(post, var: str, sel: dict) -> np.ndarray:
     return np.asarray(da.transpose("chain", "draw").values, dtype=float)
 
 
+def _title(fig, text: str, fontsize: float = 10.5) -> None:
+    """The figure's title, left-aligned at the top (0.12 in below the edge)."""
+    y = 0.995 if fig.get_layout_engine() is not None else 1 - 0.12 / fig.get_figheight()
+    fig.suptitle(text, fontsize=fontsize, x=0.01, y=y, ha="left", va="top")
+
+
 def _chain_legend(fig, n_chains: int) -> None:
     from matplotlib.lines import Line2D
 
@@ -201,7 +207,7 @@ def plot_trace(idata, path: str | Path, var_names=None, title: str = "") -> Path
             if ax.axison:
                 ax.set_xlabel("draw", fontsize=8)
     _chain_legend(fig, nchain)
-    fig.suptitle(title or "Traces per chain", fontsize=11, x=0.01, ha="left")
+    _title(fig, title or "Traces per chain")
     return save_figure(fig, Path(path))
 
 
@@ -212,10 +218,10 @@ def _grid_figure(plt, rows, cols, row_in: float = 1.45):
     from matplotlib.ticker import MaxNLocator
 
     nrow, ncol = len(rows), len(cols)
-    h = min(row_in * nrow + 1.3, MAX_HEIGHT_IN)
+    h = min(row_in * nrow + 1.5, MAX_HEIGHT_IN)
     wid = 2.7 * ncol + 0.9
     fig, axes = plt.subplots(nrow, ncol, figsize=(wid, h), squeeze=False)
-    fig.subplots_adjust(left=0.55 / wid, right=1 - 0.15 / wid, top=1 - 0.85 / h,
+    fig.subplots_adjust(left=0.55 / wid, right=1 - 0.15 / wid, top=1 - 1.05 / h,
                         bottom=0.75 / h, hspace=0.75 * 1.45 / row_in, wspace=0.28)
     for ax in axes.ravel():
         ax.yaxis.set_major_locator(MaxNLocator(4))
@@ -314,9 +320,9 @@ def plot_ranks(idata, path: str | Path, var_names=None, title: str = "",
             ax.set_ylabel("ECDF - uniform", fontsize=8)
     _chain_legend(fig, nchain)
     n_fail = int((~verdicts["passed"]).sum())
-    fig.suptitle((title or "Rank ECDF per chain") + "\nverdicts as in diagnostics.json "
-                 f"(r_hat <= 1.01, bulk and tail ESS >= 400): {len(verdicts) - n_fail} "
-                 f"passed, {n_fail} failed", fontsize=10, x=0.01, ha="left")
+    _title(fig, (title or "Rank ECDF per chain") + "\nverdicts as in diagnostics.json "
+           f"(r_hat <= 1.01, bulk and tail ESS >= 400): {len(verdicts) - n_fail} passed, "
+           f"{n_fail} failed")
     return save_figure(fig, Path(path))
 
 
