@@ -141,8 +141,11 @@ def _draws(post, var: str, sel: dict) -> np.ndarray:
 
 def _title(fig, text: str, fontsize: float = 10.5) -> None:
     """The figure's title, left-aligned at the top (0.12 in below the edge)."""
-    y = 0.995 if fig.get_layout_engine() is not None else 1 - 0.12 / fig.get_figheight()
-    fig.suptitle(text, fontsize=fontsize, x=0.01, y=y, ha="left", va="top")
+    if fig.get_layout_engine() is not None:  # the layout engine makes room for it
+        fig.suptitle(text, fontsize=fontsize, x=0.01, ha="left")
+    else:
+        fig.suptitle(text, fontsize=fontsize, x=0.01, y=1 - 0.12 / fig.get_figheight(),
+                     ha="left", va="top")
 
 
 def _chain_legend(fig, n_chains: int) -> None:

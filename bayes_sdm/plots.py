@@ -149,7 +149,7 @@ def plot_moran_ppc(i_obs: np.ndarray, i_rep: np.ndarray, times, path: str | Path
     plt = _mpl()
     t = i_obs.shape[1]
     x = np.arange(t)
-    fig, ax = plt.subplots(figsize=(max(7.0, 0.38 * t + 2.5), 4.2), layout="constrained")
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.38 * t + 2.5), 4.4), layout="constrained")
     q = [(1 - HDI_PROB) / 2, 0.25, 0.5, 0.75, 1 - (1 - HDI_PROB) / 2]
     qr = np.quantile(i_rep, q, axis=0)
     qo = np.quantile(i_obs, q, axis=0)
@@ -276,8 +276,8 @@ def write_plots(fit_result, out_dir: str | Path, ml_result=None, ppc_draws: int 
                                     title=f"Posterior predictive check of y - {label}"))
             paths.append(plot_moran_ppc(i_obs, i_rep, prep.panel.times, out / "ppc_moran.png",
                                         title=f"Residual Moran's I by year, observed vs "
-                                              f"replicated - {label} (numbers: P(I_rep >= "
-                                              "I_obs))"))
+                                              f"replicated - {label}\n(numbers: P(I_rep >= "
+                                              "I_obs) per year)"))
     if any(v in post.data_vars for v in ("rho", "lambda")):
         name = "rho_ml.png" if ml_result is not None else "rho.png"
         paths.append(plot_spatial_vs_ml(idata, out / name, ml_result))
