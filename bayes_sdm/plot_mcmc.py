@@ -192,7 +192,7 @@ def plot_trace(idata, path: str | Path, var_names=None, title: str = "") -> Path
         axes[-1, 1].set_xlabel("draw", fontsize=9)
         axes[-1, 0].set_xlabel("value (density per chain)", fontsize=9)
     else:
-        fig, axes = _grid_figure(plt, rows, cols)
+        fig, axes = _grid_figure(plt, rows, cols, row_in=1.3, top_in=0.75)
         for i, row in enumerate(rows):
             for j, cell in enumerate(row):
                 ax = axes[i, j]
@@ -214,17 +214,17 @@ def plot_trace(idata, path: str | Path, var_names=None, title: str = "") -> Path
     return save_figure(fig, Path(path))
 
 
-def _grid_figure(plt, rows, cols, row_in: float = 1.45):
+def _grid_figure(plt, rows, cols, row_in: float = 1.45, top_in: float = 1.05):
     """A grid of small panels with a fixed layout (the constrained layout solver doubles the
     drawing time of a 60-panel figure): room for two-line panel titles, a two-line figure title
     on top and the chain legend below."""
     from matplotlib.ticker import MaxNLocator
 
     nrow, ncol = len(rows), len(cols)
-    h = min(row_in * nrow + 1.5, MAX_HEIGHT_IN)
+    h = min(row_in * nrow + top_in + 0.45, MAX_HEIGHT_IN)
     wid = 2.7 * ncol + 0.9
     fig, axes = plt.subplots(nrow, ncol, figsize=(wid, h), squeeze=False)
-    fig.subplots_adjust(left=0.55 / wid, right=1 - 0.15 / wid, top=1 - 1.05 / h,
+    fig.subplots_adjust(left=0.55 / wid, right=1 - 0.15 / wid, top=1 - top_in / h,
                         bottom=0.75 / h, hspace=0.75 * 1.45 / row_in, wspace=0.28)
     for ax in axes.ravel():
         ax.yaxis.set_major_locator(MaxNLocator(4))

@@ -280,7 +280,8 @@ def write_plots(fit_result, out_dir: str | Path, ml_result=None, ppc_draws: int 
                                               "I_obs) per year)"))
     if any(v in post.data_vars for v in ("rho", "lambda")):
         name = "rho_ml.png" if ml_result is not None else "rho.png"
-        paths.append(plot_spatial_vs_ml(idata, out / name, ml_result))
+        with stages.stage("figures: the spatial parameter"):
+            paths.append(plot_spatial_vs_ml(idata, out / name, ml_result))
     return paths
 
 
