@@ -30,8 +30,9 @@ from .reporting import arviz_defaults  # noqa: F401 - part of this module's API
 class FitResult(xr.DataTree):
     """A fitted Bayesian spatial panel: the ArviZ DataTree plus what produced it.
 
-    ``FitResult(idata, prepared, spec, timings, regional_model)`` wraps a DataTree (its groups
-    are shared, not copied).
+    ``FitResult(idata, prepared, spec, timings, regional_model)`` wraps a DataTree (its nodes
+    are shallow copies: the arrays are shared, not copied).  ``copy()`` keeps the attributes
+    below; a pickled fit keeps them too.
 
     Attributes
     ----------
