@@ -293,6 +293,10 @@ def fit(prep: Prepared, spec: ModelSpec | None = None, *, priors: PriorSpec | No
             idata["posterior"] = xr.DataTree(post)
     idata.attrs.update(provenance(prep, spec))
     idata.attrs["target_accept"] = str(eff_sampler.target_accept)
+    if eff_sampler.kind == "nuts":
+        from .sampling import resolve_sampler
+
+        idata.attrs["nuts_sampler"] = resolve_sampler(eff_sampler.nuts_sampler)
     sname = prep.family.spatial_params[0] if prep.family.spatial_params else None
     if rm is None and sname and prep.logdet is not None:
         # how far the log-determinant's approximation can move this posterior (diagnostics)

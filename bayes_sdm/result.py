@@ -173,7 +173,8 @@ def _sampler_text(fit) -> str:
     if s.kind == "exact":
         return f"exact grid sampler, {nc} x {nd:,} independent draws"
     ta = fit.attrs.get("target_accept", s.target_accept)
-    return (f"NUTS ({s.nuts_sampler}), {nc} chains x {nd:,} draws after {s.tune:,} tuning, "
+    name = fit.attrs.get("nuts_sampler", s.nuts_sampler)
+    return (f"NUTS ({name}), {nc} chains x {nd:,} draws after {s.tune:,} tuning, "
             f"target_accept {ta}")
 
 
@@ -217,8 +218,8 @@ def fit_card(fit):
                                          for k, v in fit.timings.items())))
     return Card(f"bayes_sdm.FitResult: {model} with {fe} fixed effects", fields, table,
                 "posterior (mean, sd, 94% HDI)",
-                notes=["tables: .summary_table() .effects_table() .diagnostics(); ArviZ takes "
-                       "the fit: az.summary(res); .save(folder)"])
+                notes=["tables: .summary_table() .effects_table() .diagnostics(); "
+                       "az.summary(res); .save(folder)"])
 
 
 def load_fit(path, data_hash: str | None = None, spec_hash: str | None = None) -> FitResult:

@@ -106,7 +106,7 @@ def test_reprs_are_short_and_informative(fit_ml):
         "ml": (ml, ["SDM", "log-likelihood", "beta[x0]"]),
         "fit": (res, ["SDM with twoway", "N = 12 units, T = 6", "log-determinant", "eigen",
                       "sampler", "4 chains x 150 draws", "diagnostics", "FAILED",
-                      "beta[x0]", "mean", "az.summary(res)"]),
+                      "beta[x0]", "mean", "az.summary(res)", ".save(folder)"]),
     }
     for name, (obj, needles) in cases.items():
         text = repr(obj)
