@@ -7,7 +7,9 @@ Public API (see ARCHITECTURE.md for the module map):
 * model families: :mod:`bayes_sdm.families` (the registry);
 * estimation: :func:`prepare` (pooled or regional), :func:`fit` (PyMC or the exact sampler),
   :func:`fit_ml` (maximum likelihood of a prepared model);
-* outputs: :func:`save_fit` / :func:`load_fit`, tables in :mod:`bayes_sdm.reporting`.
+* outputs: ``FitResult.save`` (a run folder) / :func:`load_fit`, tables in
+  :mod:`bayes_sdm.reporting`; a fit is an ArviZ DataTree (``az.summary(res)``), and
+  :func:`arviz_defaults` gives ArviZ the package's 94% HDIs inside a ``with`` block.
 """
 
 __version__ = "0.1.0"
@@ -20,6 +22,7 @@ _LAZY = {
     "prepare": "api", "fit": "api", "Prepared": "prepared", "FitResult": "result",
     "load_fit": "result", "save_fit": "io", "load_dataset": "datasets",
     "list_datasets": "datasets", "fit_ml": "ml", "families": "families",
+    "arviz_defaults": "reporting",
 }
 
 
@@ -36,5 +39,5 @@ __all__ = [
     "DiagnosticsFailed", "InputError", "NumericalError", "Panel", "SpatialWeights",
     "economic_distance", "make_weights", "panel_from_frame", "read_weights", "prepare", "fit",
     "fit_ml", "FitResult", "Prepared", "load_dataset", "list_datasets", "save_fit", "load_fit",
-    "families", "__version__",
+    "families", "arviz_defaults", "__version__",
 ]

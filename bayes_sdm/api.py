@@ -25,9 +25,11 @@ from . import __version__, families
 from .effects import EFFECTS, family_effects, total_sums
 from .errors import InputError
 from .families import Family
-from .logdet import LogDet
+from .logdet import LogDet, make_logdet
+from .logdet import plan as plan_logdet
 from .panel import Panel
 from .prepared import Prepared, build
+from .progress import as_stages
 from .result import FitResult
 from .spec import DataSpec, HierarchySpec, ModelSpec, PriorSpec, SamplerSpec
 from .weights import SpatialWeights
@@ -47,6 +49,7 @@ def prepare(
     regions=None,
     hierarchy: HierarchySpec | dict | None = None,
     client=None,
+    progress=None,
 ) -> Prepared:
     """Check the inputs and precompute the sufficient statistics and the log-determinant.
 
@@ -67,6 +70,8 @@ def prepare(
         log-determinant's factorisations run on its workers, and ``panel`` may be a
         :class:`~bayes_sdm.distributed.stats.ParquetPanel`, read out of core
         (:mod:`bayes_sdm.distributed`; pooled models)
+    progress : True prints each stage with its time on stderr (the log-determinant with an
+        estimate of its duration); or a :class:`~bayes_sdm.progress.Stages` reporter
 
     Raises
     ------
@@ -93,16 +98,44 @@ def prepare(
     if (regions is None) != (hierarchy is None):
         raise InputError("a regional model needs both regions= and hierarchy= (the pooling "
                          "and regional W); pass neither for a pooled model")
+    stages = as_stages(progress)
     if hierarchy is None:
-        return build(panel, w, family, fe, correction, lag_convention, logdet)
+        ld = logdet
+        if family.has_jacobian and not isinstance(logdet, LogDet):
+            check_inputs(panel, fe, correction, lag_convention, logdet)  # before the costly part
+            what, seconds = plan_logdet(w, logdet)
+            with stages.stage(f"log-determinant: {what}", estimate=seconds):
+                ld = make_logdet(w, logdet, notify=stages.note)
+        with stages.stage("sufficient statistics"):
+            return build(panel, w, family, fe, correction, lag_convention, ld)
     from .regional.data import prepare_regional
 
     h = _hierarchy(hierarchy)
-    rd = prepare_regional(panel, w, regions, family, fe, h.pooling, h.regional_w, correction,
-                          lag_convention, h.region_order)
+    with stages.stage(f"regional blocks ({h.pooling} pooling, {h.regional_w} W: statistics "
+                      "and log-determinants)"):
+        rd = prepare_regional(panel, w, regions, family, fe, h.pooling, h.regional_w,
+                              correction, lag_convention, h.region_order)
     ld = rd.blocks[0].logdet if h.regional_w == "full" else None
     return Prepared(rd.panel, w, rd.pooled_stats, ld, family, fe, correction, lag_convention,
                     regional=rd, hierarchy=h)
+
+
+def check_inputs(panel: Panel, fe: str, correction: str, lag_convention: str,
+                 logdet: str) -> None:
+    """The cheap checks of :func:`~bayes_sdm.prepared.build`, run before a log-determinant
+    that may take minutes (so that a typo fails at once)."""
+    from .design import check_fe, check_lag_convention
+    from .likelihood import CORRECTIONS
+    from .logdet import METHODS
+    from .panel import check_not_absorbed
+
+    check_fe(fe)
+    check_lag_convention(lag_convention)
+    if correction not in CORRECTIONS:
+        raise InputError(f"unknown correction {correction!r}; choose from {CORRECTIONS}")
+    if logdet not in METHODS:
+        raise InputError(f"unknown log-determinant method {logdet!r}; choose from {METHODS}")
+    check_not_absorbed(panel, fe)
 
 
 def _hierarchy(h) -> HierarchySpec:
@@ -224,7 +257,8 @@ def check_spec(prep: Prepared, spec: ModelSpec) -> None:
 
 
 def fit(prep: Prepared, spec: ModelSpec | None = None, *, priors: PriorSpec | None = None,
-        sampler: SamplerSpec | None = None, progressbar: bool = True) -> FitResult:
+        sampler: SamplerSpec | None = None, progressbar: bool = True,
+        progress=None) -> FitResult:
     """Sample the posterior of a prepared model and attach effects and provenance.
 
     Parameters
@@ -235,6 +269,8 @@ def fit(prep: Prepared, spec: ModelSpec | None = None, *, priors: PriorSpec | No
         ``sampler``.
     priors, sampler : only without ``spec``
     progressbar : show the sampler's progress bar
+    progress : True prints each stage (model, compilation, sampling, effects) with its time
+        on stderr; or a :class:`~bayes_sdm.progress.Stages` reporter
 
     Raises
     ------
@@ -256,47 +292,96 @@ def fit(prep: Prepared, spec: ModelSpec | None = None, *, priors: PriorSpec | No
     if not prep.family.bayesian:
         raise InputError(f"no Bayesian {prep.model!r} model; use maximum likelihood "
                          "(bayes_sdm.ml.fit_ml, --ml-only)")
+    stages = as_stages(progress)
     t0 = time.perf_counter()
     if prep.regional is not None:
-        idata, rm, eff_sampler = _sample_regional(prep, spec, progressbar)
+        idata, rm, eff_sampler, t_sample = _sample_regional(prep, spec, progressbar, stages)
     else:
-        from .sampling import sample
-
         rm, eff_sampler = None, spec.sampler
-        idata = sample(prep, spec.sampler, spec.priors, progressbar=progressbar)
+        idata, t_sample = _sample_pooled(prep, spec, progressbar, stages)
     t1 = time.perf_counter()
     post = idata["posterior"].to_dataset()
     if rm is None and "effects" not in post:
-        post["effects"] = effects_draws(prep, post)
-        idata["posterior"] = xr.DataTree(post)
+        with stages.stage("effects (LeSage & Pace 2009)"):
+            post["effects"] = effects_draws(prep, post)
+            idata["posterior"] = xr.DataTree(post)
     idata.attrs.update(provenance(prep, spec))
     idata.attrs["target_accept"] = str(eff_sampler.target_accept)
+    if eff_sampler.kind == "nuts":
+        from .sampling import resolve_sampler
+
+        idata.attrs["nuts_sampler"] = resolve_sampler(eff_sampler.nuts_sampler)
     sname = prep.family.spatial_params[0] if prep.family.spatial_params else None
     if rm is None and sname and prep.logdet is not None:
         # how far the log-determinant's approximation can move this posterior (diagnostics)
         idata.attrs["logdet_posterior_shift"] = repr(
             prep.logdet.posterior_shift_bound(prep.stats.terms.a, post[sname].values))
-    return FitResult(idata, prep, spec, {"sample_s": t1 - t0,
-                                         "effects_s": time.perf_counter() - t1},
+    t2 = time.perf_counter()
+    return FitResult(idata, prep, spec, {"sample_s": t_sample, "effects_s": t2 - t1,
+                                         "fit_s": t2 - t0},
                      regional_model=rm)
 
 
-def _sample_regional(prep: Prepared, spec: ModelSpec, progressbar: bool):
+def _draws_text(s: SamplerSpec) -> str:
+    if s.kind == "exact":
+        return f"exact grid sampler, {s.chains} x {s.draws:,} independent draws"
+    from .sampling import resolve_sampler
+
+    return (f"{resolve_sampler(s.nuts_sampler)}, {s.chains} chains x {s.draws:,} draws after "
+            f"{s.tune:,} tuning")
+
+
+def _run_sampler(cs, seed, progressbar: bool, stages, what: str):
+    """Compile (timed apart where the sampler allows it), then sample: (DataTree, seconds)."""
+    from .sampling import ExactSampler
+
+    if cs.compiles_separately:
+        with stages.stage(f"compiling{what}"):
+            cs.compile()
+        label = f"sampling{what}"
+    else:
+        label = f"sampling{what}" if isinstance(cs, ExactSampler) else \
+            f"compiling and sampling{what}"
+    t0 = time.perf_counter()
+    # a progress bar draws on a terminal: the stage's line is ended first
+    with stages.stage(label, own_output=progressbar and stages.on_terminal):
+        idata = cs.sample(seed, progressbar=progressbar)
+    return idata, time.perf_counter() - t0
+
+
+def _sample_pooled(prep: Prepared, spec: ModelSpec, progressbar: bool, stages):
+    from .sampling import compile_sampler
+
+    s = spec.sampler
+    with stages.stage("building the model" if s.kind == "nuts" else "exact sampler set-up"):
+        cs = compile_sampler(prep, s, spec.priors)
+    return _run_sampler(cs, None, progressbar, stages, f" ({_draws_text(s)})")
+
+
+def _sample_regional(prep: Prepared, spec: ModelSpec, progressbar: bool, stages):
     from .regional.effects import finish_posterior, stack_regions
     from .regional.model import PARTIAL_TARGET_ACCEPT, build_regional_model
-    from .sampling import sample_nuts
+    from .sampling import CompiledNUTS
 
     if spec.sampler.kind == "exact":
         raise InputError("the exact sampler covers pooled models; use NUTS for a regional model")
     h = spec.hierarchy
-    rm = build_regional_model(prep.regional, spec.priors, **h.model_options())
+    with stages.stage("building the regional model"):
+        rm = build_regional_model(prep.regional, spec.priors, **h.model_options())
     s = spec.sampler
     if rm.pooling == "partial" and s.target_accept < PARTIAL_TARGET_ACCEPT:
         s = dataclasses.replace(s, target_accept=PARTIAL_TARGET_ACCEPT)
+    t_sample = 0.0
     if rm.region_models is not None:
-        fits = {name: sample_nuts(m, s, s.seed + 7919 * g, progressbar)
-                for g, (name, m) in enumerate(rm.region_models.items())}
+        fits = {}
+        for g, (name, m) in enumerate(rm.region_models.items()):
+            fits[name], dt = _run_sampler(CompiledNUTS(m, s), s.seed + 7919 * g, progressbar,
+                                          stages, f" region {name} ({_draws_text(s)})")
+            t_sample += dt
         idata = stack_regions(fits, rm.regions.names)
     else:
-        idata = sample_nuts(rm.model, s, s.seed, progressbar)
-    return finish_posterior(rm, idata, s.seed, h.perspective), rm, s
+        idata, t_sample = _run_sampler(CompiledNUTS(rm.model, s), s.seed, progressbar, stages,
+                                       f" ({_draws_text(s)})")
+    with stages.stage("regional effects and spillovers"):
+        idata = finish_posterior(rm, idata, s.seed, h.perspective)
+    return idata, rm, s, t_sample

@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--out", help="output folder (default runs/<dataset>-<model>-<fe>/)")
     o.add_argument("--plots", action="store_true",
                    help="write PNG figures and report.md into the output folder")
-    o.add_argument("--quiet", action="store_true", help="print less")
+    o.add_argument("--quiet", action="store_true",
+                   help="print nothing but errors (no tables, no stage progress on stderr)")
     add_cluster_argument(o)
     return p
 
@@ -141,12 +142,15 @@ def _kind(spec: ModelSpec, a: argparse.Namespace) -> str:
 
 def run(argv: list[str] | None = None) -> int:
     """Parse, fit, write; raises the errors of :mod:`bayes_sdm.errors`."""
+    from .progress import Stages
+
     a = build_parser().parse_args(argv)
     spec = resolve_spec(a)
     if a.quiet:
         import logging
 
         logging.getLogger("pymc").setLevel(logging.WARNING)
+    stages = Stages(quiet=a.quiet)
     regional = spec.hierarchy is not None
     if regional and (a.ml or a.ml_only):
         raise InputError("--ml / --ml-only are for the pooled model; fit one region with "
@@ -154,11 +158,11 @@ def run(argv: list[str] | None = None) -> int:
     if a.out:
         RunFolder(Path(a.out))  # check before any work that --out can be written
     with cluster_session(a.cluster or spec.cluster, a.quiet) as client:
-        return _run_on(a, spec, regional, client)
+        return _run_on(a, spec, regional, client, stages)
 
 
-def _run_on(a, spec: ModelSpec, regional: bool, client) -> int:
-    inputs = load_data(spec.data, client, need_regions=regional)
+def _run_on(a, spec: ModelSpec, regional: bool, client, stages) -> int:
+    inputs = load_data(spec.data, client, need_regions=regional, progress=stages)
     if regional and inputs.regions is None:
         raise InputError("a regional model (--pooling / --regional-w) needs --region-col")
     out = Path(a.out) if a.out else Path("runs") / f"{inputs.label}-{_kind(spec, a)}"
@@ -169,22 +173,29 @@ def _run_on(a, spec: ModelSpec, regional: bool, client) -> int:
            f"N={panel.N} units x T={panel.T} periods, y={panel.y_name}, "
            f"x={', '.join(panel.x_names)}, W={inputs.w.name}", a.quiet)
     with RunFolder(out) as tmp:
-        code = _fit_and_write(a, spec, inputs, tmp, client)
+        code, result, diag, written = _fit_and_write(a, spec, inputs, tmp, stages, client)
+    if written:
+        _print(f"\n{written}", a.quiet)
     _print(f"wrote {out}/", a.quiet)
+    if result is not None:
+        return _finish(result, diag, stages)
+    stages.finish("done: maximum likelihood only")
     return code
 
 
-def _fit_and_write(a, spec: ModelSpec, inputs, out: Path, client=None) -> int:
+def _fit_and_write(a, spec: ModelSpec, inputs, out: Path, stages, client=None):
+    """Fit and write the run folder (:mod:`bayes_sdm.runfolder`); returns (exit code, the
+    fit or None, its diagnostics, what was written besides the tables)."""
     from . import api
-    from .io import save_fit, write_csv, write_json
     from .reporting import format_table
+    from .runfolder import write_ml, write_run
 
     q = a.quiet
     t0 = time.perf_counter()
     prep = api.prepare(inputs.panel, inputs.w, spec.model, spec.fe, spec.correction,
                        spec.lag_convention, spec.logdet,
                        regions=inputs.regions if spec.hierarchy else None,
-                       hierarchy=spec.hierarchy, client=client)
+                       hierarchy=spec.hierarchy, client=client, progress=stages)
     t_prep = time.perf_counter() - t0
 
     ml_res = None
@@ -192,51 +203,22 @@ def _fit_and_write(a, spec: ModelSpec, inputs, out: Path, client=None) -> int:
         from .hypothesis import all_tests
         from .ml import fit_ml
 
-        ml_res = fit_ml(prep, a.ml_correction, on_boundary="raise")
-        write_csv(out / "ml.csv", ml_res.table())
-        write_csv(out / "ml_effects.csv", ml_res.effects())
-        write_json(out / "tests.json", all_tests(prep, a.ml_correction, full=ml_res))
+        with stages.stage(f"maximum likelihood and tests (correction {a.ml_correction})"):
+            ml_res = fit_ml(prep, a.ml_correction, on_boundary="raise")
+            tests = all_tests(prep, a.ml_correction, full=ml_res)
+            write_ml(out, ml_res, tests)
         _print("\nMaximum likelihood (correction=" + a.ml_correction + ")", q)
         _print(format_table(ml_res.table()), q)
         if a.ml_only:
-            _print("\nwrote ml.csv, ml_effects.csv, tests.json", q)
-            return EXIT_OK
+            return EXIT_OK, None, None, "wrote ml.csv, ml_effects.csv, tests.json"
 
     if not prep.family.bayesian:
         raise InputError(f"no Bayesian {spec.model!r} model; use --ml-only")
-    t1 = time.perf_counter()
-    result = api.fit(prep, spec, progressbar=not (a.no_progress or q))
-    t_fit = time.perf_counter() - t1
-    idata = result.idata
-    idata.attrs["wall_time_s"] = f"{t_fit:.2f}"
-    summ = result.summary_table()
-    eff = result.effects_table()
-    diag = result.diagnostics()
-    save_fit(idata, out / "posterior.nc")
-    write_csv(out / "summary.csv", summ)
-    write_csv(out / "effects.csv", eff)
-    regional = spec.hierarchy is not None
-    if regional:
-        contrasts = result.contrasts_table()
-        write_csv(out / "region_contrasts.csv", contrasts)
-        if spec.hierarchy.regional_w == "full":
-            write_csv(out / "spillovers.csv", result.spillovers_table())
-    dd = diag.to_dict()
-    dd.update({"wall_time_s": round(t_fit, 3), "prepare_s": round(t_prep, 3),
-               "data_hash": prep.data_hash, "spec_hash": spec.hash()})
-    if regional:
-        dd.update({"pooling": spec.hierarchy.pooling, "regional_w": spec.hierarchy.regional_w})
-    write_json(out / "diagnostics.json", dd)
-    comparison = None
-    if ml_res is not None:
-        from .comparison import comparison_table
-
-        comparison = comparison_table(ml_res, idata)
-        write_csv(out / "comparison.csv", comparison)
-    if a.plots:
-        _plots_and_report(result, out, summ, eff, diag, comparison, ml_res, q)
-
-    if regional:
+    result = api.fit(prep, spec, progressbar=not (a.no_progress or q), progress=stages)
+    tables = write_run(result, out, ml=ml_res, plots=a.plots, progress=stages,
+                       extra={"prepare_s": round(t_prep, 3)})
+    summ, eff, contrasts = tables.summary, tables.effects, tables.contrasts
+    if spec.hierarchy is not None:
         h = spec.hierarchy
         _print(f"\nRegional effects ({h.pooling} pooling, {h.regional_w} W; 94% HDI)", q)
         _print(format_table(_with_regional_truth(eff, inputs.truth, h.regional_w,
@@ -249,33 +231,24 @@ def _fit_and_write(a, spec: ModelSpec, inputs, out: Path, client=None) -> int:
         _print(format_table(summ), q)
         _print("\nEffects (LeSage & Pace 2009)", q)
         _print(format_table(_with_truth(eff, inputs.truth, spec.data.region)), q)
-    return _finish(diag, t_fit, result.timings["sample_s"], q)
+    written = ""
+    if tables.figures:
+        written = (f"wrote {len(tables.figures)} figures (figures/), "
+                   + " and ".join(p.name for p in tables.reports))
+    return EXIT_OK, result, tables.diagnostics, written
 
 
-def _plots_and_report(result, out, summ, eff, diag, comparison, ml_res, q) -> None:
-    from .plots import write_plots
-    from .report import write_report
-
-    p = result.prepared
-    if ml_res is None and p is not None and p.regional is None:
-        from .ml import fit_ml
-
-        try:  # the rho-vs-ML figure wants the ML estimate; it is cheap given the log-det
-            ml_res = fit_ml(p)
-        except InputError:
-            ml_res = None
-    figures = write_plots(result, out / "figures", ml_result=ml_res)
-    write_report(out, summ, eff, diag, comparison, figures, provenance=result.idata)
-    _print(f"wrote {len(figures)} figures and report.md", q)
-
-
-def _finish(diag, t_fit: float, t_sample: float, q: bool) -> int:
-    _print(f"\nfit wall time {t_fit:.1f} s (sampling {t_sample:.1f} s); "
-           f"diagnostics {'passed' if diag.passed else 'FAILED'}", q)
-    if not diag.passed:
+def _finish(result, diag, stages) -> int:
+    """The last lines: times and the diagnostics' verdict; the exit code."""
+    t = result.timings
+    ok = diag.passed
+    stages.finish(f"done: fit {t.get('fit_s', 0.0):.1f} s (sampling "
+                  f"{t.get('sample_s', 0.0):.1f} s); diagnostics "
+                  f"{'passed' if ok else 'FAILED'}")
+    if not ok:
         for f in diag.failures():
             print(f"  diagnostics: {f}", file=sys.stderr)
-    return EXIT_OK if diag.passed else EXIT_DIAGNOSTICS
+    return EXIT_OK if ok else EXIT_DIAGNOSTICS
 
 
 def _with_regional_truth(eff, truth, regional_w: str, perspective: str):

@@ -87,7 +87,7 @@ def cluster_session(cluster: str | None, quiet: bool = False):
         yield client
 
 
-def load_data(d: DataSpec, client=None, need_regions: bool = False):
+def load_data(d: DataSpec, client=None, need_regions: bool = False, progress=None):
     """:func:`bayes_sdm.inputs.load_inputs`, or on a cluster a Parquet dataset read out of core
     (:func:`bayes_sdm.distributed.prepare.inputs_on`).
 
@@ -109,7 +109,7 @@ def load_data(d: DataSpec, client=None, need_regions: bool = False):
                              "of core on a Dask cluster (--cluster local:K or tcp://HOST:PORT)")
     from .inputs import load_inputs
 
-    return load_inputs(d, need_regions=need_regions)
+    return load_inputs(d, need_regions=need_regions, progress=progress)
 
 
 def apply_data_arguments(spec: ModelSpec, a: argparse.Namespace) -> None:

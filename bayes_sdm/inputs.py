@@ -155,29 +155,37 @@ def build_weights(arg: str, frame: pd.DataFrame, unit: str,
     return read_weights(arg, standardize=standardize)
 
 
-def load_inputs(d: DataSpec, need_regions: bool = False) -> Inputs:
+def load_inputs(d: DataSpec, need_regions: bool = False, progress=None) -> Inputs:
     """Resolve a data spec into an :class:`Inputs` (validated panel aligned with W).
 
     ``need_regions``: use the bundled dataset's region column when none is given.
+    ``progress``: a :class:`~bayes_sdm.progress.Stages` reporter (reading, W, the panel).
     """
+    from .progress import as_stages
+
+    stages = as_stages(progress)
     truth = None
     if d.path:
-        frame = read_table(d.path)
+        with stages.stage(f"reading {d.path}"):
+            frame = read_table(d.path)
         missing = [n for n in ("unit", "time", "y", "x", "weights") if not getattr(d, n)]
         if missing:
             raise InputError(f"--data needs --{' --'.join(missing)}")
         unit, time, y, x = d.unit, d.time, d.y, list(d.x)
-        w = build_weights(d.weights, frame, unit, d.standardize_w, d.ties)
+        with stages.stage(f"W: {d.weights}"):
+            w = build_weights(d.weights, frame, unit, d.standardize_w, d.ties)
         label = Path(d.path).stem
     else:
         from .datasets import load_dataset
 
-        ds = load_dataset(d.dataset or "synthetic_ua")
-        frame = ds.frame
+        with stages.stage(f"reading the bundled dataset {d.dataset or 'synthetic_ua'}"):
+            ds = load_dataset(d.dataset or "synthetic_ua")
+            frame = ds.frame
         unit, time = d.unit or ds.unit, d.time or ds.time
         y, x = d.y or ds.y, list(d.x or ds.x)
         if d.weights:
-            w = build_weights(d.weights, frame, unit, d.standardize_w, d.ties)
+            with stages.stage(f"W: {d.weights}"):
+                w = build_weights(d.weights, frame, unit, d.standardize_w, d.ties)
         else:
             w = ds.weights
         label = ds.name
@@ -197,8 +205,9 @@ def load_inputs(d: DataSpec, need_regions: bool = False) -> Inputs:
             raise InputError(f"region {d.region!r} does not exist in column {rc!r}; regions: "
                              f"{sorted(set(labels))}")
         units_in = frame.loc[labels == d.region, unit].unique().tolist()
-        order = [u for u in w.ids if u in set(units_in)]
-        extra = [u for u in units_in if u not in set(w.ids)]
+        in_region, in_w = set(units_in), set(w.ids)
+        order = [u for u in w.ids if u in in_region]
+        extra = [u for u in units_in if u not in in_w]
         if extra:
             raise InputError(f"units in the data but not in W: {extra[:10]}")
         if len(order) < 2:
@@ -209,7 +218,8 @@ def load_inputs(d: DataSpec, need_regions: bool = False) -> Inputs:
         except InputError as err:
             raise InputError(f"region {d.region!r}: {err}") from err
         label = f"{label}-{d.region}"
-    panel = panel_from_frame(frame, unit, time, y, x, units=w.ids, unit_cols=unit_cols)
+    with stages.stage("panel (balanced, aligned with W)"):
+        panel = panel_from_frame(frame, unit, time, y, x, units=w.ids, unit_cols=unit_cols)
     if d.region_col:
         col = panel.unit_info[d.region_col]
         if col.isna().any():

@@ -252,6 +252,16 @@ class MLResult:
     w: SpatialWeights | None = field(default=None, repr=False, compare=False)
     _sums: object = field(default=None, repr=False, compare=False)
 
+    def __repr__(self) -> str:
+        from .display import ml_card
+
+        return ml_card(self).text()
+
+    def _repr_html_(self) -> str:
+        from .display import ml_card
+
+        return ml_card(self).html()
+
     @property
     def model(self) -> str:
         """The family's name."""

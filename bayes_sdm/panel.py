@@ -64,6 +64,16 @@ class Panel(PanelDims):
     x_names: tuple[str, ...]
     unit_info: pd.DataFrame | None = field(default=None, compare=False)
 
+    def __repr__(self) -> str:
+        from .display import panel_card
+
+        return panel_card(self).text()
+
+    def _repr_html_(self) -> str:
+        from .display import panel_card
+
+        return panel_card(self).html()
+
     def subset_units(self, units: Sequence) -> Panel:
         """The panel restricted to ``units`` (in the given order)."""
         pos = {u: i for i, u in enumerate(self.units)}

@@ -6,11 +6,12 @@
 =====================  ==========================================================================
 file                   content
 =====================  ==========================================================================
-``trace.png``          marginal densities and traces per chain (``arviz_plots.plot_trace_dist``)
-``rank.png``           rank plots per chain (``arviz_plots.plot_rank``; Vehtari et al. 2021):
-                       flat ECDF differences mean the chains mix
-``effects_forest.png`` 94% HDIs of the direct / indirect / total effects (``plot_forest``), one
-                       colour per region for regional fits, zero line
+``trace.png``          per parameter: densities and traces per chain (regional: traces faceted by
+                       region; :mod:`bayes_sdm.plot_mcmc`)
+``rank.png``           per parameter: rank ECDFs per chain (Vehtari et al. 2021) with the verdict
+                       of ``diagnostics.json`` (same thresholds)
+``effects_forest.png`` one panel per variable: median, 50% and 94% HDIs of the direct /
+                       indirect / total effects, one colour per region for regional fits
 ``ppc_y.png``          posterior predictive check of y: densities of replicated panels against
                        the observed one (``plot_ppc_dist``), raw and FE-demeaned
 ``ppc_moran.png``      posterior predictive check of residual spatial autocorrelation by year:
@@ -18,7 +19,8 @@ file                   content
                        Moran's I of the residuals of the replicated panel at the same draw,
                        with the posterior predictive p-value per year (Gelman, Meng & Stern 1996)
 ``rho_ml.png``         posterior of rho (lambda) with the ML estimate and its 95% Wald interval
-                       (when an ML fit is given)
+                       (when an ML fit is given; ``rho.png`` without one, by region where rho
+                       has a region)
 =====================  ==========================================================================
 
 Moran's I of a cross-section e under W: I = (N / S0) e'We / e'e with e centred (Moran 1950;
@@ -27,24 +29,21 @@ Cliff & Ord 1981); :func:`bayes_sdm.moran.moran_i` when available.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from .errors import InputError
-
-HDI_PROB = 0.94
-MAX_RANK_PANELS = 40
-
-
-def _mpl():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+from .plot_mcmc import (  # noqa: F401 - the figures of write_plots, importable from here
+    HDI_PROB,
+    _mpl,
+    parameter_vars,
+    plot_effects_forest,
+    plot_ranks,
+    plot_trace,
+    posterior_dataset,
+    save_figure,
+)
 
 
 def _figure(pc):
@@ -52,137 +51,11 @@ def _figure(pc):
 
 
 def _save(fig, path: Path, dpi: int = 100) -> Path:
-    plt = _mpl()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=dpi)
-    os.replace(tmp, path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi)
 
 
 def _posterior(idata):
-    post = idata["posterior"]
-    return post.to_dataset() if hasattr(post, "to_dataset") else post
-
-
-def parameter_vars(idata) -> list[str]:
-    """The parameters shown in the trace and rank plots (spatial parameter, beta, theta,
-    sigma2, and the hierarchical means / scales where present)."""
-    post = _posterior(idata)
-    cands = ["rho", "lambda", "rho_mean", "rho_tau", "lambda_mean", "lambda_tau", "beta",
-             "beta_mean", "beta_tau", "theta", "theta_mean", "theta_tau", "sigma2",
-             "sigma_mean", "sigma_tau"]
-    return [v for v in cands if v in post.data_vars]
-
-
-def _n_panels(post, names) -> int:
-    n = 0
-    for v in names:
-        extra = [d for d in post[v].dims if d not in ("chain", "draw")]
-        n += int(np.prod([post.sizes[d] for d in extra])) if extra else 1
-    return n
-
-
-# ----------------------------------------------------------------------------- convergence
-def plot_trace(idata, path: str | Path, var_names=None, title: str = "") -> Path:
-    """Densities and traces per chain of the parameters (``arviz_plots.plot_trace_dist``)."""
-    import arviz_plots as azp
-
-    _mpl()
-    names = list(var_names or parameter_vars(idata))
-    rows = len(names)
-    pc = azp.plot_trace_dist(idata, var_names=names, backend="matplotlib", compact=True,
-                             figure_kwargs={"figsize": (11, 1.9 * rows + 0.8),
-                                            "layout": "constrained"})
-    fig = _figure(pc)
-    fig.suptitle(title or "Trace and marginal posterior per chain", fontsize=11)
-    return _save(fig, Path(path))
-
-
-def plot_ranks(idata, path: str | Path, var_names=None, title: str = "") -> Path:
-    """Rank-ECDF plots per chain (``arviz_plots.plot_rank``): chains that mix give overlapping
-    flat curves inside the band."""
-    import arviz_plots as azp
-
-    _mpl()
-    post = _posterior(idata)
-    names = list(var_names or parameter_vars(idata))
-    n = _n_panels(post, names)
-    if var_names is None and n > MAX_RANK_PANELS:  # many regional coefficients: hypers only
-        names = [v for v in names if "region" not in post[v].dims] or names
-        n = _n_panels(post, names)
-    ncol = min(4, n)
-    nrow = int(np.ceil(n / ncol))
-    pc = azp.plot_rank(idata, var_names=names, backend="matplotlib", col_wrap=ncol,
-                       figure_kwargs={"figsize": (3.3 * ncol, 2.6 * nrow + 0.6),
-                                      "layout": "constrained"})
-    fig = _figure(pc)
-    fig.suptitle(title or "Rank plots (fractional ranks per chain)", fontsize=11)
-    return _save(fig, Path(path))
-
-
-# ----------------------------------------------------------------------------- effects
-def plot_effects_forest(idata, path: str | Path, title: str = "", var: str = "effects",
-                        ml_effects=None) -> Path:
-    """Forest plot of the effects' 94% HDIs (median, 50% and 94% bars), by region when the
-    effects have a ``region`` dim (one colour per region); ML point estimates as crosses
-    when ``ml_effects`` (a frame with variable, effect, mean) is given."""
-    import arviz_plots as azp
-
-    _mpl()
-    post = _posterior(idata)
-    if var not in post.data_vars:
-        raise InputError(f"the posterior has no {var!r} variable")
-    da = post[var]
-    regional = "region" in da.dims
-    n_rows = int(np.prod([da.sizes[d] for d in da.dims if d not in ("chain", "draw")]))
-    kw = {}
-    if regional:
-        kw["aes"] = {"color": ["region"]}
-    pc = azp.plot_forest(idata, var_names=[var], combined=True, backend="matplotlib",
-                         ci_probs=[0.5, HDI_PROB],
-                         labels=[d for d in ("region", "effect", "coef") if d in da.dims],
-                         figure_kwargs={"figsize": (9, 0.32 * n_rows + 1.6),
-                                        "layout": "constrained"}, **kw)
-    fig = _figure(pc)
-    axes = fig.get_axes()
-    ax = axes[-1]
-    ax.axvline(0.0, color="0.5", lw=0.8, ls="--", zorder=0)
-    ax.set_xlabel("effect (94% HDI thin, 50% thick, median dot)", fontsize=9)
-    if regional:
-        pc.add_legend("region")
-    if ml_effects is not None and not regional:
-        _overlay_ml_effects(pc, ax, da, ml_effects)
-    fig.suptitle(title or ("Direct, indirect and total effects by region" if regional
-                           else "Direct, indirect and total effects"), fontsize=11)
-    return _save(fig, Path(path))
-
-
-def _overlay_ml_effects(pc, ax, da, ml_effects) -> None:
-    """ML point estimates at the forest rows (matched by the y positions ArviZ used)."""
-    try:
-        pts = pc.viz["point_estimate"][da.name] if "point_estimate" in pc.viz.children else None
-        if pts is None:
-            return
-        arr = pts.to_numpy() if hasattr(pts, "to_numpy") else np.asarray(pts)
-        coords = pts.coords if hasattr(pts, "coords") else None
-        tab = ml_effects.set_index(["effect", "variable"])
-        for idx in np.ndindex(arr.shape):
-            artist = arr[idx]
-            sel = {d: coords[d].values[i] for d, i in zip(pts.dims, idx)}
-            key = (str(sel.get("effect")), str(sel.get("coef")))
-            if key not in tab.index or artist is None:
-                continue
-            off = np.asarray(artist.get_offsets())
-            if off.size:
-                ax.plot(float(tab.loc[key, "mean"]), off[0, 1], marker="x", color="C3",
-                        ms=7, mew=1.6, zorder=5)
-        ax.figure.legend(handles=[ax.plot([], [], marker="x", color="C3", ls="",
-                                          label="ML estimate")[0]],
-                         loc="upper right", fontsize=8, frameon=False)
-    except Exception:  # noqa: BLE001 - the overlay is decoration
-        return
+    return posterior_dataset(idata)
 
 
 # ----------------------------------------------------------------------------- PPC of y
@@ -276,7 +149,7 @@ def plot_moran_ppc(i_obs: np.ndarray, i_rep: np.ndarray, times, path: str | Path
     plt = _mpl()
     t = i_obs.shape[1]
     x = np.arange(t)
-    fig, ax = plt.subplots(figsize=(max(7.0, 0.38 * t + 2.5), 4.2), layout="constrained")
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.38 * t + 2.5), 4.4), layout="constrained")
     q = [(1 - HDI_PROB) / 2, 0.25, 0.5, 0.75, 1 - (1 - HDI_PROB) / 2]
     qr = np.quantile(i_rep, q, axis=0)
     qo = np.quantile(i_obs, q, axis=0)
@@ -318,10 +191,15 @@ def plot_spatial_vs_ml(idata, path: str | Path, ml_result=None, var: str | None 
     extra = [d for d in post[var].dims if d not in ("chain", "draw")]
     n = int(np.prod([post.sizes[d] for d in extra])) if extra else 1
     ncol = min(3, n)
-    pc = azp.plot_dist(idata, var_names=[var], backend="matplotlib", point_estimate="mean",
-                       ci_kind="hdi", ci_prob=HDI_PROB, col_wrap=ncol,
-                       figure_kwargs={"figsize": (3.6 * ncol + 1.5, 3.2 * int(np.ceil(n / ncol))
-                                                  + 0.4), "layout": "constrained"})
+    from .reporting import arviz_defaults
+
+    with arviz_defaults():
+        pc = azp.plot_dist(idata, var_names=[var], backend="matplotlib",
+                           point_estimate="mean", ci_kind="hdi", ci_prob=HDI_PROB,
+                           col_wrap=ncol,
+                           figure_kwargs={"figsize": (max(7.5, 3.6 * ncol + 1.5),
+                                                      3.2 * int(np.ceil(n / ncol)) + 0.8),
+                                          "layout": "constrained"})
     fig = _figure(pc)
     if ml_result is not None and var in ml_result.params.index:
         est, se = float(ml_result.params[var]), float(ml_result.se[var])
@@ -331,17 +209,21 @@ def plot_spatial_vs_ml(idata, path: str | Path, ml_result=None, var: str | None 
                 ax.axvspan(est - 1.96 * se, est + 1.96 * se, color="C3", alpha=0.12,
                            label=f"ML 95% Wald (se {se:.4f})")
             ax.legend(loc="upper right", fontsize=8, frameon=False)
-        label = f"ML ({ml_result.correction})"
+        vs = (f"\nagainst the ML estimate ({ml_result.correction} likelihood) and its 95% "
+              "Wald interval")
     else:
-        label = "no ML fit"
-    m = float(post[var].mean())
-    fig.suptitle(title or f"Posterior of {var} (mean {m:.4f}, 94% HDI) vs {label}", fontsize=11)
+        vs = ""
+    if extra:
+        head = f"Posterior of {var} by {', '.join(extra)} (mean, 94% HDI)"
+    else:
+        head = f"Posterior of {var} (mean {float(post[var].mean()):.4f}, 94% HDI)"
+    fig.suptitle(title or head + vs, fontsize=11)
     return _save(fig, Path(path))
 
 
 # ----------------------------------------------------------------------------- all
 def write_plots(fit_result, out_dir: str | Path, ml_result=None, ppc_draws: int = 100,
-                seed: int = 0) -> list[Path]:
+                seed: int = 0, progress=None, diagnostics=None) -> list[Path]:
     """Write every figure of a fit as PNG into ``out_dir``; returns the paths.
 
     Parameters
@@ -352,7 +234,14 @@ def write_plots(fit_result, out_dir: str | Path, ml_result=None, ppc_draws: int 
     ml_result : optional :class:`~bayes_sdm.ml.MLResult` for ``rho_ml.png``
     ppc_draws : posterior draws per chain replicated for the predictive checks
     seed : seed of the replication
+    progress : a :class:`~bayes_sdm.progress.Stages` reporter (the figures and the predictive
+        checks are stages)
+    diagnostics : the fit's :class:`~bayes_sdm.diagnostics.Diagnostics` (the rank plot's
+        verdicts; computed when not given)
     """
+    from .progress import as_stages
+
+    stages = as_stages(progress)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     idata = getattr(fit_result, "idata", None)
@@ -360,30 +249,39 @@ def write_plots(fit_result, out_dir: str | Path, ml_result=None, ppc_draws: int 
         raise InputError("write_plots needs a fit result with .idata")
     post = _posterior(idata)
     label = _label(fit_result)
-    paths = [plot_trace(idata, out / "trace.png", title=f"Trace and marginal posteriors - {label}"),
-             plot_ranks(idata, out / "rank.png", title=f"Rank plots per chain - {label}")]
-    if "effects" in post.data_vars:
-        ml_eff = None
-        if ml_result is not None:
-            try:
-                ml_eff = ml_result.effects()
-            except Exception:  # noqa: BLE001 - overlay only
-                ml_eff = None
-        paths.append(plot_effects_forest(idata, out / "effects_forest.png", ml_effects=ml_eff,
-                                         title=f"Effects (LeSage & Pace 2009) - {label}"))
+    with stages.stage("figures: trace, rank, effects"):
+        paths = [plot_trace(idata, out / "trace.png", title=f"Traces per chain - {label}"),
+                 plot_ranks(idata, out / "rank.png", title=f"Rank ECDF per chain - {label}",
+                            diagnostics=diagnostics)]
+        if "effects" in post.data_vars:
+            ml_eff = None
+            if ml_result is not None:
+                try:
+                    ml_eff = ml_result.effects()
+                except Exception:  # noqa: BLE001 - overlay only
+                    ml_eff = None
+            paths.append(plot_effects_forest(idata, out / "effects_forest.png",
+                                             ml_effects=ml_eff,
+                                             title=f"Effects (LeSage & Pace 2009) - {label}"))
     prep = getattr(fit_result, "prepared", None)
     if prep is not None and prep.regional is None:
         from .ppc import posterior_predictive
 
-        y_rep = posterior_predictive(fit_result, draws=ppc_draws, seed=seed)
-        paths.append(plot_ppc_y(y_rep, prep.panel.y, out / "ppc_y.png", fe=prep.fe,
-                                title=f"Posterior predictive check of y - {label}"))
-        i_obs, i_rep = residual_moran_draws(prep, post, y_rep)
-        paths.append(plot_moran_ppc(i_obs, i_rep, prep.panel.times, out / "ppc_moran.png",
-                                    title=f"Residual Moran's I by year, observed vs replicated "
-                                          f"- {label} (numbers: P(I_rep >= I_obs))"))
+        with stages.stage(f"posterior predictive checks ({ppc_draws} draws per chain: y, "
+                          "residual Moran's I)"):
+            y_rep = posterior_predictive(fit_result, draws=ppc_draws, seed=seed)
+            i_obs, i_rep = residual_moran_draws(prep, post, y_rep)
+        with stages.stage("figures: predictive checks"):
+            paths.append(plot_ppc_y(y_rep, prep.panel.y, out / "ppc_y.png", fe=prep.fe,
+                                    title=f"Posterior predictive check of y - {label}"))
+            paths.append(plot_moran_ppc(i_obs, i_rep, prep.panel.times, out / "ppc_moran.png",
+                                        title=f"Residual Moran's I by year, observed vs "
+                                              f"replicated - {label}\n(numbers: P(I_rep >= "
+                                              "I_obs) per year)"))
     if any(v in post.data_vars for v in ("rho", "lambda")):
-        paths.append(plot_spatial_vs_ml(idata, out / "rho_ml.png", ml_result))
+        name = "rho_ml.png" if ml_result is not None else "rho.png"
+        with stages.stage("figures: the spatial parameter"):
+            paths.append(plot_spatial_vs_ml(idata, out / name, ml_result))
     return paths
 
 

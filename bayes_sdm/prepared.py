@@ -53,6 +53,16 @@ class Prepared:
     hierarchy: object = None
     _hash: str | None = field(default=None, repr=False, compare=False)
 
+    def __repr__(self) -> str:
+        from .display import prepared_card
+
+        return prepared_card(self).text()
+
+    def _repr_html_(self) -> str:
+        from .display import prepared_card
+
+        return prepared_card(self).html()
+
     @property
     def model(self) -> str:
         """The family's name."""

@@ -1,12 +1,15 @@
-"""``report.md``: a self-contained Markdown report of a fit (tables, verdict, figures, provenance).
+"""``report.md`` and ``report.html``: a fit's report (tables, verdict, figures, provenance).
 
 :func:`write_report` takes the tables the package already produces
 (:func:`bayes_sdm.reporting.summary_table`, :func:`~bayes_sdm.reporting.effects_table`,
 :func:`bayes_sdm.diagnostics.diagnose`, :func:`bayes_sdm.ml.comparison_table`) and the figure
-paths of :func:`bayes_sdm.plots.write_plots`, and writes one Markdown file that reads on its own:
-what was fitted, whether the sampler can be trusted, the parameters, the effects, the ML
-comparison, the figures with captions, and the provenance (package and dependency versions, the
-spec, the data hash) taken from the fit's attributes (:func:`bayes_sdm.api.provenance`).
+paths of :func:`bayes_sdm.plots.write_plots`, and builds one document
+(:mod:`bayes_sdm.document`) that reads on its own: what was fitted, whether the sampler can be
+trusted, the parameters, the effects, the ML comparison, the figures with captions, and the
+provenance (package and dependency versions, the spec, the data hash) taken from the fit's
+attributes (:func:`bayes_sdm.api.provenance`).  It is written twice from the same document:
+``report.md`` (figures linked) and ``report.html`` (one self-contained page, figures embedded,
+for sharing).
 """
 
 from __future__ import annotations
@@ -16,16 +19,22 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from . import document as doc
+
 FIGURE_CAPTIONS = {
-    "trace": "Trace and marginal posterior per chain. Chains should overlap and look like "
-             "stationary noise.",
-    "rank": "Rank plots per chain (Vehtari et al. 2021). Well-mixed chains give flat, "
-            "overlapping rank ECDFs; the p-value tests equal rank distributions across chains.",
-    "effects_forest": "Direct, indirect (spillover) and total effects (LeSage & Pace 2009): "
-                      "posterior median, 50% and 94% HDI; red crosses are the ML estimates.",
+    "trace": "Traces (and, for pooled fits, marginal densities) per chain, one panel per "
+             "parameter, faceted by region for regional fits. Chains should overlap and look "
+             "like stationary noise.",
+    "rank": "Rank ECDFs per chain minus the uniform CDF (Vehtari et al. 2021), one panel per "
+            "parameter: well-mixed chains stay near zero together. Each panel gives r_hat and "
+            "the bulk / tail ESS with the verdict of diagnostics.json (r_hat <= 1.01, ESS >= "
+            "400).",
+    "effects_forest": "Direct, indirect (spillover) and total effects (LeSage & Pace 2009), "
+                      "one panel per variable on its own scale: posterior median, 50% and 94% "
+                      "HDI (one colour per region for regional fits); red crosses are the ML "
+                      "estimates where an ML fit was made.",
     "ppc_y": "Posterior predictive check of y: densities of replicated panels (fixed effects at "
              "their estimates given each draw) against the observed panel, raw and with the "
              "fixed-effect means removed.",
@@ -35,42 +44,17 @@ FIGURE_CAPTIONS = {
                  "misses in that year.",
     "rho_ml": "Posterior of the spatial parameter with its 94% HDI, against the ML estimate and "
               "its 95% Wald interval.",
+    "rho": "Posterior of the spatial parameter (by region where it has one) with its mean and "
+           "94% HDI.",
     "rank_ecdf_all": "Simulation-based calibration: rank ECDF minus the uniform CDF per "
                      "quantity, with the simultaneous 99% band.",
 }
 
 
-def _fmt(v, digits: int = 4) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool | np.bool_):
-        return "yes" if v else "**no**"
-    if isinstance(v, int | np.integer):
-        return str(int(v))
-    if isinstance(v, float | np.floating):
-        if not np.isfinite(v):
-            return ""
-        a = abs(float(v))
-        if a != 0 and (a < 1e-3 or a >= 1e5):
-            return f"{float(v):.{digits - 1}e}"
-        return f"{float(v):.{digits}g}"
-    return str(v).replace("|", "\\|")
-
-
 def markdown_table(df: pd.DataFrame, digits: int = 4, columns: Sequence[str] | None = None,
                    rename: Mapping[str, str] | None = None) -> str:
     """A GitHub-flavoured Markdown table (numbers to ``digits`` significant digits)."""
-    if df is None or len(df) == 0:
-        return "_(none)_\n"
-    d = df[list(columns)] if columns else df
-    cols = [str((rename or {}).get(c, c)) for c in d.columns]
-    num = [pd.api.types.is_numeric_dtype(d[c]) and not pd.api.types.is_bool_dtype(d[c])
-           for c in d.columns]
-    lines = ["| " + " | ".join(cols) + " |",
-             "|" + "|".join("---:" if n else ":---" for n in num) + "|"]
-    for row in d.itertuples(index=False):
-        lines.append("| " + " | ".join(_fmt(v, digits) for v in row) + " |")
-    return "\n".join(lines) + "\n"
+    return doc.markdown_table(doc.Table(df, digits, columns, dict(rename or {})))
 
 
 def _diag_dict(diagnostics) -> dict:
@@ -91,17 +75,16 @@ def _attrs(provenance) -> dict:
     return dict(provenance)
 
 
-def _diagnostics_section(d: dict) -> list[str]:
+def _diagnostics_section(d: dict) -> list:
     if not d:
         return []
     t = d.get("thresholds", {})
-    out = ["## Convergence diagnostics", ""]
     verdict = "**passed**" if d.get("passed") else "**FAILED**"
-    out.append(f"Verdict: {verdict} (thresholds: r_hat <= {t.get('r_hat', 1.01)}, ess_bulk and "
-               f"ess_tail >= {t.get('ess_bulk', 400):g}, divergences <= "
-               f"{t.get('divergences', 0)}, E-BFMI >= {t.get('ebfmi', 0.3)}; tree-depth "
-               "saturation is a warning).")
-    out.append("")
+    out = [doc.Heading("Convergence diagnostics"),
+           doc.Paragraph(f"Verdict: {verdict} (thresholds: r_hat <= {t.get('r_hat', 1.01)}, "
+                         f"ess_bulk and ess_tail >= {t.get('ess_bulk', 400):g}, divergences <= "
+                         f"{t.get('divergences', 0)}, E-BFMI >= {t.get('ebfmi', 0.3)}; "
+                         "tree-depth saturation is a warning).")]
     ebfmi = d.get("ebfmi") or []
     rows = [("max r_hat", d.get("max_r_hat")), ("min ess_bulk", d.get("min_ess_bulk")),
             ("min ess_tail", d.get("min_ess_tail")), ("max MCSE (mean)", d.get("max_mcse_mean")),
@@ -110,55 +93,98 @@ def _diagnostics_section(d: dict) -> list[str]:
             ("max tree depth reached", d.get("max_treedepth")),
             ("E-BFMI per chain", ", ".join(f"{e:.2f}" for e in ebfmi) if ebfmi else "n/a"),
             ("draws (chains x draws)", d.get("n_draws"))]
-    out.append(markdown_table(pd.DataFrame(rows, columns=["check", "value"])))
+    out.append(doc.Table(pd.DataFrame(rows, columns=["check", "value"])))
     fails, warns = d.get("failures") or [], d.get("warnings") or []
     if fails:
-        out += ["Failures:", ""] + [f"- {f}" for f in fails] + [""]
+        out += [doc.Paragraph("Failures:"), doc.Bullets(list(fails))]
     if warns:
-        out += ["Warnings:", ""] + [f"- {w}" for w in warns] + [""]
+        out += [doc.Paragraph("Warnings:"), doc.Bullets(list(warns))]
     params = d.get("parameters")
     if params:
         p = pd.DataFrame(params)
         cols = [c for c in ("parameter", "r_hat", "ess_bulk", "ess_tail", "mcse_mean",
                             "mcse_sd", "passed") if c in p.columns]
-        out += ["Per parameter:", "", markdown_table(p, columns=cols)]
+        out += [doc.Paragraph("Per parameter:"), doc.Table(p, columns=cols)]
     return out
 
 
-def _figures_section(figures, out_dir: Path) -> list[str]:
+def _figures_section(figures) -> list:
     figs = [Path(f) for f in (figures or [])]
     if not figs:
         return []
-    out = ["## Figures", ""]
+    out = [doc.Heading("Figures")]
     for f in figs:
-        try:
-            rel = f.resolve().relative_to(out_dir.resolve())
-        except ValueError:
-            rel = f
         cap = FIGURE_CAPTIONS.get(f.stem, f.stem.replace("_", " "))
-        out += [f"### {f.stem.replace('_', ' ')}", "", f"![{f.stem}]({rel.as_posix()})", "",
-                f"*{cap}*", ""]
+        out.append(doc.Figure(f, f.stem.replace("_", " "), cap))
     return out
 
 
-def _provenance_section(attrs: dict) -> list[str]:
+def _provenance_section(attrs: dict) -> list:
     if not attrs:
         return []
-    out = ["## Provenance", ""]
     rows = [(k, attrs.get(k)) for k in ("bayes_sdm_version", "model", "fe", "N", "T", "weights",
                                         "logdet_method", "data_hash", "spec_hash",
                                         "wall_time_s", "created_at") if attrs.get(k) is not None]
-    out.append(markdown_table(pd.DataFrame(rows, columns=["field", "value"])))
+    out = [doc.Heading("Provenance"), doc.Table(pd.DataFrame(rows, columns=["field", "value"]))]
     deps = attrs.get("dependencies")
     if deps:
         try:
             dd = json.loads(deps) if isinstance(deps, str) else dict(deps)
-            out += ["Dependency versions: " + ", ".join(f"{k} {v}" for k, v in dd.items()), ""]
+            out.append(doc.Paragraph("Dependency versions: "
+                                     + ", ".join(f"{k} {v}" for k, v in dd.items())))
         except (ValueError, TypeError):
-            out += [f"Dependency versions: {deps}", ""]
+            out.append(doc.Paragraph(f"Dependency versions: {deps}"))
     if attrs.get("spec"):
-        out += ["Spec:", "", "```yaml", str(attrs["spec"]).rstrip(), "```", ""]
+        out += [doc.Paragraph("Spec:"), doc.Code(str(attrs["spec"]), "yaml")]
     return out
+
+
+def build_report(summary: pd.DataFrame | None, effects: pd.DataFrame | None, diagnostics=None,
+                 comparison: pd.DataFrame | None = None, figures: Sequence = (),
+                 provenance=None, title: str | None = None, notes: Sequence[str] = (),
+                 contrasts: pd.DataFrame | None = None) -> doc.Document:
+    """The report as a :class:`~bayes_sdm.document.Document` (both renderings come from it;
+    arguments as :func:`write_report`)."""
+    attrs = _attrs(provenance)
+    d = _diag_dict(diagnostics)
+    model = str(attrs.get("model", "")).upper()
+    fe = attrs.get("fe")
+    head = title or ("bayes_sdm report" + (f": {model}" if model else "")
+                     + (f" with {fe} fixed effects" if fe else ""))
+    facts = []
+    if attrs.get("N") and attrs.get("T"):
+        facts.append(f"N = {attrs['N']} units, T = {attrs['T']} periods")
+    if attrs.get("weights"):
+        facts.append(f"W: {attrs['weights']}")
+    if attrs.get("pooling"):
+        facts.append(f"regions: {attrs['pooling']} pooling, {attrs.get('regional_w')} W")
+    if d:
+        facts.append("diagnostics " + ("passed" if d.get("passed") else "**FAILED**"))
+    facts.append(f"written {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}")
+    r = doc.Document(head)
+    r.add(doc.Paragraph("; ".join(facts) + "."),
+          doc.Paragraph("Lee & Yu (2010) transformation approach for the fixed effects; "
+                        "intervals are 94% highest-density intervals; effects follow LeSage & "
+                        "Pace (2009): direct = tr(S_k)/N, total = iota'S_k iota/N, indirect = "
+                        "total - direct."))
+    r.add(*[doc.Paragraph(str(n)) for n in notes])
+    if summary is not None:
+        r.add(doc.Heading("Parameters"), doc.Table(summary))
+    if effects is not None:
+        r.add(doc.Heading("Effects"), doc.Table(effects))
+    if contrasts is not None and len(contrasts):
+        r.add(doc.Heading("Contrasts between regions"),
+              doc.Paragraph("Posterior of the difference of two regions' effects; "
+                            "prob_positive = P(difference > 0)."), doc.Table(contrasts))
+    if comparison is not None and len(comparison):
+        r.add(doc.Heading("Maximum likelihood vs posterior"),
+              doc.Paragraph("std_diff = (ML estimate - posterior mean) / posterior sd."),
+              doc.Table(comparison.drop(columns=[c for c in ("kind",)
+                                                 if c in comparison.columns])))
+    r.add(*_diagnostics_section(d))
+    r.add(*_figures_section(figures))
+    r.add(*_provenance_section(attrs))
+    return r
 
 
 def render_report(summary: pd.DataFrame | None, effects: pd.DataFrame | None, diagnostics=None,
@@ -166,53 +192,23 @@ def render_report(summary: pd.DataFrame | None, effects: pd.DataFrame | None, di
                   provenance=None, out_dir: str | Path = ".", title: str | None = None,
                   notes: Sequence[str] = ()) -> str:
     """The Markdown text of :func:`write_report` (see there)."""
-    out_dir = Path(out_dir)
-    attrs = _attrs(provenance)
-    d = _diag_dict(diagnostics)
-    model = str(attrs.get("model", "")).upper()
-    fe = attrs.get("fe")
-    head = title or ("bayes_sdm report" + (f": {model}" if model else "")
-                     + (f" with {fe} fixed effects" if fe else ""))
-    lines = [f"# {head}", ""]
-    facts = []
-    if attrs.get("N") and attrs.get("T"):
-        facts.append(f"N = {attrs['N']} units, T = {attrs['T']} periods")
-    if attrs.get("weights"):
-        facts.append(f"W: {attrs['weights']}")
-    if d:
-        facts.append("diagnostics " + ("passed" if d.get("passed") else "**FAILED**"))
-    facts.append(f"written {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}")
-    lines += ["; ".join(facts) + ".", ""]
-    lines += ["Lee & Yu (2010) transformation approach for the fixed effects; intervals are 94% "
-              "highest-density intervals; effects follow LeSage & Pace (2009): direct = "
-              "tr(S_k)/N, total = iota'S_k iota/N, indirect = total - direct.", ""]
-    for n in notes:
-        lines += [str(n), ""]
-    if summary is not None:
-        lines += ["## Parameters", "", markdown_table(summary)]
-    if effects is not None:
-        lines += ["## Effects", "", markdown_table(effects)]
-    if comparison is not None and len(comparison):
-        lines += ["## Maximum likelihood vs posterior", "",
-                  "std_diff = (ML estimate - posterior mean) / posterior sd.", "",
-                  markdown_table(comparison.drop(columns=[c for c in ("kind",)
-                                                          if c in comparison.columns]))]
-    lines += _diagnostics_section(d)
-    lines += _figures_section(figures, out_dir)
-    lines += _provenance_section(attrs)
-    return "\n".join(lines).rstrip() + "\n"
+    return doc.to_markdown(build_report(summary, effects, diagnostics, comparison, figures,
+                                        provenance, title, notes), Path(out_dir))
 
 
 def write_report(out_dir: str | Path, summary: pd.DataFrame | None,
                  effects: pd.DataFrame | None, diagnostics=None,
                  comparison: pd.DataFrame | None = None, figures: Sequence = (), *,
                  provenance=None, title: str | None = None, notes: Sequence[str] = (),
-                 filename: str = "report.md") -> Path:
-    """Write ``out_dir/report.md`` (atomically) and return its path.
+                 filename: str = "report.md", contrasts: pd.DataFrame | None = None,
+                 html: bool = True) -> Path:
+    """Write ``out_dir/report.md`` and ``out_dir/report.html`` (atomically), two renderings of
+    one document (:func:`build_report`); return the Markdown file's path.
 
     Parameters
     ----------
-    out_dir : the output folder (figures are linked relative to it)
+    out_dir : the output folder (figures are linked relative to it in the Markdown; the HTML
+        embeds them)
     summary : parameter table (``summary.csv`` format)
     effects : effects table (``effects.csv`` format)
     diagnostics : a :class:`~bayes_sdm.diagnostics.Diagnostics` or its ``to_dict()``
@@ -221,11 +217,17 @@ def write_report(out_dir: str | Path, summary: pd.DataFrame | None,
     provenance : the fit's attributes: the idata, a fit result, or a dict (``bayes_sdm_version``,
         ``dependencies``, ``spec``, ``data_hash``, ...)
     title, notes : optional heading and free-text paragraphs
+    filename : the Markdown file's name (the HTML file has the same stem)
+    contrasts : region contrasts (regional fits), optional
+    html : write the HTML rendering too
     """
     from .io import write_text
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    text = render_report(summary, effects, diagnostics, comparison, figures, provenance, out,
-                         title, notes)
-    return write_text(out / filename, text)
+    d = build_report(summary, effects, diagnostics, comparison, figures, provenance, title,
+                     notes, contrasts)
+    path = write_text(out / filename, doc.to_markdown(d, out))
+    if html:
+        write_text(out / Path(filename).with_suffix(".html").name, doc.to_html(d))
+    return path

@@ -9,6 +9,7 @@ W, the region-to-region spillovers.  Intervals are 94% highest-density intervals
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import contextmanager
 from itertools import combinations
 
 import numpy as np
@@ -19,7 +20,20 @@ from .errors import InputError
 from .regional.regions import label
 
 PARAMETER_VARS = ("rho", "lambda", "beta", "theta", "sigma2")
+#: the probability of every interval the package reports (tables, figures, reports)
 HDI_PROB = 0.94
+
+
+@contextmanager
+def arviz_defaults():
+    """ArviZ with the package's intervals (94% highest-density) inside a ``with`` block:
+    ``arviz_base.rc_context`` sets ``stats.ci_prob`` and ``stats.ci_kind`` and restores the
+    user's settings on exit (nothing is changed globally; ArviZ 1.x's own default is an 89%
+    equal-tailed interval)."""
+    from arviz_base import rc_context
+
+    with rc_context(rc={"stats.ci_prob": HDI_PROB, "stats.ci_kind": "hdi"}):
+        yield
 
 
 def flat_summary(idata, var_names) -> pd.DataFrame:

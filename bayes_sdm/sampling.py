@@ -263,6 +263,12 @@ class ExactSampler:
                              f"{prep.family.name} model; use NUTS")
         self.prep, self.sampler = prep, sampler
 
+    #: nothing to compile
+    compiles_separately = False
+
+    def compile(self) -> ExactSampler:
+        return self
+
     def sample(self, seed: int | None = None, data=None, progressbar: bool = False):
         from .exact import sample_exact
 
@@ -285,6 +291,20 @@ class CompiledNUTS:
         check_memory(_model_values(model), sampler)
         self._compiled = None
         self._step = None
+
+    @property
+    def compiles_separately(self) -> bool:
+        """Whether :meth:`compile` does the compilation (``nutpie-pyfunc``); the other
+        samplers compile inside :meth:`sample` (``pm.sample``)."""
+        return self.name == "nutpie-pyfunc"
+
+    def compile(self) -> CompiledNUTS:
+        """Compile now rather than in the first :meth:`sample`, so that a caller can time
+        compilation and sampling apart (``nutpie-pyfunc``; a no-op for the others)."""
+        if self._compiled is None and self.name == "nutpie-pyfunc":
+            with single_thread_blas():
+                self._compiled = compile_nutpie_pyfunc(self.model)
+        return self
 
     def _set_data(self, data) -> None:
         import pymc as pm

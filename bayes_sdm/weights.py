@@ -46,6 +46,16 @@ class SpatialWeights:
     sym_scale: np.ndarray | None = None
     name: str = "W"
 
+    def __repr__(self) -> str:
+        from .display import weights_card
+
+        return weights_card(self).text()
+
+    def _repr_html_(self) -> str:
+        from .display import weights_card
+
+        return weights_card(self).html()
+
     @property
     def n(self) -> int:
         return self.matrix.shape[0]

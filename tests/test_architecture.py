@@ -23,7 +23,9 @@ NUMERICS = ("bayes_sdm.errors", "bayes_sdm.families", "bayes_sdm.design", "bayes
 USER = ("bayes_sdm.api", "bayes_sdm.result", "bayes_sdm.cli", "bayes_sdm.commands",
         "bayes_sdm.io", "bayes_sdm.inputs", "bayes_sdm.spec", "bayes_sdm.reporting",
         "bayes_sdm.report", "bayes_sdm.plots", "bayes_sdm.diagnostics",
-        "bayes_sdm.selection", "bayes_sdm.comparison", "bayes_sdm.datasets")
+        "bayes_sdm.selection", "bayes_sdm.comparison", "bayes_sdm.datasets",
+        "bayes_sdm.progress", "bayes_sdm.runfolder", "bayes_sdm.document",
+        "bayes_sdm.plot_mcmc")
 MAX_LINES = 700
 
 

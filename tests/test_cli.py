@@ -123,6 +123,8 @@ def test_cli_plots_write_figures_and_report(small_files, tmp_path):
             "rho_ml.png"} <= figs
     text = (out / "report.md").read_text()
     assert "## Parameters" in text and "figures/effects_forest.png" in text
+    page = (out / "report.html").read_text()
+    assert page.count('<img src="data:image/png;base64,') == len(figs)
 
 
 def test_cli_exact_sampler_needs_flat_priors(small_files, tmp_path, capsys):

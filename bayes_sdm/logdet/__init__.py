@@ -123,11 +123,13 @@ much.
 
 from __future__ import annotations
 
+import os
 import time
 
 from ..errors import InputError
 from ..weights import SpatialWeights
-from .base import LogDet, _check_nonnegative, _note  # noqa: F401
+from .base import LogDet, _check_nonnegative  # noqa: F401
+from .base import _note as _default_note
 from .block import BlockLogDet, block_logdet
 from .cache import _CACHE_ENV, _cache_dir, _hash_w, _save_cache  # noqa: F401
 from .chebyshev import ChebyshevLogDet
@@ -174,8 +176,47 @@ AUTO_SYMBOLIC_CHEBYSHEV_N = 1000
 # --------------------------------------------------------------------------------------------
 
 
+def eigen_seconds(n: int, symmetric: bool) -> float:
+    """Expected seconds of the eigenvalues of an N x N W on 2 CPU cores (LAPACK, O(N^3)):
+    about 40 s at N = 5000 for the symmetric solver, 400 s for the general one (measured; a
+    loaded machine is slower)."""
+    return (n / 5000.0) ** 3 * (40.0 if symmetric else 400.0)
+
+
+def _busy() -> float:
+    """How many times slower than alone this machine runs now: the load average per core
+    (at least 1; 1 where the load is unknown)."""
+    try:
+        return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    except (AttributeError, OSError):
+        return 1.0
+
+
+def plan(w: SpatialWeights, method: str = "auto") -> tuple[str, float | None]:
+    """What :func:`make_logdet` will do for W and how long it should take, before it runs:
+    ``(description, seconds)``, seconds None when unknown in advance (the Chebyshev and
+    stochastic methods time their first factorisation themselves).  The eigenvalues' estimate
+    is :func:`eigen_seconds` times the machine's load per core (measured: 119 s for N = 2,000,
+    general solver, at a load of 10 on 2 cores, estimated 128 s)."""
+    n = w.n
+    if method == "auto":
+        method = "eigen" if (not w.is_sparse or n <= _auto_eigen_max_n(w)) else "chebyshev"
+    if method == "eigen":
+        sym = w.sym_scale is not None  # W has a symmetric similar form
+        solver = "symmetric" if sym else "general"
+        cdir = _cache_dir()
+        if cdir is not None and (cdir / f"eig-{_hash_w(w)}.npy").exists():
+            return f"eigenvalues of W: N={n:,}, cached", 0.0
+        return f"eigenvalues of W: N={n:,}, {solver} solver", eigen_seconds(n, sym) * _busy()
+    if method == "chebyshev":
+        return f"Chebyshev interpolation of sparse LUs: N={n:,}", None
+    if method == "stochastic":
+        return f"stochastic trace estimates: N={n:,}", None
+    return method, None
+
+
 def make_logdet(w: SpatialWeights, method: str = "auto", verbose: bool = False,
-                **options) -> LogDet:
+                notify=None, **options) -> LogDet:
     """Choose the log-determinant method for W.
 
     ``auto`` (the crossover measured by ``benchmarks/bench_logdet.py``, module docstring):
@@ -196,7 +237,11 @@ def make_logdet(w: SpatialWeights, method: str = "auto", verbose: bool = False,
     only ``symbolic="chebyshev"``: exact values, derivatives and traces, but the PyTensor
     expression is the interpolant of the exact values, O(1) per gradient instead of O(N), with its
     exactly measured error, and ``interval`` becomes the interpolation domain).
+
+    ``notify``: a callable taking the cost messages (default: printed on stderr); the user
+    layer's stage reporter passes its own (:meth:`bayes_sdm.progress.Stages.note`).
     """
+    _note = notify or _default_note
     if method not in METHODS:
         raise InputError(f"unknown log-determinant method {method!r}; choose from {METHODS}")
     if not isinstance(w, SpatialWeights):
@@ -228,7 +273,7 @@ def make_logdet(w: SpatialWeights, method: str = "auto", verbose: bool = False,
                              f"{sorted(options)}")
         if not w.is_sparse and n > DENSE_COST_WARN_N or w.is_sparse and n > _auto_eigen_max_n(w):
             sym = w.symmetric_form() is not None
-            est = (n / 5000.0) ** 3 * (40.0 if sym else 400.0)
+            est = eigen_seconds(n, sym)
             _note(f"N={n} {'dense' if not w.is_sparse else 'sparse'} W: the eigenvalue "
                   f"log-determinant costs O(N^3) time and {8 * n * n / 1e9:.1f} GB for the dense "
                   f"matrix, about {est:.0f} s on 2 CPU cores ({'symmetric' if sym else 'general'} "
@@ -248,5 +293,6 @@ def _auto_eigen_max_n(w: SpatialWeights) -> int:
 __all__ = [
     "METHODS", "LogDet", "EigenLogDet", "InterpolatedLogDet", "ChebyshevLogDet",
     "StochasticLogDet", "BlockLogDet", "block_logdet", "SparseFactor", "FactorPool",
-    "make_logdet", "eigenvalues", "lambda_max", "lambda_min", "default_workers",
+    "make_logdet", "eigenvalues", "lambda_max", "lambda_min", "default_workers", "plan",
+    "eigen_seconds",
 ]
