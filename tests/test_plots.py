@@ -23,7 +23,7 @@ def approx_fit(model="sdm", chains=2, draws=150, seed=0):
 
     from bayes_sdm.api import FitResult, effects_draws, prepare, provenance
     from bayes_sdm.ml import fit_ml
-    from bayes_sdm.spec import ModelSpec
+    from bayes_sdm.spec import ModelSpec, SamplerSpec
 
     panel, w, _ = simulated_panel(n=12, t=6, seed=31, model=model)
     prep = prepare(panel, w, model, "twoway")
@@ -48,7 +48,7 @@ def approx_fit(model="sdm", chains=2, draws=150, seed=0):
     ds = idata["posterior"].to_dataset()
     ds["effects"] = effects_draws(prep, ds)
     idata["posterior"] = xr.DataTree(ds)
-    spec = ModelSpec(model=model, fe="twoway")
+    spec = ModelSpec(model=model, fe="twoway", sampler=SamplerSpec(chains=chains, draws=draws))
     idata.attrs.update(provenance(prep, spec))
     return FitResult(idata, prep, spec), ml
 

@@ -10,7 +10,7 @@ import pytest
 from bayes_sdm.errors import InputError
 from bayes_sdm.io import atomic_write, save_fit
 from bayes_sdm.result import load_fit
-from bayes_sdm.spec import ModelSpec, PriorSpec
+from bayes_sdm.spec import ModelSpec, PriorSpec, SamplerSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +51,7 @@ def test_save_load_refuses_mismatch(tmp_path):
 
     dt = az.from_dict({"posterior": {"rho": np.zeros((2, 5))}})
     dt.attrs.update({"bayes_sdm_version": "x", "data_hash": "abc", "spec_hash": "def",
-                     "spec": ModelSpec().to_yaml()})
+                     "spec": ModelSpec(sampler=SamplerSpec(chains=2, draws=5)).to_yaml()})
     save_fit(dt, tmp_path / "p.nc")
     assert load_fit(tmp_path / "p.nc", data_hash="abc", spec_hash="def").attrs["data_hash"] == \
         "abc"

@@ -162,7 +162,7 @@ def test_save_writes_a_run_folder_that_load_fit_reads(fit_ml, tmp_path):
     with pytest.raises(InputError, match="save_netcdf"):
         res.save(tmp_path / "fit.nc")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match="without posterior.nc"):
+    with pytest.raises(InputError, match=r"holds no fit \(posterior.nc\)"):
         load_fit(tmp_path / "empty")
     assert res.save_netcdf(tmp_path / "one.nc").is_file()
 
