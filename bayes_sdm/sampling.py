@@ -413,8 +413,8 @@ def _graph_key(inputs, outputs) -> str:
     import io
 
     import pytensor
-    from pytensor.graph.basic import Constant, ancestors
-    from pytensor.graph.traversal import io_toposort
+    from pytensor.graph.basic import Constant
+    from pytensor.graph.traversal import ancestors, io_toposort
 
     h = hashlib.sha256()
     for pkg in ("pytensor", "pymc", "numba", "numpy"):
