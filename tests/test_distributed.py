@@ -226,11 +226,15 @@ def test_worker_killed_mid_batch_every_result(client, tmp_path):
     assert sorted(os.listdir(tmp_path / "grid" / "sdm-twoway")) == [
         "diagnostics.json", "effects.csv", "posterior.nc", "summary.csv"]
     pids = client.run(os.getpid)
-    victim = next(iter(pids.values()))
+    addr, victim = next(iter(pids.items()))
     killed = {}
 
     def kill():
-        time.sleep(1.0)
+        # kill the victim as soon as it is running one of the batch's fits (a fixed delay
+        # raced the batch: on a fast machine all eight fits finished within it)
+        deadline = time.perf_counter() + 60
+        while not client.processing().get(addr) and time.perf_counter() < deadline:
+            time.sleep(0.005)
         os.kill(victim, signal.SIGKILL)
         killed["t"] = time.perf_counter()
 

@@ -237,13 +237,16 @@ def parquet_stats(client, panel: ParquetPanel, w, fe: str = "twoway",
     index = pd.Index(list(w.ids))
     n_groups = max(1, min(t, n_workers(client)))
     bounds = np.linspace(0, t, n_groups + 1).round().astype(int)
-    w_f, idx_f, src_f = client.scatter([w, index, src], broadcast=True, hash=False)
+    # the panel description can carry the units' coordinates (k-NN from columns): scattered
+    # once like W, never embedded in every task's graph
+    w_f, idx_f, src_f, panel_f = client.scatter([w, index, src, panel], broadcast=True,
+                                                hash=False)
     hash_f = None
     if with_hash:
-        hash_f = client.submit(_guarded, stream_hash, "data hash", src_f, panel, list(periods),
-                               idx_f, pure=False, retries=1)
+        hash_f = client.submit(_guarded, stream_hash, "data hash", src_f, panel_f,
+                               list(periods), idx_f, pure=False, retries=1)
     groups = [client.submit(_guarded, _group_task, f"periods {periods[a]!r}..{periods[b - 1]!r}",
-                            src_f, panel, list(periods[a:b]), idx_f, w_f, layout, fe,
+                            src_f, panel_f, list(periods[a:b]), idx_f, w_f, layout, fe,
                             lag_convention, pure=False, retries=1)
               for a, b in zip(bounds[:-1], bounds[1:])]
     small = [client.submit(_parts, g, pure=False) for g in groups]
