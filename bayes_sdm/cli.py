@@ -8,7 +8,8 @@ run has finished, so an output folder never mixes files of two runs.
 Outputs in ``--out`` (default ``runs/<dataset>-<model>-<fe>[-<pooling>-<W>]/``):
 ``posterior.nc``, ``summary.csv``, ``effects.csv``, ``diagnostics.json``; with ``--ml`` /
 ``--ml-only`` also ``ml.csv``, ``ml_effects.csv``, ``tests.json`` and (with a posterior)
-``comparison.csv``; regional: ``region_contrasts.csv`` and, for the full W, ``spillovers.csv``;
+``comparison.csv`` -- with a regional model (``--pooling``) ML fits each region separately
+with its own W re-standardised, into ``ml/<region>/``; regional: ``region_contrasts.csv`` and, for the full W, ``spillovers.csv``;
 with ``--plots``: ``figures/*.png`` and ``report.md``.
 """
 
@@ -152,9 +153,6 @@ def run(argv: list[str] | None = None) -> int:
         logging.getLogger("pymc").setLevel(logging.WARNING)
     stages = Stages(quiet=a.quiet)
     regional = spec.hierarchy is not None
-    if regional and (a.ml or a.ml_only):
-        raise InputError("--ml / --ml-only are for the pooled model; fit one region with "
-                         "--region NAME --ml-only, or drop --pooling")
     if a.out:
         RunFolder(Path(a.out))  # check before any work that --out can be written
     with cluster_session(a.cluster or spec.cluster, a.quiet) as client:
@@ -199,7 +197,11 @@ def _fit_and_write(a, spec: ModelSpec, inputs, out: Path, stages, client=None):
     t_prep = time.perf_counter() - t0
 
     ml_res = None
-    if a.ml or a.ml_only:
+    if (a.ml or a.ml_only) and spec.hierarchy is not None:
+        done = _ml_by_region(a, spec, inputs, out, stages)
+        if a.ml_only:
+            return EXIT_OK, None, None, done
+    elif a.ml or a.ml_only:
         from .hypothesis import all_tests
         from .ml import fit_ml
 
@@ -236,6 +238,40 @@ def _fit_and_write(a, spec: ModelSpec, inputs, out: Path, stages, client=None):
         written = (f"wrote {len(tables.figures)} figures (figures/), "
                    + " and ".join(p.name for p in tables.reports))
     return EXIT_OK, result, tables.diagnostics, written
+
+
+def _ml_by_region(a, spec: ModelSpec, inputs, out: Path, stages) -> str:
+    """``--ml`` with a regional model: ML of each region separately, each with its own W
+    re-standardised (:func:`bayes_sdm.regional.ml.ml_by_region`, the seed study's design),
+    written to ``ml/<region>/`` (ml.csv, ml_effects.csv, tests.json)."""
+    from .hypothesis import all_tests
+    from .prepared import build
+    from .regional.ml import ml_by_region
+    from .regional.regions import select_region
+    from .reporting import format_table
+    from .runfolder import write_ml
+
+    with stages.stage(f"maximum likelihood by region (separate fits, correction "
+                      f"{a.ml_correction})"):
+        fits = ml_by_region(inputs.panel, inputs.w, inputs.regions, spec.model, spec.fe,
+                            a.ml_correction, spec.lag_convention, on_boundary="raise")
+        for name, res in fits.items():
+            p, wg = select_region(inputs.panel, inputs.w, inputs.regions, name)
+            prep = build(p, wg, spec.model, spec.fe, a.ml_correction, spec.lag_convention,
+                         res.logdet if res.logdet is not None else "auto")
+            write_ml(out / "ml" / _safe(name), res, all_tests(prep, a.ml_correction, full=res))
+    for name, res in fits.items():
+        _print(f"\nMaximum likelihood, region {name} alone (correction={a.ml_correction})",
+               a.quiet)
+        _print(format_table(res.table()), a.quiet)
+    return f"wrote ml/<region>/ for {len(fits)} regions (separate ML fits)"
+
+
+def _safe(name: str) -> str:
+    """A region label as a folder name."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)) or "region"
 
 
 def _finish(result, diag, stages) -> int:

@@ -12,7 +12,21 @@ regional models.
 Fixed effects (Lee & Yu 2010, "Estimation of spatial autoregressive panel data models with fixed
 effects", J. Econometrics 154:165-185): the spatial lags are formed from the raw data and then
 demeaned ("lag then demean", ``QWy``, the transformation approach).  ``WQy`` (demean, then lag)
-reproduces splm, SDPDmod and xsmle; the two coincide under unit effects only.
+is the direct approach of splm, xsmle and Elhorst's MATLAB code; the two coincide under unit
+effects only.
+
+Durbin regressors under ``WQy``.  splm and Elhorst's demo scripts take W X as *ordinary
+regressors*: W x is formed from the raw x period by period and then demeaned like any other
+regressor, while W y (and the spatial-error filter) acts on the demeaned data.  With time
+effects Q(W X) and W(Q X) differ by a period-specific constant.  A :class:`Layout` with
+``durbin_raw=True`` builds its WX block as Q(W X_raw) (and W^2 X as W Q(W X_raw)) under ``WQy``;
+:func:`durbin_raw_for` says when: Durbin families without an error term (SDM, SLX), which is
+what :func:`bayes_sdm.prepared.build` uses, so ``lag_convention="WQy"`` reproduces splm's
+published two-way SDM.  The SEM keeps W(Q X) (its error filter acts on the demeaned X, as in
+splm).  The SDEM under ``WQy`` with time effects uses W(Q X) and W^2(Q X), i.e. demean-then-lag
+of every column, which is R SDPDmod's ``blmpSDPD`` convention and also that of a layout without
+``durbin_raw`` (the SDPDmod marginal-likelihood emulation); splm's SDEM with raw-lag ``w_x``
+would need a fourth X block and is not reproduced.
 
 Demeaning (:func:`demean`) is the orthogonal projection Q of the FE type: unit means (``unit``),
 period means (``time``), both with the grand mean added back (``twoway``), nothing (``none``).
@@ -65,6 +79,8 @@ class Layout:
 
     k: int
     blocks: tuple[str, ...] = STANDARD_BLOCKS
+    #: under ``WQy``: WX = Q(W X_raw) (splm's Durbin regressors) instead of W(Q X)
+    durbin_raw: bool = False
 
     def __post_init__(self):
         bad = [b for b in self.blocks if b not in BLOCK_ORDER]
@@ -73,10 +89,10 @@ class Layout:
                              f"{BLOCK_ORDER}")
 
     @classmethod
-    def for_families(cls, k: int, *families: Family) -> Layout:
+    def for_families(cls, k: int, *families: Family, durbin_raw: bool = False) -> Layout:
         """The standard blocks plus whatever ``families`` need."""
         need = set(STANDARD_BLOCKS).union(*(f.blocks for f in families))
-        return cls(k, tuple(b for b in BLOCK_ORDER if b in need))
+        return cls(k, tuple(b for b in BLOCK_ORDER if b in need), durbin_raw)
 
     def width(self, block: str) -> int:
         return 1 if block in Y_POWER else self.k
@@ -159,6 +175,12 @@ def lag_symbolic(w: SpatialWeights, y):
     return pt.dot(y, pt.constant(np.ascontiguousarray(w.matrix.T)))
 
 
+def durbin_raw_for(family: Family, lag_convention: str) -> bool:
+    """Whether a model of ``family`` under ``lag_convention`` takes its WX block as Q(W X_raw)
+    (module docstring): ``WQy`` and a Durbin family without an error term."""
+    return lag_convention == "WQy" and family.durbin and not family.error
+
+
 def _check_inputs(panel, w: SpatialWeights, fe: str, lag_convention: str) -> None:
     check_lag_convention(lag_convention)
     check_fe(fe)
@@ -201,7 +223,9 @@ def transformed_columns(panel, w: SpatialWeights, fe: str, lag_convention: str =
     """The FE-transformed columns of ``layout`` (T, N, ncol).
 
     ``QWy`` (default, Lee & Yu 2010): lags from the raw data, then demean.
-    ``WQy``: demean, then lag (splm, SDPDmod, xsmle); identical to QWy under unit FE.
+    ``WQy``: demean, then lag (splm, SDPDmod, xsmle); identical to QWy under unit FE.  With
+    ``layout.durbin_raw`` the WX block is Q(W X_raw) and W^2 X is W Q(W X_raw) (splm's Durbin
+    regressors; module docstring).
     """
     _check_inputs(panel, w, fe, lag_convention)
     layout = layout or Layout(panel.K)
@@ -209,7 +233,13 @@ def transformed_columns(panel, w: SpatialWeights, fe: str, lag_convention: str =
         return demean(raw_columns(panel, w, layout), fe)
     q = demean(np.concatenate([np.asarray(panel.y, float)[:, :, None],
                                np.asarray(panel.X, float)], axis=2), fe)
-    return _assemble(q[:, :, :1], q[:, :, 1:], w, layout)
+    z = _assemble(q[:, :, :1], q[:, :, 1:], w, layout)
+    if layout.durbin_raw and layout.has("WX") and fe in ("time", "twoway"):
+        wx = demean(w.lag(np.asarray(panel.X, float)), fe)
+        z[:, :, layout.slice("WX")] = wx
+        if layout.has("WWX"):
+            z[:, :, layout.slice("WWX")] = w.lag(wx)
+    return z
 
 
 def y_columns(y, w: SpatialWeights, fe: str, lag_convention: str, layout: Layout, xp=np):

@@ -4,7 +4,8 @@
 * SDM -> SEM: the common-factor restriction theta = -rho beta (K restrictions; Burridge 1981;
   LeSage & Pace 2009, sec. 6.1; Elhorst 2014, sec. 2.6);
 * the joint significance of the unit and of the time fixed effects (Elhorst 2014, sec. 3.4; the
-  seed study chose two-way FE this way).
+  seed study chose two-way FE this way, on the non-spatial model); the model a test is computed
+  on is part of its name (:func:`fe_test_key`).
 
 LR statistics compare maximised log-likelihoods of nested models fitted to the same data with the
 same likelihood convention.  The SDM/SAR/SEM tests use the convention of the fit (``transform`` by
@@ -25,6 +26,7 @@ from scipy import stats as sstats
 
 from . import families
 from .errors import InputError
+from .families import Family
 from .ml import MLResult, fit_ml
 from .prepared import Prepared
 
@@ -114,15 +116,25 @@ def fe_lr_tests(prep: Prepared) -> dict:
     }
 
 
+def fe_test_key(which: str, model: Family | str) -> str:
+    """The ``tests.json`` key of the LR test of the ``which`` (``unit``/``time``) effects
+    computed on ``model``: ``unit_effects_lr_ols``, ``time_effects_lr_sdm``, ... (the model is
+    part of the name: the tests on the non-spatial model and on the SDM are different tests)."""
+    return f"{which}_effects_lr_{families.get(model).name}"
+
+
 def all_tests(prep: Prepared, correction: str | None = None, full: MLResult | None = None,
-              fe_tests: bool = True) -> dict:
+              fe_tests: bool = True, fe_test_models=None) -> dict:
     """Every test, as a JSON-ready dict (``tests.json``).
 
     SDM -> SAR (LR and Wald of theta = 0) and SDM -> SEM (LR and Wald of theta = -rho beta) are
     computed from an SDM fit with the prepared ``fe`` / ``lag_convention`` and ``correction``
     (default: the prepared one; ``full`` if it is that SDM fit), plus the FE tests
-    (:func:`fe_lr_tests`) for the prepared family unless ``fe_tests`` is False or the panel
-    cannot carry time effects.
+    (:func:`fe_lr_tests`) unless ``fe_tests`` is False or the panel cannot carry time effects.
+    The FE tests are computed on each of ``fe_test_models`` (default: the non-spatial OLS
+    model, as Elhorst 2014 and the seed study do, then the prepared family) under the keys
+    :func:`fe_test_key` (``unit_effects_lr_ols``, ``time_effects_lr_sdm``, ...), each
+    recording its ``model``.
     """
     correction = prep.correction if correction is None else correction
     fe = prep.fe
@@ -146,14 +158,18 @@ def all_tests(prep: Prepared, correction: str | None = None, full: MLResult | No
     out["sdm_vs_sem_lr"]["h0"] = "theta = -rho beta (SEM)"
     for v in out.values():
         v.update(correction=correction, fe=fe)
+    if fe_test_models is None:
+        fe_test_models = (families.get("ols"), prep.family)
+    models = list(dict.fromkeys(families.get(m) for m in fe_test_models))
     if fe_tests and not prep.w.row_standardized:
         skip = {"skipped": "W is not row-standardised: time effects (needed by the FE tests) "
                 "require a row-standardised W"}
-        out["unit_effects_lr"] = dict(skip)
-        out["time_effects_lr"] = dict(skip)
+        for m in models:
+            for which in ("unit", "time"):
+                out[fe_test_key(which, m)] = dict(skip, model=m.name)
     elif fe_tests:
-        fet = fe_lr_tests(base.with_family(prep.family))
-        out["unit_effects_lr"] = fet["unit_effects"]
-        out["time_effects_lr"] = fet["time_effects"]
-        out["unit_effects_lr"]["model"] = out["time_effects_lr"]["model"] = prep.model
+        for m in models:
+            fet = fe_lr_tests(base.with_family(m))
+            for which in ("unit", "time"):
+                out[fe_test_key(which, m)] = dict(fet[f"{which}_effects"], model=m.name)
     return out

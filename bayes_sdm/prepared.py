@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from . import families
-from .design import Layout, check_fe, check_lag_convention
+from .design import Layout, check_fe, check_lag_convention, durbin_raw_for
 from .families import Family
 from .likelihood import (
     CORRECTIONS,
@@ -83,6 +83,14 @@ class Prepared:
         ld = self.logdet
         if family.has_jacobian and ld is None:
             ld = make_logdet(self.w)
+        raw = durbin_raw_for(family, self.lag_convention)
+        if (raw != self.stats.layout.durbin_raw and self.fe in ("time", "twoway")
+                and self.regional is None):
+            # WQy: the WX block of an SDM/SLX is Q(W X_raw), of the others W(Q X)
+            # (design module docstring): another Gram matrix, the same log-determinant
+            return build(self.panel, self.w, family, self.fe, self.correction,
+                         self.lag_convention, ld if ld is not None else "auto",
+                         layout=replace(self.stats.layout, durbin_raw=raw))
         return replace(self, family=family, logdet=ld, regional=None, hierarchy=None)
 
     def with_fe(self, fe: str, correction: str | None = None) -> Prepared:
@@ -126,7 +134,8 @@ def build(panel: Panel, w: SpatialWeights, family: Family | str, fe: str,
 
         raise InputError(f"unknown correction {correction!r}; choose from {CORRECTIONS}")
     check_not_absorbed(panel, fe)
-    layout = layout or Layout.for_families(panel.K, family)
+    layout = layout or Layout.for_families(panel.K, family,
+                                           durbin_raw=durbin_raw_for(family, lag_convention))
     stats = sufficient_stats(panel, w, fe, correction=correction, lag_convention=lag_convention,
                              layout=layout)
     check_finite_and_varying(stats, panel)

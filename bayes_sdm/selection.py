@@ -112,9 +112,20 @@ ML_TEST_NAMES = {
     "sdm_vs_sar_wald": "Wald SDM vs SAR (theta = 0)",
     "sdm_vs_sem_lr": "LR SDM vs SEM (theta = -rho beta)",
     "sdm_vs_sem_wald": "Wald SDM vs SEM (common factor)",
-    "unit_effects_lr": "LR unit effects",
-    "time_effects_lr": "LR time effects",
 }
+
+
+def ml_test_name(key: str, value: dict | None = None) -> str:
+    """The label of a ``tests.json`` key; the FE tests name the model they are computed on
+    (``LR unit effects (OLS)`` vs ``LR unit effects (SDM)``: different tests)."""
+    if key in ML_TEST_NAMES:
+        return ML_TEST_NAMES[key]
+    for which in ("unit", "time"):
+        prefix = f"{which}_effects_lr_"
+        if key.startswith(prefix):
+            model = (value or {}).get("model", key[len(prefix):])
+            return f"LR {which} effects ({str(model).upper()})"
+    return key
 
 
 def ml_tests(panel: Panel, w: SpatialWeights, fe: str, correction: str = "transform",
@@ -132,10 +143,11 @@ def ml_tests(panel: Panel, w: SpatialWeights, fe: str, correction: str = "transf
     from .prepared import build
 
     notes: list[str] = []
-    raw = all_tests(build(panel, w, fe_test_model, fe, correction, lag_convention), correction)
+    raw = all_tests(build(panel, w, fe_test_model, fe, correction, lag_convention), correction,
+                    fe_test_models=(fe_test_model,))
     rows = []
     for key, v in raw.items():
-        name = ML_TEST_NAMES.get(key, key)
+        name = ml_test_name(key, v)
         if "statistic" not in v:
             notes.append(f"{name}: not computed ({v.get('skipped', 'no statistic')}).")
             continue

@@ -574,8 +574,14 @@ def test_lr_and_wald_tests():
     assert json.loads(json.dumps(out)) == out
     for key in ("sdm_vs_sar_lr", "sdm_vs_sar_wald", "sdm_vs_sem_lr", "sdm_vs_sem_wald"):
         assert out[key]["p"] < 1e-4, key
-    assert out["unit_effects_lr"]["df"] == panel2.N - 1
-    assert out["time_effects_lr"]["df"] == panel2.T - 1
+    for m in ("ols", "sdm"):  # the non-spatial model (as the seed study) and the SDM
+        assert out[f"unit_effects_lr_{m}"]["df"] == panel2.N - 1
+        assert out[f"time_effects_lr_{m}"]["df"] == panel2.T - 1
+        assert out[f"unit_effects_lr_{m}"]["model"] == m
+    assert "unit_effects_lr" not in out
+    ols_fe = fe_lr_tests(prepare(panel2, w2, "ols", "twoway"))
+    assert out["unit_effects_lr_ols"]["statistic"] == ols_fe["unit_effects"]["statistic"]
+    assert out["unit_effects_lr_ols"]["statistic"] != out["unit_effects_lr_sdm"]["statistic"]
 
 
 def test_wald_common_factor_delta_method():

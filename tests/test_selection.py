@@ -47,7 +47,7 @@ def test_run_selection_writes_the_four_files(tmp_path):
     assert lm.test.iloc[:4].tolist() == ["LM-lag", "LM-error", "robust LM-lag",
                                          "robust LM-error"]
     assert {"Wald SDM vs SAR (theta = 0)", "Wald SDM vs SEM (common factor)",
-            "LR unit effects", "LR time effects"} <= set(lm.test)  # the ML tests follow
+            "LR unit effects (OLS)", "LR time effects (OLS)"} <= set(lm.test)  # ML tests follow
     pr = pd.read_csv(tmp_path / "out" / "model_probabilities.csv")
     assert list(pr.columns) == PROB_COLUMNS and pr.probability.sum() == pytest.approx(1.0)
     md = (tmp_path / "out" / "selection.md").read_text()

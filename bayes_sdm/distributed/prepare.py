@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import families
-from ..design import Layout
+from ..design import Layout, durbin_raw_for
 from ..errors import InputError
 from ..prepared import Prepared, build
 from ..spec import DataSpec
@@ -51,6 +51,10 @@ def prepare_on(client, panel, w, family, fe: str = "twoway", correction: str = "
 
     if isinstance(panel, ParquetPanel):
         layout = layout or Layout.for_families(panel.K, family)
+        if durbin_raw_for(family, lag_convention) and fe in ("time", "twoway"):
+            raise InputError("not implemented yet: the WQy convention's raw-lag Durbin "
+                             "regressors (splm) with time effects on a Parquet panel; use "
+                             "lag_convention='QWy' or an in-memory panel")
         stats, meta = parquet_stats(client, panel, w, fe, correction, lag_convention, layout)
         return Prepared(meta, w, stats, make_ld(), family, fe, correction, lag_convention,
                         _hash=None)
