@@ -28,7 +28,7 @@ from .families import Family
 from .logdet import LogDet, make_logdet
 from .logdet import plan as plan_logdet
 from .panel import Panel
-from .prepared import Prepared, build
+from .prepared import Prepared, build, check_transform
 from .progress import as_stages
 from .result import FitResult
 from .spec import DataSpec, HierarchySpec, ModelSpec, PriorSpec, SamplerSpec
@@ -46,6 +46,7 @@ def prepare(
     lag_convention: str = "QWy",
     logdet: str | LogDet = "auto",
     *,
+    intercept: bool = True,
     regions=None,
     hierarchy: HierarchySpec | dict | None = None,
     client=None,
@@ -59,6 +60,10 @@ def prepare(
         W's order)
     model : a :class:`~bayes_sdm.families.Family` or its name (``sdm``, ``sar``, ...)
     fe : ``twoway`` | ``unit`` | ``time`` | ``none``
+    intercept : with ``fe="none"`` (a pooled panel or a cross-section), estimate one intercept
+        (default; as spatialreg: never a W-lag of the constant in a Durbin model, which is
+        collinear with it for a row-standardised W); ``False`` fits without one.  Fixed
+        effects hold their own intercepts, so it is ignored for the other ``fe``.
     correction, lag_convention : conventions (Lee-Yu by default; see
         :mod:`bayes_sdm.likelihood`)
     logdet : a log-determinant method or object (:func:`bayes_sdm.logdet.make_logdet`)
@@ -80,6 +85,13 @@ def prepare(
         others, time effects with a non-row-standardised W, an unknown model / FE / convention,
         regions without a hierarchy (or the reverse), bad regions.
     """
+    if not isinstance(intercept, bool):
+        raise InputError(f"intercept must be True or False, got {intercept!r}")
+    if fe == "none" and intercept:
+        fe = "intercept"
+        if client is not None or regions is not None:
+            raise InputError("not implemented yet: an intercept in a distributed or regional "
+                             "model; pass intercept=False or use fixed effects")
     if client is not None and regions is None and hierarchy is None:
         from .distributed.prepare import prepare_on
 
@@ -95,6 +107,7 @@ def prepare(
         raise InputError(f"w must be a bayes_sdm SpatialWeights, got {type(w).__name__}")
     family = families.get(model)
     panel = _align(panel, w)
+    check_transform(panel, w, family, fe)
     if (regions is None) != (hierarchy is None):
         raise InputError("a regional model needs both regions= and hierarchy= (the pooling "
                          "and regional W); pass neither for a pooled model")
@@ -196,7 +209,8 @@ def provenance(prep: Prepared, spec: ModelSpec) -> dict[str, str]:
         "data_hash": prep.data_hash,
         "dependencies": json.dumps(dependency_versions()),
         "model": prep.model,
-        "fe": prep.fe,
+        "fe": prep.fe_name,
+        "intercept": str(prep.intercept),
         "N": str(prep.panel.N),
         "T": str(prep.panel.T),
         "weights": prep.w.name,
@@ -213,7 +227,8 @@ def spec_for(prep: Prepared, priors: PriorSpec | None = None,
         rd = prep.regional
         h = dataclasses.replace(prep.hierarchy or HierarchySpec(), pooling=rd.pooling,
                                 regional_w=rd.regional_w, region_order=list(rd.regions.names))
-    return ModelSpec(model=prep.model, fe=prep.fe, correction=prep.correction,
+    return ModelSpec(model=prep.model, fe=prep.fe_name, intercept=prep.fe != "none",
+                     correction=prep.correction,
                      lag_convention=prep.lag_convention,
                      logdet=_logdet_name(prep.logdet), priors=priors or PriorSpec(),
                      sampler=sampler or SamplerSpec(), data=DataSpec(dataset=None),
@@ -230,10 +245,12 @@ def _logdet_name(ld) -> str:
 def check_spec(prep: Prepared, spec: ModelSpec) -> None:
     """Refuse a spec that disagrees with what was prepared (names the fields)."""
     bad = []
-    for name, have in (("model", prep.model), ("fe", prep.fe), ("correction", prep.correction),
-                       ("lag_convention", prep.lag_convention)):
+    for name, have in (("model", prep.model), ("fe", prep.fe_name),
+                       ("correction", prep.correction), ("lag_convention", prep.lag_convention)):
         if getattr(spec, name) != have:
             bad.append(f"{name}: spec {getattr(spec, name)!r}, prepared {have!r}")
+    if prep.fe_name == "none" and spec.intercept != prep.intercept:
+        bad.append(f"intercept: spec {spec.intercept!r}, prepared {prep.intercept!r}")
     if spec.logdet != "auto" and prep.logdet is not None and \
             _logdet_name(prep.logdet) != spec.logdet:
         bad.append(f"logdet: spec {spec.logdet!r}, prepared {prep.logdet.method!r}")

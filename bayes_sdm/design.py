@@ -48,6 +48,9 @@ if TYPE_CHECKING:
     from .weights import SpatialWeights
 
 FE_TYPES = ("twoway", "unit", "time", "none")
+#: the transforms the numerics take: the FE types, and ``intercept`` -- no fixed effects but
+#: one intercept (``fe="none"`` with an intercept; the grand mean removed, see :func:`demean`)
+TRANSFORMS = (*FE_TYPES, "intercept")
 LAG_CONVENTIONS = ("QWy", "WQy")
 
 #: canonical block order; the power of W applied to y or to X in each block
@@ -59,7 +62,7 @@ STANDARD_BLOCKS = ("y", "Wy", "X", "WX", "WWX")
 
 
 def check_fe(fe: str) -> str:
-    if fe not in FE_TYPES:
+    if fe not in TRANSFORMS:
         raise InputError(f"unknown fixed effects {fe!r}; choose from {FE_TYPES}")
     return fe
 
@@ -143,7 +146,15 @@ def demean(a, fe: str, xp=np):
     """Remove unit and/or time means from an array shaped (T, N, ...) (numpy or PyTensor).
 
     ``unit`` subtracts each unit's mean over time, ``time`` each period's mean over units,
-    ``twoway`` both (adding the grand mean back), ``none`` returns a copy.
+    ``twoway`` both (adding the grand mean back), ``intercept`` the grand mean, ``none``
+    returns a copy.
+
+    ``intercept``: with a constant alpha in the model, the residual of every family is
+    eps = Z c - alpha (1 - lambda) iota (W iota = iota for a row-standardised W, and for any W
+    without an error term), so SSE = ||Q Z c||^2 + NT (zbar'c - (1 - lambda) alpha)^2 with Q
+    the grand-mean projection: concentrating alpha out leaves the Gram matrix of the demeaned
+    columns, and the second term (:attr:`~bayes_sdm.likelihood.SufficientStats.means`) gives
+    alpha back (Anselin 1988, ch. 6: the intercept of the concentrated likelihood).
     """
     check_fe(fe)
     if xp is np:
@@ -153,6 +164,8 @@ def demean(a, fe: str, xp=np):
         out = a.copy()
     else:
         out = a
+    if fe == "intercept":
+        return out - a.mean(axis=(0, 1), keepdims=True)
     if fe in ("unit", "twoway"):
         out = out - a.mean(axis=0, keepdims=True)
     if fe in ("time", "twoway"):
@@ -229,7 +242,7 @@ def transformed_columns(panel, w: SpatialWeights, fe: str, lag_convention: str =
     """
     _check_inputs(panel, w, fe, lag_convention)
     layout = layout or Layout(panel.K)
-    if lag_convention == "QWy":
+    if lag_convention == "QWy" or fe == "intercept":  # an intercept: the two coincide
         return demean(raw_columns(panel, w, layout), fe)
     q = demean(np.concatenate([np.asarray(panel.y, float)[:, :, None],
                                np.asarray(panel.X, float)], axis=2), fe)
@@ -260,7 +273,7 @@ def y_columns(y, w: SpatialWeights, fe: str, lag_convention: str, layout: Layout
             return lag_symbolic(w, v)
 
         stack = xp.stack
-    if lag_convention == "QWy":
+    if lag_convention == "QWy" or fe == "intercept":
         cols = [y]
         for _ in names[1:]:
             cols.append(lag(cols[-1]))

@@ -268,7 +268,7 @@ def information_matrix(stats: SufficientStats, logdet: LogDet | None, family: Fa
         zx = z[..., stats.columns(family)]
         u = zx @ gamma  # (T, N)
         v = traces.apply(u)
-        if t.correction == "transform":
+        if t.correction == "transform" or t.fe == "intercept":
             v = demean(v, t.fe)
         info[0, sg] = info[sg, 0] = np.einsum("tnk,tn->k", zx, v) / sigma2
         info[0, 0] += float((v * v).sum()) / sigma2

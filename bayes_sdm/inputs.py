@@ -168,7 +168,8 @@ def load_inputs(d: DataSpec, need_regions: bool = False, progress=None) -> Input
     if d.path:
         with stages.stage(f"reading {d.path}"):
             frame = read_table(d.path)
-        missing = [n for n in ("unit", "time", "y", "x", "weights") if not getattr(d, n)]
+        # no time column: a cross-section (T = 1)
+        missing = [n for n in ("unit", "y", "x", "weights") if not getattr(d, n)]
         if missing:
             raise InputError(f"--data needs --{' --'.join(missing)}")
         unit, time, y, x = d.unit, d.time, d.y, list(d.x)

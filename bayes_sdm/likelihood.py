@@ -39,7 +39,7 @@ from functools import cache
 import numpy as np
 
 from . import families
-from .design import Layout, check_fe, transformed_columns
+from .design import Layout, check_fe, raw_columns, transformed_columns
 from .errors import InputError
 from .families import Family
 
@@ -65,7 +65,9 @@ def fe_terms(fe: str, N: int, T: int, correction: str = "transform") -> FETerms:
     check_fe(fe)
     if correction not in CORRECTIONS:
         raise InputError(f"unknown correction {correction!r}; choose from {CORRECTIONS}")
-    if correction == "none":
+    if correction == "none" or fe == "intercept":
+        # an intercept is one regression coefficient, not an incidental parameter: the exact
+        # likelihood with it concentrated out (spatialreg's lagsarlm / errorsarlm)
         return FETerms(fe, correction, N * T, T, 0)
     table = {
         "twoway": ((N - 1) * (T - 1), T - 1, T - 1),
@@ -91,6 +93,10 @@ class SufficientStats:
     x_sd: np.ndarray
     wx_sd: np.ndarray
     layout: Layout | None = None
+    #: with an intercept (``terms.fe == "intercept"``): the means of the raw columns over all
+    #: NT cells, zbar, so that alpha enters the SSE as NT (zbar'c - (1 - lambda) alpha)^2
+    #: (:func:`bayes_sdm.design.demean`); None otherwise
+    means: np.ndarray | None = None
 
     def __post_init__(self):
         if self.layout is None:
@@ -139,7 +145,12 @@ def sufficient_stats(panel, w, fe: str = "twoway", correction: str = "transform"
     zf = z.reshape(-1, z.shape[2])
     gram = zf.T @ zf
     sd = zf.std(axis=0)
+    means = None
+    if fe == "intercept":
+        means = raw_columns(panel, w, layout).mean(axis=(0, 1))
+        means.setflags(write=False)
     return SufficientStats(
+        means=means,
         gram=gram, x_names=tuple(panel.x_names), N=panel.N, T=panel.T,
         terms=fe_terms(fe, panel.N, panel.T, correction), lag_convention=lag_convention,
         y_sd=float(sd[layout.index("y")]), x_sd=sd[layout.slice("X")],

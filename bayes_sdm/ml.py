@@ -533,6 +533,8 @@ def fit_ml(
     gamma = vec[int(spatial):-1]
     info = information_matrix(stats, ld, family, rho, gamma, vec[-1], **info_kw)
     cov = _safe_inverse(info, names)
+    if prep.intercept:
+        vec, cov, names = _with_intercept(prep, stats, family, vec, cov, names, se)
     sd = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.nan))
     yc = panel.y - panel.y.mean()
     sst = float((yc * yc).sum())
@@ -551,6 +553,32 @@ def fit_ml(
         score=search.score if search else 0.0, sse=s_fit, bias_correction=bias, notes=notes,
         logdet=ld, w=w,
     )
+
+
+def _with_intercept(prep: Prepared, stats: SufficientStats, family: Family, vec, cov, names,
+                    se: str):
+    """Insert the intercept's estimate and covariance before sigma2 (:mod:`bayes_sdm.intercept`)."""
+    from . import intercept
+    from .design import raw_columns
+    from .information import spatial_traces
+
+    spatial = family.has_jacobian
+    s = vec[0] if spatial else 0.0
+    gamma = vec[int(spatial):-1]
+    c, c_s, d, _ = coef_derivatives(stats, family, s, gamma)
+    lam = s if family.error else None
+    alpha = intercept.estimate(stats, c, lam)
+    dc = np.column_stack([*([c_s] if spatial else []), d, np.zeros(c.size)])
+    zdc_rho = None
+    if family.lag and se == "expected":
+        cols = stats.columns(family)
+        mu = raw_columns(prep.panel, prep.w, stats.layout)[..., cols] @ gamma
+        gmu = spatial_traces(prep.w, prep.logdet, s).apply(alpha + mu)
+        zdc_rho = -float(gmu.mean())
+    g = intercept.gradient(stats, c, dc, alpha, lam, 0 if family.error else None,
+                           0 if family.lag else None, zdc_rho, expected=se == "expected")
+    full = intercept.covariance(cov, g, vec[-1], prep.panel.N * prep.panel.T, lam)
+    return (np.r_[vec[:-1], alpha, vec[-1]], full, [*names[:-1], "intercept", names[-1]])
 
 
 def sse_at(stats: SufficientStats, family: Family | str, rho: float,

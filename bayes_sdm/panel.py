@@ -119,7 +119,7 @@ def _check_columns(df: pd.DataFrame, cols: Sequence[str]) -> None:
 def panel_from_frame(
     df: pd.DataFrame,
     unit: str,
-    time: str,
+    time: str | None,
     y: str,
     x: Sequence[str],
     units: Sequence | None = None,
@@ -130,7 +130,8 @@ def panel_from_frame(
     Parameters
     ----------
     df : long table, one row per (unit, time)
-    unit, time : names of the unit-id and period columns
+    unit, time : names of the unit-id and period columns; ``time=None``: a cross-section (one
+        row per unit, T = 1, the single period labelled 0)
     y : dependent variable column
     x : regressor columns
     units : the unit order to use (normally the weight matrix's ids).  Every unit in the data
@@ -145,6 +146,14 @@ def panel_from_frame(
         an unbalanced panel (with the missing cells), fewer than 2 periods, unit mismatch with W.
     """
     x = list(x)
+    if time is None:  # a cross-section: one period
+        time = "__period__"
+        while time in df.columns:
+            time += "_"
+        df = df.assign(**{time: 0})
+        cross_section = True
+    else:
+        cross_section = False
     if not x:
         raise InputError("at least one regressor (--x) is needed")
     if len(set(x)) != len(x):
@@ -169,6 +178,10 @@ def panel_from_frame(
     if dup.any():
         d = df.loc[dup, [unit, time]].drop_duplicates().head(5)
         cells = ", ".join(f"({u!r}, {t!r})" for u, t in d.itertuples(index=False))
+        if cross_section:
+            ids = ", ".join(repr(u) for u in d[unit])
+            raise InputError(f"duplicate rows of unit(s) {ids} in a cross-section (no time "
+                             "column): one row per unit")
         raise InputError(f"duplicate (unit, time) rows for {int(dup.sum())} rows, e.g. {cells}")
 
     numeric = {}
@@ -184,8 +197,9 @@ def panel_from_frame(
             )
 
     times = np.sort(tuniq)
-    if len(times) < 2:
-        raise InputError(f"a panel needs at least 2 periods; column {time!r} has {len(times)}")
+    if len(times) < 2 and not cross_section:
+        raise InputError(f"a panel needs at least 2 periods; column {time!r} has {len(times)} "
+                         "(for a cross-section, give no time column)")
 
     if units is None:
         units = _sorted_ids(data_units)
@@ -280,8 +294,16 @@ def check_not_absorbed(panel: Panel, fe: str, rtol: float = 1e-10) -> None:
         xk = panel.X[:, :, k]
         scale = max(np.abs(xk).max(), 1.0)
         if np.abs(xk - xk.mean()).max() <= rtol * scale:
-            raise InputError(f"regressor {name!r} is constant; it is absorbed by the intercept / "
-                             "fixed effects")
+            if fe == "none":  # no intercept: a constant column is the user's intercept
+                continue
+            if fe == "intercept":
+                raise InputError(f"regressor {name!r} is constant: the model already estimates "
+                                 "an intercept (fe='none' has one by default); drop the column, "
+                                 "or drop the built-in intercept (--no-intercept, YAML "
+                                 "'intercept: false', prepare(..., intercept=False)) to keep "
+                                 "it as a regressor")
+            raise InputError(f"regressor {name!r} is constant; it is absorbed by the {fe} fixed "
+                             "effects (which include an intercept)")
         if fe in ("unit", "twoway") and np.abs(xk - xk.mean(axis=0)).max() <= rtol * scale:
             raise InputError(f"regressor {name!r} is time-invariant within every unit; it is "
                              f"absorbed by the unit fixed effects (fe={fe!r})")
@@ -290,6 +312,6 @@ def check_not_absorbed(panel: Panel, fe: str, rtol: float = 1e-10) -> None:
         ):
             raise InputError(f"regressor {name!r} does not vary across units in any period; it is "
                              f"absorbed by the time fixed effects (fe={fe!r})")
-        if np.abs(demean(xk, fe)).max() <= rtol * scale:
+        if fe != "none" and np.abs(demean(xk, fe)).max() <= rtol * scale:
             raise InputError(f"regressor {name!r} is absorbed by the {fe} fixed effects "
                              "(it is a sum of unit and time components)")

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import families
 from .design import Layout, check_fe, check_lag_convention, durbin_raw_for
+from .errors import InputError
 from .families import Family
 from .likelihood import (
     CORRECTIONS,
@@ -69,6 +70,17 @@ class Prepared:
         return self.family.name
 
     @property
+    def intercept(self) -> bool:
+        """Whether the model estimates one intercept (``fe="none"`` with an intercept; the
+        transform is then ``intercept``, :func:`bayes_sdm.design.demean`)."""
+        return self.fe == "intercept"
+
+    @property
+    def fe_name(self) -> str:
+        """The fixed effects as the user names them (``none`` for a model with an intercept)."""
+        return "none" if self.intercept else self.fe
+
+    @property
     def data_hash(self) -> str:
         """Hash of the panel's numbers and ids and of W (recorded with every fit)."""
         if self._hash is None:
@@ -113,6 +125,26 @@ def data_hash(panel: Panel, w: SpatialWeights) -> str:
     return h.hexdigest()
 
 
+def check_transform(panel: Panel, w: SpatialWeights, family: Family, fe: str) -> None:
+    """Refuse fixed effects a cross-section cannot have and an intercept the error filter
+    does not keep constant.
+
+    Raises
+    ------
+    InputError
+        unit (or two-way) effects with T = 1; an intercept in a family with a spatial error
+        and a W that is not row-standardised ((I - lambda W) iota is then not a constant, so
+        the intercept is not concentrated out by removing the grand mean).
+    """
+    if panel.T == 1 and fe in ("unit", "twoway"):
+        raise InputError(f"a cross-section (T = 1) has no unit fixed effects (fe={fe!r} would "
+                         "absorb every observation); use fe='none' (with its intercept)")
+    if fe == "intercept" and family.error and not w.row_standardized:
+        raise InputError(f"an intercept in the {family.name} model needs a row-standardised W "
+                         "(the error filter (I - lambda W) must keep the constant constant); "
+                         "row-standardise W or drop the intercept")
+
+
 def build(panel: Panel, w: SpatialWeights, family: Family | str, fe: str,
           correction: str = "transform", lag_convention: str = "QWy",
           logdet: str | LogDet = "auto", layout: Layout | None = None) -> Prepared:
@@ -130,9 +162,8 @@ def build(panel: Panel, w: SpatialWeights, family: Family | str, fe: str,
     check_fe(fe)
     check_lag_convention(lag_convention)
     if correction not in CORRECTIONS:
-        from .errors import InputError
-
         raise InputError(f"unknown correction {correction!r}; choose from {CORRECTIONS}")
+    check_transform(panel, w, family, fe)
     check_not_absorbed(panel, fe)
     layout = layout or Layout.for_families(panel.K, family,
                                            durbin_raw=durbin_raw_for(family, lag_convention))

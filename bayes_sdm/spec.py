@@ -259,6 +259,8 @@ class ModelSpec:
 
     model: str = "sdm"
     fe: str = "twoway"
+    #: with ``fe: none``: estimate one intercept (default); fixed effects hold their own
+    intercept: bool = True
     correction: str = "transform"
     lag_convention: str = "QWy"
     logdet: str = "auto"
@@ -300,6 +302,8 @@ class ModelSpec:
         d = dataclasses.asdict(self)
         if d.get("cluster") is None:
             d.pop("cluster", None)
+        if d.get("intercept", True):  # the default: specs (and hashes) written before it stay
+            d.pop("intercept", None)
         return d
 
     def to_yaml(self) -> str:

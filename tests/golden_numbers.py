@@ -47,7 +47,8 @@ def compute(quick: bool = False) -> dict[str, list[float]]:
             for fe in ("twoway",) if quick else ("twoway", "unit", "time", "none"):
                 corrs = ("transform", "none", "bias") if fe == "twoway" else ("transform",)
                 for corr in corrs:
-                    r = fit_ml(prepare(panel, w, model=model, fe=fe), correction=corr)
+                    r = fit_ml(prepare(panel, w, model=model, fe=fe, intercept=False),
+                               correction=corr)  # the snapshot predates the intercept
                     key = f"{name}/ml/{model}/{fe}/{corr}"
                     out[key + "/params"] = _f(r.params)
                     out[key + "/se"] = _f(r.se)

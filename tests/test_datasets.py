@@ -52,7 +52,7 @@ def _ml_rho(panel, w, model="sdm", fe="twoway"):
 
 # ----------------------------------------------------------------------------- registry
 def test_list_and_unknown():
-    assert list_datasets() == ["cigar", "produc", "synthetic_ua"]
+    assert list_datasets() == ["cigar", "columbus", "produc", "synthetic_ua"]
     with pytest.raises(InputError, match=r"unknown dataset 'nope'.*cigar.*produc.*synthetic_ua"):
         load_dataset("nope")
     with pytest.raises(InputError, match="no raw tables"):

@@ -2,12 +2,13 @@
 
 >>> from bayes_sdm.datasets import list_datasets, load_dataset
 >>> list_datasets()
-['cigar', 'produc', 'synthetic_ua']
+['cigar', 'columbus', 'produc', 'synthetic_ua']
 >>> ds = load_dataset("cigar")
 >>> ds.panel().y.shape
 (30, 46)
 
 * ``cigar`` -- Baltagi's cigarette demand, 46 US states x 30 years, usa46 contiguity.
+* ``columbus`` -- Anselin's Columbus crime data, a cross-section of 49 neighbourhoods (T = 1).
 * ``produc`` -- Munnell's public capital productivity, 48 US states x 17 years, usaww contiguity.
 * ``synthetic_ua`` -- SYNTHETIC panel shaped like the seed study (176 Chinese cities in 18 urban
   agglomerations, 2003-2018), with its data-generating truth and the raw tables behind its

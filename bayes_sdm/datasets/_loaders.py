@@ -27,7 +27,8 @@ class Dataset:
     frame : long table, one row per unit and period
     weights : row-standardised :class:`~bayes_sdm.weights.SpatialWeights`; its ``ids`` give the
         unit order used by :meth:`panel`
-    unit, time : names of the unit-id and period columns of ``frame``
+    unit, time : names of the unit-id and period columns of ``frame`` (``time`` None: a
+        cross-section, T = 1)
     y : default dependent variable
     x : default regressors
     region_col : column of ``frame`` holding each unit's region (time-invariant), or None
@@ -40,7 +41,7 @@ class Dataset:
     frame: pd.DataFrame
     weights: SpatialWeights
     unit: str
-    time: str
+    time: str | None
     y: str
     x: tuple[str, ...]
     region_col: str | None
@@ -62,8 +63,9 @@ class Dataset:
                                 units=self.weights.ids, unit_cols=unit_cols)
 
     def __repr__(self) -> str:
+        t = self.frame[self.time].nunique() if self.time is not None else 1
         return (f"Dataset({self.name!r}, N={self.weights.n}, "
-                f"T={self.frame[self.time].nunique()}, y={self.y!r}, x={list(self.x)}, "
+                f"T={t}, y={self.y!r}, x={list(self.x)}, "
                 f"region_col={self.region_col!r}, synthetic={self.synthetic})")
 
 
@@ -110,6 +112,23 @@ def _load_cigar() -> Dataset:
             "Cigarette demand (Baltagi & Levin 1992), 46 US states x 30 years (1963-1992), "
             "public data from the R package plm (Cigar) with the 46-state binary contiguity "
             "matrix usa46 (R package SDPDmod), row-standardised. Model: logc on logp and logy."),
+    )
+
+
+# --------------------------------------------------------------------------- columbus
+def _load_columbus() -> Dataset:
+    frame = read_csv("columbus", "columbus.csv")
+    w = _binary_weights("columbus", "columbus_W_binary.csv",
+                        name="columbus queen contiguity (libpysal GAL, row-standardised)")
+    frame["id"] = frame["id"].astype(str)
+    return Dataset(
+        name="columbus", frame=frame, weights=w, unit="id", time=None, y="CRIME",
+        x=("INC", "HOVAL"), region_col=None, truth=None, synthetic=False,
+        description=(
+            "Columbus (Ohio) crime, 49 neighbourhoods in 1980 -- a cross-section (Anselin "
+            "1988, Table 12.1), from PySAL's libpysal example, with its queen contiguity "
+            "(columbus.gal, 236 links), row-standardised. Model: CRIME on INC and HOVAL with "
+            "an intercept."),
     )
 
 
@@ -182,6 +201,7 @@ def _load_synthetic_ua() -> Dataset:
 
 _REGISTRY: dict[str, Callable[[], Dataset]] = {
     "cigar": _load_cigar,
+    "columbus": _load_columbus,
     "produc": _load_produc,
     "synthetic_ua": _load_synthetic_ua,
 }
