@@ -326,6 +326,14 @@ class REResult(MLResult):
     def phi(self) -> float:
         return float(self.params["phi"])
 
+    def table(self) -> pd.DataFrame:
+        """:meth:`MLResult.table` with the derived ``sigma2_mu`` row after ``sigma2``."""
+        t = MLResult.table(self)
+        i = int(np.nonzero(t["parameter"].to_numpy() == "sigma2")[0][0])
+        row = pd.DataFrame({"parameter": ["sigma2_mu"], "estimate": [self.sigma2_mu],
+                            "se": [self.sigma2_mu_se], "z": [np.nan], "p": [np.nan]})
+        return pd.concat([t.iloc[:i + 1], row, t.iloc[i + 1:]], ignore_index=True)
+
     def _effect_fn(self):
         k = len(self.x_names)
         family = self.family
