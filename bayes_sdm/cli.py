@@ -30,12 +30,14 @@ from .commands import (
     run_command,
     spec_from_args,
 )
-from .design import FE_TYPES, LAG_CONVENTIONS
+from .design import LAG_CONVENTIONS
 from .errors import EXIT_DIAGNOSTICS, EXIT_OK, InputError
 from .spec import (
+    FE_CHOICES,
     LOGDET_METHODS,
     NUTS_SAMPLERS,
     POOLINGS,
+    RANDOM,
     REGIONAL_W,
     HierarchySpec,
     ModelSpec,
@@ -55,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--model", choices=list(families.NAMES),
                    help="model family (" + ", ".join(f"{f.name}: {f.label}"
                                                      for f in families.FAMILIES) + ")")
-    m.add_argument("--fe", choices=list(FE_TYPES))
+    m.add_argument("--fe", choices=list(FE_CHOICES),
+                   help="fixed effects (Lee-Yu transform) or 'random': unit random effects "
+                        "with an intercept (sar, sdm, sem, sdem; Elhorst 2014, sec. 3.4)")
     m.add_argument("--priors", choices=["default", "flat"])
     m.add_argument("--lag-convention", choices=list(LAG_CONVENTIONS),
                    help="QWy: lag then demean (Lee-Yu, default); WQy: demean then lag (splm)")
@@ -167,7 +171,8 @@ def _run_on(a, spec: ModelSpec, regional: bool, client, stages) -> int:
     if not a.out:
         RunFolder(out)
     panel = inputs.panel
-    _print(f"bayes_sdm: {spec.model.upper()} with {spec.fe} fixed effects on {inputs.label}: "
+    fe_text = "unit random effects" if spec.fe == RANDOM else f"{spec.fe} fixed effects"
+    _print(f"bayes_sdm: {spec.model.upper()} with {fe_text} on {inputs.label}: "
            f"N={panel.N} units x T={panel.T} periods, y={panel.y_name}, "
            f"x={', '.join(panel.x_names)}, W={inputs.w.name}", a.quiet)
     with RunFolder(out) as tmp:
@@ -189,6 +194,8 @@ def _fit_and_write(a, spec: ModelSpec, inputs, out: Path, stages, client=None):
     from .runfolder import write_ml, write_run
 
     q = a.quiet
+    if spec.fe == RANDOM:
+        return _fit_random(a, spec, inputs, out, stages)
     t0 = time.perf_counter()
     prep = api.prepare(inputs.panel, inputs.w, spec.model, spec.fe, spec.correction,
                        spec.lag_convention, spec.logdet,
@@ -272,6 +279,35 @@ def _safe(name: str) -> str:
     import re
 
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)) or "region"
+
+
+def _fit_random(a, spec: ModelSpec, inputs, out: Path, stages):
+    """Unit random effects (``--fe random``): ML with the Hausman test against unit FE."""
+    from .random_effects import fit_re
+    from .reporting import format_table
+    from .runfolder import write_ml
+
+    if not (a.ml or a.ml_only):
+        raise InputError("--fe random: the Bayesian random-effects model is not implemented "
+                         "yet in fit_region; use --ml-only (maximum likelihood)")
+    if not a.ml_only:
+        raise InputError("--fe random --ml: the Bayesian random-effects fit is not implemented "
+                         "yet in fit_region; use --ml-only")
+    from . import api
+    from .hausman import spatial_hausman
+
+    with stages.stage("maximum likelihood, random effects, Hausman test"):
+        res = fit_re(inputs.panel, inputs.w, spec.model, spec.logdet)
+        prep = api.prepare(inputs.panel, inputs.w, spec.model, "unit", "none",
+                           spec.lag_convention, res.logdet)
+        tests = {"hausman_fe_vs_re": spatial_hausman(prep, re_res=res)}
+        write_ml(out, res, tests)
+    _print("\nMaximum likelihood, unit random effects", a.quiet)
+    _print(format_table(res.table()), a.quiet)
+    h = tests["hausman_fe_vs_re"]
+    _print(f"\nHausman test FE vs RE: chi2({h['df']}) = {h['statistic']:.4g}, "
+           f"p = {h['p_value']:.4g}", a.quiet)
+    return EXIT_OK, None, None, "wrote ml.csv, ml_effects.csv, tests.json"
 
 
 def _finish(result, diag, stages) -> int:

@@ -39,6 +39,11 @@ from .errors import InputError
 from .likelihood import CORRECTIONS
 from .regional.data import PERSPECTIVES, POOLINGS, REGIONAL_W
 
+#: the FE choices of a spec: the fixed-effect transforms and unit random effects
+#: (:mod:`bayes_sdm.random_effects`)
+RANDOM = "random"
+FE_CHOICES = (*FE_TYPES, RANDOM)
+
 #: log-determinant methods (:func:`bayes_sdm.logdet.make_logdet`)
 LOGDET_METHODS = ("auto", "eigen", "chebyshev", "stochastic")
 #: NUTS implementations (:mod:`bayes_sdm.sampling`)
@@ -279,8 +284,16 @@ class ModelSpec:
 
     def validate(self) -> ModelSpec:
         families.get(self.model)
-        if self.fe not in FE_TYPES:
-            raise InputError(f"unknown fixed effects {self.fe!r}; choose from {FE_TYPES}")
+        if self.fe not in FE_CHOICES:
+            raise InputError(f"unknown fixed effects {self.fe!r}; choose from {FE_CHOICES}")
+        if self.fe == RANDOM:
+            fam = families.get(self.model)
+            if len(fam.spatial_params) != 1:
+                raise InputError(f"fe: random (unit random effects) is implemented for sar, "
+                                 f"sdm, sem and sdem, not model {self.model!r}")
+            if self.hierarchy is not None:
+                raise InputError("fe: random is not implemented yet for regional models "
+                                 "(hierarchy); use fixed effects or drop the hierarchy")
         if self.correction not in CORRECTIONS:
             raise InputError(f"unknown correction {self.correction!r}; choose from {CORRECTIONS}")
         if self.lag_convention not in LAG_CONVENTIONS:
