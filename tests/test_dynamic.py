@@ -228,7 +228,8 @@ def _mc(reps, n, t, seed, fe="unit"):
     out = {"bias": [], "none": []}
     for r in range(reps):
         panel = simulate_dynamic(w, t + 1, beta=[1.0], theta=[0.5], sigma=1.0,
-                                 seed=seed + r, **truth)
+                                 seed=seed + r, time_sd=1.0 if fe == "twoway" else 0.0,
+                                 **truth)
         dd = prepare_dynamic(panel, w, "sdm", fe)
         for corr in out:
             p = fit_dynamic_ml(dd, corr).params
