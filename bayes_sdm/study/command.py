@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--draws", type=int, default=500,
                    help="posterior draws per chain of each Bayesian fit (default 500)")
     p.add_argument("--tune", type=int, help="tuning steps per chain (default: --draws)")
-    p.add_argument("--chains", type=int, default=2, help="chains (default 2)")
+    p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
     p.add_argument("--seed", type=int, default=20260101)
     p.add_argument("--correction", choices=["transform", "none", "bias"],
                    help="ML likelihood convention (default: the spec's, Lee-Yu transform)")
