@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sstats
 
+from ..hypothesis import fe_test_key
 from ..reporting import HDI_PROB
 from .format import STAR_NOTE, StudyTable, num, pval, starred, stars
 
@@ -56,7 +57,7 @@ def spec_tests_table(fe_tests: dict, lm: pd.DataFrame, ml_tests: dict, fe_model:
     rows = []
     lab = fe_model.upper()
     for which in ("unit", "time"):
-        v = fe_tests[f"{which}_effects_lr_{fe_model}"]
+        v = fe_tests[fe_test_key(which, fe_model)]
         rows.append({"test": f"LR {which} effects", "model": f"{lab}, two-way vs "
                      f"{'time' if which == 'unit' else 'unit'} FE (direct likelihood)",
                      **_stat(v)})
