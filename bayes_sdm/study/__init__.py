@@ -111,8 +111,12 @@ def readme(inputs, spec, tabs, bayes, command: str) -> str:
               "draws the regions' coefficients (and spatial parameters) from common "
               "distributions whose spread is estimated: a region whose data say little is "
               "pulled towards the others (partial pooling), a region with clear evidence keeps "
-              "its own estimate. Where the two disagree, the separate fit's estimate rests on "
-              "less information than its interval suggests to a reader who compares regions; "
-              "differences between regions are better judged from the hierarchical model "
-              "(its region contrasts: `fit_region.py --pooling partial`).", ""]
+              "its own estimate. The separate fits say what each region's data say alone; the "
+              "hierarchical model says what each region's effect is given that the regions "
+              "resemble each other as much as the data show. Where a region's separate interval "
+              "is wide, its hierarchical estimate moves towards the other regions and its "
+              "interval narrows; where the data are strong the two agree. That one region's "
+              "separate estimate is significant and another's is not is not a test of a "
+              "difference between them; the hierarchical model's region contrasts are "
+              "(`fit_region.py --pooling partial`, `region_contrasts.csv`).", ""]
     return "\n".join(lines)
