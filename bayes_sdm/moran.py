@@ -35,7 +35,7 @@ import scipy.sparse as sp
 from scipy import stats
 
 from . import families
-from .design import FE_TYPES, Layout, demean, residuals, transformed_columns
+from .design import FE_TYPES, Layout, demean, durbin_raw_for, residuals, transformed_columns
 from .errors import InputError
 from .families import Family
 from .likelihood import coef_vectors
@@ -365,6 +365,7 @@ def residual_moran_idata(idata, panel: Panel, w: SpatialWeights, model: Family |
     family = families.get(model)
     post = idata.posterior if hasattr(idata, "posterior") else idata["posterior"]
     d = parameter_draws(post, family, max_draws)
-    z = transformed_columns(panel, w, fe, lag_convention)
+    lay = Layout(panel.K, durbin_raw=durbin_raw_for(family, lag_convention))
+    z = transformed_columns(panel, w, fe, lag_convention, lay)
     return residual_moran(z, w, family, d.spatial, d.beta, d.theta, fe=fe, times=panel.times,
                           rng=rng)

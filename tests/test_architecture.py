@@ -25,7 +25,7 @@ USER = ("bayes_sdm.api", "bayes_sdm.result", "bayes_sdm.cli", "bayes_sdm.command
         "bayes_sdm.report", "bayes_sdm.plots", "bayes_sdm.diagnostics",
         "bayes_sdm.selection", "bayes_sdm.comparison", "bayes_sdm.datasets",
         "bayes_sdm.progress", "bayes_sdm.runfolder", "bayes_sdm.document",
-        "bayes_sdm.plot_mcmc")
+        "bayes_sdm.plot_mcmc", "bayes_sdm.study")
 MAX_LINES = 700
 
 

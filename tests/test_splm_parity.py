@@ -63,6 +63,18 @@ def test_splm_fixed_effects_ml(produc, key, model):
     assert res.loglik == pytest.approx(REF[f"{key}.loglik_full"], abs=1e-5)
 
 
+@pytest.mark.parametrize("key,model", [("fe_ind_sdm_leeyu", "sdm"), ("fe_ind_sar_leeyu", "sar")])
+def test_splm_leeyu_individual_is_the_transformation_approach(produc, key, model):
+    """splm ``LeeYu=TRUE`` with individual effects = Lee & Yu's transformation approach (our
+    default ``correction="transform"``; the lag conventions coincide under unit effects)."""
+    panel, w = produc
+    res = fit_ml(prepare(panel, w, model, "unit"), correction="transform")
+    est, ref, se, ref_se = _ours_and_ref(res, key, panel.x_names)
+    np.testing.assert_allclose(est, ref, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(se, ref_se, rtol=0, atol=1e-4)
+    assert res.params["sigma2"] == pytest.approx(REF[f"{key}.sigma2"], rel=1e-6)
+
+
 def test_the_issue_case_to_published_precision(produc):
     """The published two-way SDM: rho = 0.3688462 (SE 0.0404)."""
     panel, w = produc
