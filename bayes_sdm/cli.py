@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model family (" + ", ".join(f"{f.name}: {f.label}"
                                                      for f in families.FAMILIES) + ")")
     m.add_argument("--fe", choices=list(FE_TYPES))
+    m.add_argument("--no-intercept", action="store_true",
+                   help="with --fe none (a pooled panel or a cross-section): no intercept "
+                        "(default: one intercept, never a W-lag of it)")
     m.add_argument("--priors", choices=["default", "flat"])
     m.add_argument("--lag-convention", choices=list(LAG_CONVENTIONS),
                    help="QWy: lag then demean (Lee-Yu, default); WQy: demean then lag (splm)")
@@ -98,6 +101,8 @@ def resolve_spec(a: argparse.Namespace) -> ModelSpec:
         v = getattr(a, name)
         if v is not None:
             setattr(spec, name, v)
+    if a.no_intercept:
+        spec.intercept = False
     if a.priors:
         spec.priors = PriorSpec.preset(a.priors)
     for name in ("draws", "tune", "chains", "seed"):
@@ -165,11 +170,15 @@ def _run_on(a, spec: ModelSpec, regional: bool, client, stages) -> int:
     inputs = load_data(spec.data, client, need_regions=regional, progress=stages)
     if regional and inputs.regions is None:
         raise InputError("a regional model (--pooling / --regional-w) needs --region-col")
+    if inputs.panel.T == 1 and a.fe is None and spec.fe in ("unit", "twoway"):
+        spec.fe = "none"  # a cross-section: no fixed effects, one intercept
     out = Path(a.out) if a.out else Path("runs") / f"{inputs.label}-{_kind(spec, a)}"
     if not a.out:
         RunFolder(out)
     panel = inputs.panel
-    _print(f"bayes_sdm: {spec.model.upper()} with {spec.fe} fixed effects on {inputs.label}: "
+    what = ("an intercept" if spec.intercept else "no intercept") if spec.fe == "none" else \
+        f"{spec.fe} fixed effects"
+    _print(f"bayes_sdm: {spec.model.upper()} with {what} on {inputs.label}: "
            f"N={panel.N} units x T={panel.T} periods, y={panel.y_name}, "
            f"x={', '.join(panel.x_names)}, W={inputs.w.name}", a.quiet)
     with RunFolder(out) as tmp:
@@ -193,7 +202,7 @@ def _fit_and_write(a, spec: ModelSpec, inputs, out: Path, stages, client=None):
     q = a.quiet
     t0 = time.perf_counter()
     prep = api.prepare(inputs.panel, inputs.w, spec.model, spec.fe, spec.correction,
-                       spec.lag_convention, spec.logdet,
+                       spec.lag_convention, spec.logdet, intercept=spec.intercept,
                        regions=inputs.regions if spec.hierarchy else None,
                        hierarchy=spec.hierarchy, client=client, progress=stages)
     t_prep = time.perf_counter() - t0

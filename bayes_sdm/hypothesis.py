@@ -146,7 +146,11 @@ def all_tests(prep: Prepared, correction: str | None = None, full: MLResult | No
     out["sdm_vs_sem_lr"]["h0"] = "theta = -rho beta (SEM)"
     for v in out.values():
         v.update(correction=correction, fe=fe)
-    if fe_tests and not prep.w.row_standardized:
+    if fe_tests and prep.panel.T == 1:
+        skip = {"skipped": "a cross-section (T = 1) has no fixed effects to test"}
+        out["unit_effects_lr"] = dict(skip)
+        out["time_effects_lr"] = dict(skip)
+    elif fe_tests and not prep.w.row_standardized:
         skip = {"skipped": "W is not row-standardised: time effects (needed by the FE tests) "
                 "require a row-standardised W"}
         out["unit_effects_lr"] = dict(skip)

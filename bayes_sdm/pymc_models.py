@@ -15,7 +15,8 @@ eigenvalue log-determinant), in one of two forms:
 
 Dims and coords (the contract in ARCHITECTURE.md): ``coef`` = regressor names.
 Free variables: ``rho`` (``lambda`` for error models), ``beta[coef]``, ``theta[coef]`` (Durbin
-models), ``sigma``; deterministic ``sigma2``.
+models), ``intercept`` (``fe="none"`` with an intercept: its SSE term,
+:func:`bayes_sdm.likelihood.intercept_sse`), ``sigma``; deterministic ``sigma2``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,21 @@ def coef_prior(name: str, prior: dict, scale_ref: np.ndarray, dims: str = "coef"
         return pm.Flat(name, dims=dims)
     sd = prior.get("scale", 2.5) * scale_ref
     return pm.Normal(name, mu=prior.get("mu", 0.0), sigma=sd, dims=dims)
+
+
+def intercept_prior(stats: SufficientStats, prior: dict):
+    """The intercept ``intercept`` of a model with ``fe="none"`` (:mod:`bayes_sdm.intercept`):
+    flat with a flat beta prior, else Normal(0, scale * (|ybar| + sd(y)) (1 + sum_k |xbar_k| /
+    sd(x_k))) -- wide enough for |alpha| <= |ybar| + sum_k |beta_k xbar_k| with each beta_k on
+    the scale of its prior."""
+    if prior["dist"] == "flat":
+        return pm.Flat("intercept")
+    lay = stats.layout
+    ybar = abs(float(stats.means[lay.index("y")]))
+    xbar = np.abs(stats.means[lay.slice("X")])
+    sd = prior.get("scale", 2.5) * (ybar + stats.y_sd) * (
+        1.0 + float(np.sum(xbar / np.maximum(stats.x_sd, 1e-12))))
+    return pm.Normal("intercept", mu=0.0, sigma=sd)
 
 
 def spatial_prior(name: str, prior: dict, interval: tuple[float, float]):
@@ -126,9 +142,13 @@ def build_model(stats: SufficientStats, logdet: LogDet, model: Family | str = "s
         if family.durbin:
             theta = coef_prior("theta", priors.theta, ysd / np.maximum(stats.wx_sd, 1e-12))
         sigma, sigma2 = sigma_prior(priors.sigma, ysd)
+        alpha = intercept_prior(stats, priors.beta) if stats.means is not None else None
         if data is None:
             pm.Potential("loglik", loglik(stats, logdet, family, rho, beta, theta, sigma2,
-                                          xp=pt))
+                                          xp=pt, alpha=alpha))
+        elif alpha is not None:
+            raise InputError("not implemented yet: the observed-y (predictive) form of a model "
+                             "with an intercept; build it from the sufficient statistics")
         else:
             observed_y(stats, logdet, family, data, rho, beta, theta, sigma,
                        mutable_y=mutable_y)
