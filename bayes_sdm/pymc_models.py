@@ -146,9 +146,6 @@ def build_model(stats: SufficientStats, logdet: LogDet, model: Family | str = "s
         if data is None:
             pm.Potential("loglik", loglik(stats, logdet, family, rho, beta, theta, sigma2,
                                           xp=pt, alpha=alpha))
-        elif alpha is not None:
-            raise InputError("not implemented yet: the observed-y (predictive) form of a model "
-                             "with an intercept; build it from the sufficient statistics")
         else:
             observed_y(stats, logdet, family, data, rho, beta, theta, sigma,
                        mutable_y=mutable_y)
@@ -186,31 +183,37 @@ def observed_y(stats: SufficientStats, logdet: LogDet | None, family: Family, da
     from .predictive import draw_y, observed_gram
 
     k = stats.K
-    if len(family.spatial_params) > 1:
-        raise InputError(f"the observed-y form covers one spatial parameter, not "
-                         f"{family.spatial_params}")
-    rho_t = rho if rho is not None else pt.constant(0.0)
+    two = len(family.spatial_params) == 2  # (rho, lambda) travel as one vector
+    if stats.means is not None:
+        raise InputError("not implemented yet: the observed-y (predictive) form of a model "
+                         "with an intercept")
+    if two:
+        rho_t = pt.stack(list(rho))
+    else:
+        rho_t = rho if rho is not None else pt.constant(0.0)
     theta_t = theta if theta is not None else pt.zeros((k,))
     template = pt.zeros((data.T, data.N))
 
     def logp(value, rho_, beta_, theta_, sigma_, _template):
         st = dataclasses.replace(stats, gram=observed_gram(data, value))
         th = theta_ if family.durbin else None
-        return loglik(st, logdet, family, rho_, beta_, th, sigma_**2, xp=pt)
+        sp = (rho_[0], rho_[1]) if two else rho_
+        return loglik(st, logdet, family, sp, beta_, th, sigma_**2, xp=pt)
 
     def random(rho_, beta_, theta_, sigma_, _template, rng=None, size=None):
         batch = tuple(size) if size is not None else ()
-        params = np.broadcast_arrays(np.asarray(rho_, float)[..., None],
-                                     np.asarray(beta_, float), np.asarray(theta_, float),
-                                     np.asarray(sigma_, float)[..., None])
-        bshape = batch or params[1].shape[:-1]
+        r_ = np.asarray(rho_, float)
+        params = [r_ if two else r_[..., None], np.asarray(beta_, float),
+                  np.asarray(theta_, float), np.asarray(sigma_, float)[..., None]]
+        bshape = batch or np.broadcast_shapes(*(a.shape[:-1] for a in params))
         out = np.empty(bshape + (data.T, data.N))
         p = [np.broadcast_to(a, bshape + a.shape[-1:]) for a in params]
         for idx in np.ndindex(*bshape):
-            out[idx] = draw_y(data, family, p[0][idx][0], p[1][idx], p[2][idx], p[3][idx][0], rng)
+            sp = tuple(p[0][idx]) if two else p[0][idx][0]
+            out[idx] = draw_y(data, family, sp, p[1][idx], p[2][idx], p[3][idx][0], rng)
         return out
 
     observed = pm.Data(f"{name}_obs", data.y, dims=("time", "unit")) if mutable_y else data.y
     return pm.CustomDist(name, rho_t, beta, theta_t, sigma, template, logp=logp, random=random,
-                         signature="(),(k),(k),(),(t,n)->(t,n)", observed=observed,
-                         dims=("time", "unit"))
+                         signature=("(s)" if two else "()") + ",(k),(k),(),(t,n)->(t,n)",
+                         observed=observed, dims=("time", "unit"))
