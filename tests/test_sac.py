@@ -246,3 +246,21 @@ def test_cli_sac_twoway_ml(tmp_path):
     ml = pd.read_csv(out / "ml.csv").set_index("parameter")
     assert {"rho", "lambda", "sigma2"} <= set(ml.index)
     assert (out / "ml_effects.csv").is_file() and (out / "tests.json").is_file()
+
+
+@pytest.mark.slow
+def test_sbc_sac_calibrated_and_broken_fails(tmp_path):
+    """SBC of the two-way SAC at small N, T (16 x 5): 200 simulations pass; the uncorrected
+    NT-observation likelihood (``correction="none"``) fails them (sigma2)."""
+    from bayes_sdm.sbc import SBCConfig, run_sbc
+
+    kw = dict(n_sims=200, N=16, T=5, K=1, model="sac", draws=200, tune=300, chains=2)
+    res = run_sbc(SBCConfig(**kw))
+    res.write(tmp_path / "sac")
+    u = res.uniformity()
+    assert res.passed, u[~u["passed"]]
+    assert (res.divergences > 0).mean() < 0.05
+    bad = run_sbc(SBCConfig(**kw, correction="none"))
+    ub = bad.uniformity().set_index("quantity")
+    assert not bad.passed
+    assert ub.loc["sigma2", "p_min"] < 1e-6
