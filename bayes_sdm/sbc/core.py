@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import families
+from ..design import Layout
 from ..effects import EFFECTS, family_effects
 from ..errors import InputError
-from ..design import Layout
 from ..likelihood import sufficient_stats
 from ..logdet import make_logdet
 from ..panel import Panel
