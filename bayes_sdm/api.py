@@ -92,6 +92,11 @@ def prepare(
         if client is not None or regions is not None:
             raise InputError("not implemented yet: an intercept in a distributed or regional "
                              "model; pass intercept=False or use fixed effects")
+    if (regions is not None or hierarchy is not None) and \
+            len(families.get(model).spatial_params) > 1:
+        raise InputError(f"the regional models (the collapsed hierarchy) need one spatial "
+                         f"parameter; {families.get(model).name} has rho and lambda: fit it "
+                         "pooled")
     if client is not None and regions is None and hierarchy is None:
         from .distributed.prepare import prepare_on
 

@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--fe", choices=list(FE_CHOICES),
                    help="fixed effects (Lee-Yu transform) or 'random': unit random effects "
                         "with an intercept (sar, sdm, sem, sdem; Elhorst 2014, sec. 3.4)")
+    m.add_argument("--no-intercept", action="store_true",
+                   help="with --fe none (a pooled panel or a cross-section): no intercept "
+                        "(default: one intercept, never a W-lag of it)")
     m.add_argument("--priors", choices=["default", "flat"])
     m.add_argument("--lag-convention", choices=list(LAG_CONVENTIONS),
                    help="QWy: lag then demean (Lee-Yu, default); WQy: demean then lag (splm)")
@@ -103,6 +106,8 @@ def resolve_spec(a: argparse.Namespace) -> ModelSpec:
         v = getattr(a, name)
         if v is not None:
             setattr(spec, name, v)
+    if a.no_intercept:
+        spec.intercept = False
     if a.priors:
         spec.priors = PriorSpec.preset(a.priors)
     for name in ("draws", "tune", "chains", "seed"):
@@ -167,11 +172,18 @@ def _run_on(a, spec: ModelSpec, regional: bool, client, stages) -> int:
     inputs = load_data(spec.data, client, need_regions=regional, progress=stages)
     if regional and inputs.regions is None:
         raise InputError("a regional model (--pooling / --regional-w) needs --region-col")
+    if inputs.panel.T == 1 and a.fe is None and spec.fe in ("unit", "twoway"):
+        spec.fe = "none"  # a cross-section: no fixed effects, one intercept
     out = Path(a.out) if a.out else Path("runs") / f"{inputs.label}-{_kind(spec, a)}"
     if not a.out:
         RunFolder(out)
     panel = inputs.panel
-    fe_text = "unit random effects" if spec.fe == RANDOM else f"{spec.fe} fixed effects"
+    if spec.fe == RANDOM:
+        fe_text = "unit random effects"
+    elif spec.fe == "none":
+        fe_text = "an intercept" if spec.intercept else "no intercept"
+    else:
+        fe_text = f"{spec.fe} fixed effects"
     _print(f"bayes_sdm: {spec.model.upper()} with {fe_text} on {inputs.label}: "
            f"N={panel.N} units x T={panel.T} periods, y={panel.y_name}, "
            f"x={', '.join(panel.x_names)}, W={inputs.w.name}", a.quiet)
@@ -198,7 +210,7 @@ def _fit_and_write(a, spec: ModelSpec, inputs, out: Path, stages, client=None):
         return _fit_random(a, spec, inputs, out, stages)
     t0 = time.perf_counter()
     prep = api.prepare(inputs.panel, inputs.w, spec.model, spec.fe, spec.correction,
-                       spec.lag_convention, spec.logdet,
+                       spec.lag_convention, spec.logdet, intercept=spec.intercept,
                        regions=inputs.regions if spec.hierarchy else None,
                        hierarchy=spec.hierarchy, client=client, progress=stages)
     t_prep = time.perf_counter() - t0

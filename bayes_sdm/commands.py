@@ -52,7 +52,7 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data", help="long table (.csv or .parquet); needs --unit --time --y --x "
                    "--weights (or the same in --spec)")
     g.add_argument("--unit", help="unit id column")
-    g.add_argument("--time", help="period column")
+    g.add_argument("--time", help="period column (none: the data are a cross-section, T = 1)")
     g.add_argument("--y", help="dependent variable column")
     g.add_argument("--x", nargs="+", help="regressor columns")
     g.add_argument("--weights", help="W: a .csv/.gal/.gwt/.npz file, economic-distance:COL, "
@@ -141,7 +141,8 @@ def apply_data_arguments(spec: ModelSpec, a: argparse.Namespace) -> None:
     if a.no_standardize:
         d.standardize_w = False
     if d.path:
-        missing = [n for n in DATA_ARGS if getattr(d, n) in (None, [])]
+        # no time column: a cross-section (T = 1)
+        missing = [n for n in DATA_ARGS if n != "time" and getattr(d, n) in (None, [])]
         if missing:
             raise InputError(f"--data {d.path} needs " + " ".join(f"--{n}" for n in missing)
                              + " (or the same keys in the spec's data section)")

@@ -19,7 +19,10 @@ Zellner 1971, ch. 3):
 * sigma^2 | rho, y ~ InvGamma(a, S(rho)/2);
 * (beta, theta) | rho, sigma^2, y ~ N(b(rho), sigma^2 (Z_rho'Z_rho)^{-1}), b(rho) the least
   squares coefficients (:func:`bayes_sdm.likelihood.profile_lag` /
-  :func:`~bayes_sdm.likelihood.profile_error`).
+  :func:`~bayes_sdm.likelihood.profile_error`);
+* with an intercept (``fe="none"``, :mod:`bayes_sdm.intercept`) it is one more coefficient
+  with a flat prior: p counts it, |Z'Z| gains the factor NT (1 - lambda)^2, and alpha | rest ~
+  N(zbar'c / (1 - lambda), sigma^2 / (NT (1 - lambda)^2)).
 
 The one-dimensional log p(rho | y) is evaluated on a grid of ``grid`` points over the interval,
 then on ``grid`` points over the region where it is within 50 nats of its maximum (twice, so that
@@ -162,9 +165,11 @@ def sample_exact(stats: SufficientStats, logdet: LogDet, model: Family | str = "
             raise InputError(f"{name} must be a positive integer, got {v!r}")
     if grid < 50:
         raise InputError(f"grid must have at least 50 points, got {grid}")
+    from .marginal import n_coef_with_intercept
+
     k = stats.K
     p = model.n_coef(k)
-    a = 0.5 * (stats.terms.n_eff - p)
+    a = 0.5 * (stats.terms.n_eff - n_coef_with_intercept(stats, model))
     if a <= 0:
         raise InputError(f"too few observations (n*={stats.terms.n_eff}) for {p} coefficients")
     rng = np.random.default_rng(seed)
@@ -189,6 +194,16 @@ def sample_exact(stats: SufficientStats, logdet: LogDet, model: Family | str = "
             "sigma2": sigma2.reshape(shape), "sigma": np.sqrt(sigma2).reshape(shape)}
     if theta is not None:
         post["theta"] = theta.reshape(shape + (k,))
+    if stats.means is not None:
+        # alpha | rho, beta, theta, sigma2 ~ N(zbar'c / (1 - lambda), sigma2 / (NT (1 -
+        # lambda)^2)) (bayes_sdm.intercept: its part of the SSE)
+        from .likelihood import coef_vectors
+
+        c = coef_vectors(stats.layout, model, rho, beta, theta)
+        one_m = 1.0 - rho if model.error else np.ones_like(rho)
+        alpha = (c @ stats.means) / one_m + np.sqrt(sigma2 / (stats.N * stats.T)) / one_m * \
+            rng.standard_normal(total)
+        post["intercept"] = alpha.reshape(shape)
     if effects:
         eff = np.concatenate([
             family_effects(model, rho[i:i + 500], beta[i:i + 500],

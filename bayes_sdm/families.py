@@ -22,7 +22,10 @@ sar      yes    no       no       Anselin (1988), ch. 6 ("SLM" in the seed study
 sdm      yes    no       yes      LeSage & Pace (2009), sec. 2.2
 sem      no     yes      no       Anselin (1988), ch. 12
 sdem     no     yes      yes      LeSage & Pace (2009), sec. 2.2; Elhorst (2014)
+sac      yes    yes      no       Anselin (1988), ch. 6; Kelejian & Prucha (1998)
 =======  =====  =======  =======  ===================================================
+
+SAC (two spatial parameters) has its own likelihood piece, :mod:`bayes_sdm.sac`.
 
 The residual of every family is one polynomial in W (:func:`bayes_sdm.likelihood.coef_vector`):
 
@@ -153,6 +156,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("sar", "spatial lag (autoregressive) model", lag=True, error=False, durbin=False),
     Family("sem", "spatial error model", lag=False, error=True, durbin=False),
     Family("sdem", "spatial Durbin error model", lag=False, error=True, durbin=True),
+    Family("sac", "spatial lag + spatial error (SAC / SARAR) model", lag=True, error=True,
+           durbin=False),
     Family("slx", "spatially lagged X model", lag=False, error=False, durbin=True),
     Family("ols", "non-spatial regression", lag=False, error=False, durbin=False,
            bayesian=False),

@@ -161,9 +161,13 @@ def all_tests(prep: Prepared, correction: str | None = None, full: MLResult | No
     if fe_test_models is None:
         fe_test_models = (families.get("ols"), prep.family)
     models = list(dict.fromkeys(families.get(m) for m in fe_test_models))
-    if fe_tests and not prep.w.row_standardized:
+    skip = None
+    if fe_tests and prep.panel.T == 1:
+        skip = {"skipped": "a cross-section (T = 1) has no fixed effects to test"}
+    elif fe_tests and not prep.w.row_standardized:
         skip = {"skipped": "W is not row-standardised: time effects (needed by the FE tests) "
                 "require a row-standardised W"}
+    if skip is not None:
         for m in models:
             for which in ("unit", "time"):
                 out[fe_test_key(which, m)] = dict(skip, model=m.name)

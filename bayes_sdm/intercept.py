@@ -14,7 +14,8 @@ grand-mean projection and zbar the column means over the NT cells,
 so alpha is concentrated out by the Gram matrix of the demeaned columns (the transform
 ``intercept`` of :func:`bayes_sdm.design.demean`; n* = NT and the Jacobian T log|I - rho W|
 are unchanged), its estimate is alpha = zbar'c / (1 - lambda), and the Bayesian models add the
-second term with alpha sampled (:func:`sse_term`).  This is the model of spatialreg's
+second term with alpha sampled
+(:func:`bayes_sdm.likelihood.intercept_sse`).  This is the model of spatialreg's
 ``lagsarlm`` / ``errorsarlm`` / ``sacsarlm`` with an intercept (Anselin 1988, "Spatial
 Econometrics", ch. 6 and 12); a Durbin model lags every regressor but the constant (W iota is
 collinear with iota).
@@ -52,16 +53,6 @@ def estimate(stats: SufficientStats, c: np.ndarray, lam: float | None) -> float:
     """alpha = zbar'c / (1 - lambda) at the coefficient vector c (module docstring)."""
     m = _check(stats)
     return float(m @ c) / (1.0 - (lam or 0.0))
-
-
-def sse_term(stats: SufficientStats, c, alpha, lam, xp=np):
-    """NT (zbar'c - (1 - lambda) alpha)^2, the intercept's part of the SSE (numpy or
-    PyTensor); ``lam`` None without an error term."""
-    m = _check(stats)
-    mm = m if xp is np else xp.as_tensor_variable(m)
-    filt = alpha if lam is None else (1.0 - lam) * alpha
-    d = xp.dot(mm, c) - filt
-    return (stats.N * stats.T) * d * d
 
 
 def covariance(cov: np.ndarray, grad: np.ndarray, sigma2: float, n_cells: int,

@@ -267,15 +267,31 @@ def family_jacobian(stats: SufficientStats, logdet, family: Family, spatial, xp=
     return out
 
 
+def intercept_sse(stats: SufficientStats, family: Family, spatial, c, alpha, xp=np):
+    """NT (zbar'c - (1 - lambda) alpha)^2: the intercept's part of the SSE (numpy or
+    PyTensor; :mod:`bayes_sdm.intercept`)."""
+    if stats.means is None:
+        raise InputError("the sufficient statistics carry no intercept (prepare the model "
+                         "with fe='none' and an intercept)")
+    _, lam = family.spatial_values(spatial)
+    m = stats.means if xp is np else xp.as_tensor_variable(stats.means)
+    d = xp.dot(m, c) - (alpha if lam is None else (1.0 - lam) * alpha)
+    return (stats.N * stats.T) * d * d
+
+
 def loglik(stats: SufficientStats, logdet, family: Family | str, spatial, beta, theta, sigma2,
-           xp=np):
+           xp=np, alpha=None):
     """The full log-likelihood of a family (numpy or PyTensor).
 
-    For SLX and OLS ``spatial`` is ignored (pass 0); the Jacobian then vanishes.
+    For SLX and OLS ``spatial`` is ignored (pass 0); the Jacobian then vanishes.  With an
+    intercept (``stats.means``), ``alpha`` None is the likelihood with the intercept
+    concentrated out, else at the intercept ``alpha``.
     """
     family = families.get(family)
     c = coef_vector(stats.layout, family, spatial, beta, theta, xp=xp)
     s = sse(stats, c, xp=xp)
+    if alpha is not None:
+        s = s + intercept_sse(stats, family, spatial, c, alpha, xp=xp)
     jac = family_jacobian(stats, logdet, family, spatial, xp=xp)
     return gaussian_loglik(stats.terms, s, sigma2, jac, xp=xp)
 

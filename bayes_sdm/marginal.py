@@ -112,7 +112,7 @@ def log_integrand(stats: SufficientStats, logdet: LogDet, model: Family | str,
                   rho) -> np.ndarray:
     """log p(y | rho, M) without the 1/D prior density (see the module docstring)."""
     model = families.get(model)
-    p = model.n_coef(stats.K)
+    p = n_coef_with_intercept(stats, model)
     a = 0.5 * (stats.terms.n_eff - p)
     if a <= 0:
         raise InputError(f"too few observations (n*={stats.terms.n_eff}) for {p} coefficients")
@@ -122,7 +122,18 @@ def log_integrand(stats: SufficientStats, logdet: LogDet, model: Family | str,
         jac = jacobian(stats.terms, logdet.value(rho), rho)
     else:
         jac = 0.0
+    if stats.means is not None:
+        # the intercept is one more coefficient: the demeaned columns' |Z'Z| times
+        # NT (1 - lambda)^2, the constant's filtered square (bayes_sdm.intercept)
+        ldx = ldx + np.log(stats.N * stats.T)
+        if model.error:
+            ldx = ldx + 2.0 * np.log1p(-rho)
     return gammaln(a) - a * np.log(np.pi) - 0.5 * ldx + jac - a * np.log(s)
+
+
+def n_coef_with_intercept(stats: SufficientStats, model: Family) -> int:
+    """The number of regression coefficients, the intercept (if any) included."""
+    return model.n_coef(stats.K) + (stats.means is not None)
 
 
 def _chunked(stats: SufficientStats, logdet: LogDet, model: Family, x: np.ndarray,

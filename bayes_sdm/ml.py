@@ -269,7 +269,8 @@ class MLResult:
 
     @property
     def spatial(self) -> str | None:
-        return self.family.spatial
+        """The spatial parameter's name (``rho, lambda`` for SAC), None without one."""
+        return ", ".join(self.family.spatial_params) or None
 
     @property
     def k(self) -> int:
@@ -367,14 +368,19 @@ class MLResult:
                                  "warnings); simulated effects are unavailable")
             rng = np.random.default_rng(seed)
             sims = rng.multivariate_normal(est, cov, size=draws, method="eigh")
-            if self.spatial:
+            nsp = len(self.family.spatial_params)
+            if nsp:
                 a, b = self.interval
-                ok = (sims[:, 0] > a) & (sims[:, 0] < b)
+
+                def inside(v):
+                    return ((v[:, :nsp] > a) & (v[:, :nsp] < b)).all(axis=1)
+
+                ok = inside(sims)
                 tries = 0
                 while not ok.all() and tries < 20:
                     nbad = int((~ok).sum())
                     sims[~ok] = rng.multivariate_normal(est, cov, size=nbad, method="eigh")
-                    ok = (sims[:, 0] > a) & (sims[:, 0] < b)
+                    ok = inside(sims)
                     tries += 1
                 if not ok.all():
                     raise InputError("the asymptotic normal of the spatial parameter puts most "
@@ -491,6 +497,8 @@ def fit_ml(
     if on_boundary not in ("warn", "raise"):
         raise InputError(f"on_boundary must be 'warn' or 'raise', got {on_boundary!r}")
     family, panel, w, fe = prep.family, prep.panel, prep.w, prep.fe
+    if len(family.spatial_params) == 2:
+        return _fit_two(prep, correction, se, bounds, on_boundary)
     base_corr = "none" if correction == "bias" else correction
     stats = prep.stats.with_terms(base_corr)
     spatial = family.has_jacobian
@@ -553,6 +561,67 @@ def fit_ml(
         score=search.score if search else 0.0, sse=s_fit, bias_correction=bias, notes=notes,
         logdet=ld, w=w,
     )
+
+
+def _fit_two(prep: Prepared, correction: str, se: str, bounds, on_boundary: str) -> MLResult:
+    """ML of a family with rho and lambda (SAC; :mod:`bayes_sdm.sac`): the concentrated
+    likelihood maximised over the admissible square, analytic expected information."""
+    from . import intercept, sac
+    from .design import raw_columns
+
+    family, panel, w, fe, ld = prep.family, prep.panel, prep.w, prep.fe, prep.logdet
+    if correction == "bias" or se != "expected":
+        raise InputError(f"not implemented yet for {family.name}: correction='bias' and "
+                         "se='observed' (use correction 'transform' or 'none', se 'expected')")
+    stats = prep.stats.with_terms(correction)
+    check_design(stats, family)
+    search = sac.maximise(stats, ld, family, bounds=bounds)
+    names = family.param_names(panel.x_names)
+    notes = []
+    if search.at_boundary:
+        msg = (f"{search.at_boundary.split()[0]} is at the {search.at_boundary.split()[1]} "
+               f"bound of its interval ({ld.interval[0]:.6g}, {ld.interval[1]:.6g}): not an "
+               "interior maximum; standard errors and tests are not valid")
+        if on_boundary == "raise":
+            raise NumericalError(msg)
+        warnings.warn(msg, BoundaryWarning, stacklevel=3)
+        notes.append(msg)
+    ll, coef, s = sac.concentrated_loglik(stats, ld, family, search.rho, search.lam)
+    s = float(s)
+    sigma2 = s / stats.terms.n_eff
+    if not (np.isfinite(ll) and sigma2 > 0):
+        raise NumericalError(f"{family.name}: the ML fit is degenerate (sigma2 = {sigma2:.3g})")
+    gamma = np.asarray(coef, float)
+    vec = np.r_[search.rho, search.lam, gamma, sigma2]
+    z = transformed_columns(panel, w, fe, prep.lag_convention, stats.layout)
+    info = sac.information(stats, family, search.rho, search.lam, gamma, sigma2, z, w)
+    cov = _safe_inverse(info, names)
+    if prep.intercept:
+        u, m = sac.coef_parts(stats, family, search.rho, search.lam)
+        c = u + m @ gamma
+        alpha = intercept.estimate(stats, c, search.lam)
+        cols = stats.columns(family)
+        mu = raw_columns(panel, w, stats.layout)[..., cols] @ gamma
+        zdc = sac.intercept_zdc_rho(stats, family, search.rho, search.lam, alpha, mu, w)
+        dc = np.column_stack([np.zeros(c.size), np.zeros(c.size), m, np.zeros(c.size)])
+        g = intercept.gradient(stats, c, dc, alpha, search.lam, 1, 0, zdc)
+        cov = intercept.covariance(cov, g, sigma2, panel.N * panel.T, search.lam)
+        vec = np.r_[vec[:-1], alpha, vec[-1]]
+        names = [*names[:-1], "intercept", names[-1]]
+    sd = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.nan))
+    yc = panel.y - panel.y.mean()
+    sst = float((yc * yc).sum())
+    n_eff, kpar = stats.terms.n_eff, len(names)
+    return MLResult(
+        params=pd.Series(vec, index=names, name="estimate"),
+        se=pd.Series(sd, index=names, name="se"),
+        cov=pd.DataFrame(cov, index=names, columns=names), loglik=float(ll),
+        aic=-2 * float(ll) + 2 * kpar, bic=-2 * float(ll) + kpar * math.log(n_eff),
+        r2=1.0 - s / sst if sst > 0 else float("nan"), n_eff=n_eff, family=family, fe=fe,
+        correction=correction, lag_convention=prep.lag_convention, x_names=panel.x_names,
+        N=panel.N, T=panel.T, se_method=se, interval=ld.interval,
+        at_boundary=search.at_boundary, score=float(np.abs(search.score).max()), sse=s,
+        notes=notes, logdet=ld, w=w)
 
 
 def _with_intercept(prep: Prepared, stats: SufficientStats, family: Family, vec, cov, names,

@@ -15,7 +15,8 @@ eigenvalue log-determinant), in one of two forms:
 
 Dims and coords (the contract in ARCHITECTURE.md): ``coef`` = regressor names.
 Free variables: ``rho`` (``lambda`` for error models), ``beta[coef]``, ``theta[coef]`` (Durbin
-models), ``sigma``; deterministic ``sigma2``.
+models), ``intercept`` (``fe="none"`` with an intercept: its SSE term,
+:func:`bayes_sdm.likelihood.intercept_sse`), ``sigma``; deterministic ``sigma2``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,21 @@ def coef_prior(name: str, prior: dict, scale_ref: np.ndarray, dims: str = "coef"
         return pm.Flat(name, dims=dims)
     sd = prior.get("scale", 2.5) * scale_ref
     return pm.Normal(name, mu=prior.get("mu", 0.0), sigma=sd, dims=dims)
+
+
+def intercept_prior(stats: SufficientStats, prior: dict):
+    """The intercept ``intercept`` of a model with ``fe="none"`` (:mod:`bayes_sdm.intercept`):
+    flat with a flat beta prior, else Normal(0, scale * (|ybar| + sd(y)) (1 + sum_k |xbar_k| /
+    sd(x_k))) -- wide enough for |alpha| <= |ybar| + sum_k |beta_k xbar_k| with each beta_k on
+    the scale of its prior."""
+    if prior["dist"] == "flat":
+        return pm.Flat("intercept")
+    lay = stats.layout
+    ybar = abs(float(stats.means[lay.index("y")]))
+    xbar = np.abs(stats.means[lay.slice("X")])
+    sd = prior.get("scale", 2.5) * (ybar + stats.y_sd) * (
+        1.0 + float(np.sum(xbar / np.maximum(stats.x_sd, 1e-12))))
+    return pm.Normal("intercept", mu=0.0, sigma=sd)
 
 
 def spatial_prior(name: str, prior: dict, interval: tuple[float, float]):
@@ -126,9 +142,10 @@ def build_model(stats: SufficientStats, logdet: LogDet, model: Family | str = "s
         if family.durbin:
             theta = coef_prior("theta", priors.theta, ysd / np.maximum(stats.wx_sd, 1e-12))
         sigma, sigma2 = sigma_prior(priors.sigma, ysd)
+        alpha = intercept_prior(stats, priors.beta) if stats.means is not None else None
         if data is None:
             pm.Potential("loglik", loglik(stats, logdet, family, rho, beta, theta, sigma2,
-                                          xp=pt))
+                                          xp=pt, alpha=alpha))
         else:
             observed_y(stats, logdet, family, data, rho, beta, theta, sigma,
                        mutable_y=mutable_y)
@@ -166,31 +183,37 @@ def observed_y(stats: SufficientStats, logdet: LogDet | None, family: Family, da
     from .predictive import draw_y, observed_gram
 
     k = stats.K
-    if len(family.spatial_params) > 1:
-        raise InputError(f"the observed-y form covers one spatial parameter, not "
-                         f"{family.spatial_params}")
-    rho_t = rho if rho is not None else pt.constant(0.0)
+    two = len(family.spatial_params) == 2  # (rho, lambda) travel as one vector
+    if stats.means is not None:
+        raise InputError("not implemented yet: the observed-y (predictive) form of a model "
+                         "with an intercept")
+    if two:
+        rho_t = pt.stack(list(rho))
+    else:
+        rho_t = rho if rho is not None else pt.constant(0.0)
     theta_t = theta if theta is not None else pt.zeros((k,))
     template = pt.zeros((data.T, data.N))
 
     def logp(value, rho_, beta_, theta_, sigma_, _template):
         st = dataclasses.replace(stats, gram=observed_gram(data, value))
         th = theta_ if family.durbin else None
-        return loglik(st, logdet, family, rho_, beta_, th, sigma_**2, xp=pt)
+        sp = (rho_[0], rho_[1]) if two else rho_
+        return loglik(st, logdet, family, sp, beta_, th, sigma_**2, xp=pt)
 
     def random(rho_, beta_, theta_, sigma_, _template, rng=None, size=None):
         batch = tuple(size) if size is not None else ()
-        params = np.broadcast_arrays(np.asarray(rho_, float)[..., None],
-                                     np.asarray(beta_, float), np.asarray(theta_, float),
-                                     np.asarray(sigma_, float)[..., None])
-        bshape = batch or params[1].shape[:-1]
+        r_ = np.asarray(rho_, float)
+        params = [r_ if two else r_[..., None], np.asarray(beta_, float),
+                  np.asarray(theta_, float), np.asarray(sigma_, float)[..., None]]
+        bshape = batch or np.broadcast_shapes(*(a.shape[:-1] for a in params))
         out = np.empty(bshape + (data.T, data.N))
         p = [np.broadcast_to(a, bshape + a.shape[-1:]) for a in params]
         for idx in np.ndindex(*bshape):
-            out[idx] = draw_y(data, family, p[0][idx][0], p[1][idx], p[2][idx], p[3][idx][0], rng)
+            sp = tuple(p[0][idx]) if two else p[0][idx][0]
+            out[idx] = draw_y(data, family, sp, p[1][idx], p[2][idx], p[3][idx][0], rng)
         return out
 
     observed = pm.Data(f"{name}_obs", data.y, dims=("time", "unit")) if mutable_y else data.y
     return pm.CustomDist(name, rho_t, beta, theta_t, sigma, template, logp=logp, random=random,
-                         signature="(),(k),(k),(),(t,n)->(t,n)", observed=observed,
-                         dims=("time", "unit"))
+                         signature=("(s)" if two else "()") + ",(k),(k),(),(t,n)->(t,n)",
+                         observed=observed, dims=("time", "unit"))

@@ -19,7 +19,7 @@ import xarray as xr
 from .errors import InputError
 from .regional.regions import label
 
-PARAMETER_VARS = ("rho", "lambda", "beta", "theta", "sigma2")
+PARAMETER_VARS = ("rho", "lambda", "beta", "theta", "intercept", "sigma2")
 #: the probability of every interval the package reports (tables, figures, reports)
 HDI_PROB = 0.94
 
@@ -110,7 +110,8 @@ def summary_vars(post) -> list[str]:
     out = []
     for s in ("rho", "lambda"):
         out += [s, f"{s}_mean", f"{s}_tau"]
-    out += ["beta", "beta_mean", "beta_tau", "theta", "theta_mean", "theta_tau", "sigma2",
+    out += ["beta", "beta_mean", "beta_tau", "theta", "theta_mean", "theta_tau", "intercept",
+            "sigma2",
             "sigma_mean", "sigma_tau"]
     return [v for v in out if v in post.data_vars]
 

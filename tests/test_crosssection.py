@@ -180,3 +180,99 @@ def test_intercept_error_model_needs_row_standardised_w(columbus):
         warnings.simplefilter("ignore")
         with pytest.raises(InputError, match="row-standardised W"):
             prepare(panel, raw, model="sem", fe="none")
+
+
+# ------------------------------------------------------------------------------- Bayesian
+def _flat():
+    from bayes_sdm.spec import PriorSpec
+
+    return PriorSpec(beta={"dist": "flat"}, theta={"dist": "flat"},
+                     sigma={"dist": "flat_sigma2"})
+
+
+@pytest.mark.parametrize("m", ["sdm", "sem"])
+def test_pymc_intercept_model_is_the_constant_column_model(columbus, m):
+    """The PyMC log-density with the intercept sampled equals the likelihood with the constant
+    as an ordinary regressor (an independent computation), and its gradient vanishes at the
+    ML estimates (flat priors: posterior mode = ML)."""
+    from bayes_sdm.likelihood import loglik
+    from bayes_sdm.pymc_models import build_model
+
+    panel, w = columbus
+    prep = prepare(panel, w, model=m, fe="none")
+    r = fit_ml(prep)
+    mod = build_model(prep.stats, prep.logdet, prep.family, _flat())
+    sp = "rho" if prep.family.lag else "lambda"
+    pt = mod.initial_point()
+    pt[f"{sp}_interval__"] = np.log((r.params[sp] - prep.logdet.interval[0])
+                                    / (prep.logdet.interval[1] - r.params[sp]))
+    beta = np.array([r.params[f"beta[{x}]"] for x in panel.x_names])
+    pt["beta"] = beta
+    if prep.family.durbin:
+        pt["theta"] = np.array([r.params[f"theta[{x}]"] for x in panel.x_names])
+    pt["intercept"] = np.array(r.params["intercept"])
+    pt["sigma2_flat_log__"] = np.array(np.log(r.params["sigma2"]))
+    dlogp = mod.compile_dlogp(jacobian=False)(pt)  # the density of the parameters themselves
+    assert np.abs(dlogp).max() < 1e-6
+    # the log-likelihood at the point, against the explicit constant column (no intercept)
+    prep_c = prepare(_with_const(panel), w, model=m if m == "sem" else "sar", fe="none",
+                     intercept=False)
+    if m == "sem":
+        b_c = np.r_[r.params["intercept"], beta]
+        ll_c = loglik(prep_c.stats, prep_c.logdet, "sem", r.params[sp], b_c, None,
+                      r.params["sigma2"])
+        ll = loglik(prep.stats, prep.logdet, "sem", r.params[sp], beta, None,
+                    r.params["sigma2"], alpha=r.params["intercept"] + 0.3)
+        ll_c2 = loglik(prep_c.stats, prep_c.logdet, "sem", r.params[sp],
+                       np.r_[r.params["intercept"] + 0.3, beta], None, r.params["sigma2"])
+        assert ll_c == pytest.approx(r.loglik, rel=1e-12)
+        assert ll == pytest.approx(ll_c2, rel=1e-12)
+
+
+@pytest.mark.parametrize("m", ["sar", "sem"])
+def test_exact_sampler_intercept_equals_constant_column(columbus, m):
+    """The exact sampler's posterior of the spatial parameter with the built-in intercept is
+    that of the model with the constant as a regressor (same log density, same draws)."""
+    from bayes_sdm.exact import sample_exact
+    from bayes_sdm.marginal import log_integrand
+
+    panel, w = columbus
+    a = prepare(panel, w, model=m, fe="none")
+    b = prepare(_with_const(panel), w, model=m, fe="none", intercept=False)
+    x = np.linspace(-0.5, 0.8, 7)
+    np.testing.assert_allclose(log_integrand(a.stats, a.logdet, m, x),
+                               log_integrand(b.stats, b.logdet, m, x), rtol=1e-10)
+    da = sample_exact(a.stats, a.logdet, m, draws=300, chains=2, seed=3)["posterior"]
+    db = sample_exact(b.stats, b.logdet, m, draws=300, chains=2, seed=3)["posterior"]
+    sp = "rho" if m == "sar" else "lambda"
+    np.testing.assert_allclose(da[sp].values, db[sp].values, rtol=1e-6)
+    np.testing.assert_allclose(da["sigma2"].values, db["sigma2"].values, rtol=1e-6)
+    ia, ib = da["intercept"].values.ravel(), db["beta"].values[..., 0].ravel()
+    assert abs(ia.mean() - ib.mean()) < 4 * ib.std() / np.sqrt(ia.size) * 1.5
+    assert ia.std() == pytest.approx(ib.std(), rel=0.15)
+
+
+def test_cli_cross_section_ml_and_bayes(tmp_path):
+    """The issue's acceptance command (no time column): ML and Bayes side by side (the exact
+    sampler here, to stay in the fast tier)."""
+    from bayes_sdm.cli import main
+
+    ds = load_dataset("columbus")
+    ds.frame.rename(columns={"CRIME": "crime", "INC": "inc", "HOVAL": "hoval"})[
+        ["id", "crime", "inc", "hoval"]].to_csv(tmp_path / "cross_section.csv", index=False)
+    wsrc = Path(__file__).resolve().parent.parent / "bayes_sdm/datasets/data/columbus"
+    (tmp_path / "W.csv").write_bytes((wsrc / "columbus_W_binary.csv").read_bytes())
+    out = tmp_path / "run"
+    code = main(["--data", str(tmp_path / "cross_section.csv"), "--unit", "id", "--y", "crime",
+                 "--x", "inc", "hoval", "--weights", str(tmp_path / "W.csv"), "--model", "sdm",
+                 "--ml", "--sampler", "exact", "--draws", "1000", "--chains", "2", "--out",
+                 str(out), "--quiet"])
+    assert code == 0
+    ml = pd.read_csv(out / "ml.csv").set_index("parameter")["estimate"]
+    ref = _ref("columbus_spatialreg.json")
+    assert _rel(ml["intercept"], ref["sdm.coef.(Intercept)"]) < 1e-6
+    assert _rel(ml["rho"], ref["sdm.rho"]) < 1e-6
+    summ = pd.read_csv(out / "summary.csv")
+    assert "intercept" in set(summ.iloc[:, 0])
+    tests = json.loads((out / "tests.json").read_text())
+    assert "skipped" in tests["unit_effects_lr_ols"]

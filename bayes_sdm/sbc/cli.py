@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--N", type=int, default=20)
     p.add_argument("--T", type=int, default=5)
     p.add_argument("--K", type=int, default=2)
-    p.add_argument("--model", default="sdm", choices=["sdm", "sar", "sem", "sdem", "slx"])
+    p.add_argument("--model", default="sdm", choices=["sdm", "sar", "sem", "sdem", "sac", "slx"])
     p.add_argument("--fe", default="twoway", choices=["twoway", "unit", "time", "none"])
     p.add_argument("--which", default="all",
                    choices=["all", "both", "correct", "broken", "hierarchical"],

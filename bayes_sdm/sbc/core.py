@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import families
+from ..design import Layout
 from ..effects import EFFECTS, family_effects
 from ..errors import InputError
 from ..likelihood import sufficient_stats
@@ -60,7 +61,7 @@ class SBCConfig:
 
     def validate(self) -> SBCConfig:
         fam = families.get(self.model)
-        if not fam.bayesian or len(fam.spatial_params) > 1:
+        if not fam.bayesian:
             raise InputError(f"SBC: no SBC run for the {self.model!r} model")
         for name in ("n_sims", "N", "T", "K", "draws", "chains", "n_rank_draws", "bins"):
             v = getattr(self, name)
@@ -130,14 +131,16 @@ def make_design(cfg: SBCConfig) -> SBCDesign:
     names = tuple(f"x{k + 1}" for k in range(cfg.K))
     y_ref = rng.standard_normal((cfg.T, cfg.N))
     ref = Panel(y_ref, x, w.ids, tuple(range(cfg.T)), "y", names)
-    stats = sufficient_stats(ref, w, cfg.fe, correction=cfg.correction)
+    stats = sufficient_stats(ref, w, cfg.fe, correction=cfg.correction,
+                             layout=Layout.for_families(cfg.K, families.get(cfg.model)))
     ld = make_logdet(w, "eigen")
     model = build_model(stats, ld, cfg.model, cfg.priors, panel=ref, w=w, mutable_y=True)
     return SBCDesign(cfg, w, x, ref, model, ld, names)
 
 
-def _spatial(cfg: SBCConfig) -> str | None:
-    return families.get(cfg.model).spatial
+def _spatial(cfg: SBCConfig) -> tuple[str, ...]:
+    """The spatial parameters' names (none, one, or rho and lambda for SAC)."""
+    return families.get(cfg.model).spatial_params
 
 
 def draw_prior(design: SBCDesign, n: int, seed: int) -> dict[str, np.ndarray]:
@@ -145,7 +148,7 @@ def draw_prior(design: SBCDesign, n: int, seed: int) -> dict[str, np.ndarray]:
     import pymc as pm
 
     m = design.model
-    names = [v for v in (_spatial(design.config), "beta", "theta", "sigma") if v and v in m]
+    names = [v for v in (*_spatial(design.config), "beta", "theta", "sigma") if v in m]
     vals = pm.draw([m[v] for v in names], draws=n, random_seed=seed)
     return {k: np.asarray(v, dtype=float) for k, v in zip(names, vals)}
 
@@ -154,11 +157,10 @@ def quantities(cfg: SBCConfig, logdet, params: dict[str, np.ndarray],
                x_names) -> dict[str, np.ndarray]:
     """The test quantities (flat names as in the tables) for draws of the parameters."""
     fam = families.get(cfg.model)
-    sname = fam.spatial
     beta = np.atleast_2d(params["beta"])
     theta = np.atleast_2d(params["theta"]) if fam.durbin else None
     out = {}
-    if sname:
+    for sname in fam.spatial_params:
         out[sname] = np.atleast_1d(params[sname])
     out["sigma2"] = np.atleast_1d(params["sigma"]) ** 2
     for k, x in enumerate(x_names):
@@ -179,10 +181,11 @@ def quantities(cfg: SBCConfig, logdet, params: dict[str, np.ndarray],
 def simulate_panel(design: SBCDesign, params: dict, i: int, rng: np.random.Generator):
     """y (T, N) from the model at the i-th prior draw, with unit and time effects ~ N(0, 1)."""
     cfg = design.config
-    sname = _spatial(cfg)
+    names = _spatial(cfg)
+    sp = tuple(params[s][i] for s in names)
     mu = rng.standard_normal(cfg.N) if cfg.fe in ("unit", "twoway") else None
     alpha = rng.standard_normal(cfg.T) if cfg.fe in ("time", "twoway") else None
-    return simulate_y(design.w, design.X, cfg.model, rho=params[sname][i] if sname else 0.0,
+    return simulate_y(design.w, design.X, cfg.model, rho=(sp if len(sp) > 1 else sp[0]) if sp else 0.0,
                       beta=params["beta"][i],
                       theta=params["theta"][i] if "theta" in params else None,
                       sigma=params["sigma"][i], mu=mu, alpha=alpha, rng=rng)
@@ -211,7 +214,7 @@ class _Fitter:
             tr = self.sampler.sample(seed, data={"y_obs": y})
         cfg = self.design.config
         post = tr["posterior"]
-        names = [v for v in (_spatial(cfg), "beta", "theta", "sigma") if v and v in post]
+        names = [v for v in (*_spatial(cfg), "beta", "theta", "sigma") if v in post]
         out = {v: np.asarray(post[v].values, dtype=float) for v in names}
         div = int(np.asarray(tr["sample_stats"]["diverging"].values).sum())
         return out, div
