@@ -44,7 +44,7 @@ def hausman_test(fe_res: MLResult, re_res: REResult) -> dict:
     if fe_res.fe == "random" or not isinstance(re_res, REResult):
         raise InputError("Hausman test: pass a fixed-effects fit and a random-effects fit")
     names = [n for n in re_res.params.index if n.startswith(("beta[", "theta["))
-             and n != "beta[const]" and n in fe_res.params.index]
+             and n in fe_res.params.index]
     if not names:
         raise InputError("Hausman test: the two fits share no slope coefficient")
     d = fe_res.params[names].to_numpy(float) - re_res.params[names].to_numpy(float)
