@@ -132,3 +132,26 @@ def test_cli_fe_random_bayes_small(tmp_path):
     assert "hausman_fe_vs_re" in json.loads((out / "tests.json").read_text())
     assert "unit random effects" in (out / "report.md").read_text()
     assert (out / "posterior.nc").exists() and (out / "diagnostics.json").exists()
+
+
+def test_selection_reports_hausman(cigar, tmp_path):
+    """select_model's ML tests carry the Hausman rows for SAR and SEM (= splm's sphtest) and
+    selection.md explains the FE/RE comparison."""
+    from bayes_sdm.selection import hausman_rows, run_selection
+
+    panel, w = cigar
+    rows, notes = hausman_rows(panel, w)
+    ref = json.loads((REF / "splm_cigar.json").read_text())
+    got = {r["test"]: r for r in rows}
+    assert got["Hausman FE vs RE (SAR)"]["statistic"] == pytest.approx(
+        ref["hausman_lag.statistic"], rel=1e-5)
+    assert got["Hausman FE vs RE (SEM)"]["statistic"] == pytest.approx(
+        ref["hausman_error_bsk.statistic"], rel=1e-5)
+    assert any("not on one scale" in n for n in notes)
+    res = run_selection(panel, w, tmp_path / "sel", fe="twoway", models=["sar", "sem"],
+                        label="cigar")
+    lm = pd.read_csv(tmp_path / "sel" / "lm_tests.csv")
+    assert {"Hausman FE vs RE (SAR)", "Hausman FE vs RE (SEM)"} <= set(lm.test)
+    md = (tmp_path / "sel" / "selection.md").read_text()
+    assert "Hausman FE vs RE (SAR)" in md and "random effects" in md
+    assert res.decision["favoured"] in ("sar", "sem", "sdm")
