@@ -213,6 +213,10 @@ def _fit_and_write(a, spec: ModelSpec, inputs, out: Path, stages, client=None):
         with stages.stage(f"maximum likelihood and tests (correction {a.ml_correction})"):
             ml_res = fit_ml(prep, a.ml_correction, on_boundary="raise")
             tests = all_tests(prep, a.ml_correction, full=ml_res)
+            from .hausman import hausman_entry
+
+            if (h := hausman_entry(prep)) is not None:
+                tests["hausman_fe_vs_re"] = h
             write_ml(out, ml_res, tests)
         _print("\nMaximum likelihood (correction=" + a.ml_correction + ")", q)
         _print(format_table(ml_res.table()), q)

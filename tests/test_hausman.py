@@ -155,3 +155,15 @@ def test_selection_reports_hausman(cigar, tmp_path):
     md = (tmp_path / "sel" / "selection.md").read_text()
     assert "Hausman FE vs RE (SAR)" in md and "random effects" in md
     assert res.decision["favoured"] in ("sar", "sem", "sdm")
+
+
+def test_cli_fe_unit_ml_only_has_hausman(tmp_path):
+    out = tmp_path / "fe"
+    rc = main(["--dataset", "cigar", "--model", "sar", "--fe", "unit", "--ml-only", "--quiet",
+               "--out", str(out)])
+    assert rc == 0
+    tests = json.loads((out / "tests.json").read_text())
+    ref = json.loads((REF / "splm_cigar.json").read_text())
+    assert tests["hausman_fe_vs_re"]["statistic"] == pytest.approx(
+        ref["hausman_lag.statistic"], rel=1e-5)
+    assert "sdm_vs_sar_lr" in tests
