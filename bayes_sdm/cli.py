@@ -227,6 +227,10 @@ def _fit_and_write(a, spec: ModelSpec, inputs, out: Path, stages, client=None):
         with stages.stage(f"maximum likelihood and tests (correction {a.ml_correction})"):
             ml_res = fit_ml(prep, a.ml_correction, on_boundary="raise")
             tests = all_tests(prep, a.ml_correction, full=ml_res)
+            from .hausman import hausman_entry
+
+            if (h := hausman_entry(prep)) is not None:
+                tests["hausman_fe_vs_re"] = h
             write_ml(out, ml_res, tests)
         _print("\nMaximum likelihood (correction=" + a.ml_correction + ")", q)
         _print(format_table(ml_res.table()), q)
@@ -294,32 +298,46 @@ def _safe(name: str) -> str:
 
 
 def _fit_random(a, spec: ModelSpec, inputs, out: Path, stages):
-    """Unit random effects (``--fe random``): ML with the Hausman test against unit FE."""
-    from .random_effects import fit_re
+    """Unit random effects (``--fe random``): the Bayesian fit (:mod:`bayes_sdm.re_fit`) and,
+    with ``--ml`` / ``--ml-only``, ML with the Hausman test against unit FE in tests.json."""
     from .reporting import format_table
-    from .runfolder import write_ml
+    from .runfolder import write_ml, write_run
 
-    if not (a.ml or a.ml_only):
-        raise InputError("--fe random: the Bayesian random-effects model is not implemented "
-                         "yet in fit_region; use --ml-only (maximum likelihood)")
-    if not a.ml_only:
-        raise InputError("--fe random --ml: the Bayesian random-effects fit is not implemented "
-                         "yet in fit_region; use --ml-only")
-    from . import api
-    from .hausman import spatial_hausman
+    q = a.quiet
+    res = None
+    if a.ml or a.ml_only:
+        from . import api
+        from .hausman import spatial_hausman
+        from .random_effects import fit_re
 
-    with stages.stage("maximum likelihood, random effects, Hausman test"):
-        res = fit_re(inputs.panel, inputs.w, spec.model, spec.logdet)
-        prep = api.prepare(inputs.panel, inputs.w, spec.model, "unit", "none",
-                           spec.lag_convention, res.logdet)
-        tests = {"hausman_fe_vs_re": spatial_hausman(prep, re_res=res)}
-        write_ml(out, res, tests)
-    _print("\nMaximum likelihood, unit random effects", a.quiet)
-    _print(format_table(res.table()), a.quiet)
-    h = tests["hausman_fe_vs_re"]
-    _print(f"\nHausman test FE vs RE: chi2({h['df']}) = {h['statistic']:.4g}, "
-           f"p = {h['p_value']:.4g}", a.quiet)
-    return EXIT_OK, None, None, "wrote ml.csv, ml_effects.csv, tests.json"
+        with stages.stage("maximum likelihood, random effects, Hausman test"):
+            res = fit_re(inputs.panel, inputs.w, spec.model, spec.logdet)
+            prep = api.prepare(inputs.panel, inputs.w, spec.model, "unit", "none",
+                               spec.lag_convention, res.logdet)
+            tests = {"hausman_fe_vs_re": spatial_hausman(prep, re_res=res)}
+            write_ml(out, res, tests)
+        _print("\nMaximum likelihood, unit random effects", q)
+        _print(format_table(res.table()), q)
+        h = tests["hausman_fe_vs_re"]
+        _print(f"\nHausman test FE vs RE: chi2({h['df']}) = {h['statistic']:.4g}, "
+               f"p = {h['p_value']:.4g}", q)
+        if a.ml_only:
+            return EXIT_OK, None, None, "wrote ml.csv, ml_effects.csv, tests.json"
+    from .re_fit import fit_random_effects
+
+    result = fit_random_effects(inputs.panel, inputs.w, spec,
+                                logdet=res.logdet if res is not None else None,
+                                progressbar=not (a.no_progress or q), progress=stages)
+    tables = write_run(result, out, ml=res, plots=a.plots, progress=stages)
+    _print("\nPosterior (mean, sd, 94% HDI)", q)
+    _print(format_table(tables.summary), q)
+    _print("\nEffects (LeSage & Pace 2009)", q)
+    _print(format_table(tables.effects), q)
+    written = ""
+    if tables.figures:
+        written = (f"wrote {len(tables.figures)} figures (figures/), "
+                   + " and ".join(p.name for p in tables.reports))
+    return EXIT_OK, result, tables.diagnostics, written
 
 
 def _finish(result, diag, stages) -> int:

@@ -44,7 +44,7 @@ def hausman_test(fe_res: MLResult, re_res: REResult) -> dict:
     if fe_res.fe == "random" or not isinstance(re_res, REResult):
         raise InputError("Hausman test: pass a fixed-effects fit and a random-effects fit")
     names = [n for n in re_res.params.index if n.startswith(("beta[", "theta["))
-             and n != "beta[const]" and n in fe_res.params.index]
+             and n in fe_res.params.index]
     if not names:
         raise InputError("Hausman test: the two fits share no slope coefficient")
     d = fe_res.params[names].to_numpy(float) - re_res.params[names].to_numpy(float)
@@ -95,3 +95,15 @@ def spatial_hausman(prep, re_res: REResult | None = None, fe_res: MLResult | Non
     if re_res is None:
         re_res = fit_re(prep.panel, prep.w, family, prep.logdet or "auto")
     return hausman_test(fe_res, re_res)
+
+
+def hausman_entry(prep) -> dict | None:
+    """The ``hausman_fe_vs_re`` entry of ``tests.json`` for a fixed-effects fit where it is
+    relevant (unit fixed effects, one spatial parameter), ``{"skipped": why}`` where it cannot
+    be computed, None where it does not apply."""
+    if prep.fe != "unit" or len(prep.family.spatial_params) != 1:
+        return None
+    try:
+        return spatial_hausman(prep)
+    except InputError as err:
+        return {"skipped": str(err)}

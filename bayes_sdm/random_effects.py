@@ -64,8 +64,10 @@ from .information import _safe_inverse
 from .logdet import LogDet, make_logdet
 from .ml import MLResult, _split
 
-#: the name of the intercept in RE parameter names
+#: the intercept's name among the regressors of the statistics, and as a parameter (the
+#: posterior variable of the Bayesian model, the row of ml.csv)
 CONST = "const"
+INTERCEPT = "intercept"
 PHI_MIN = 1e-6
 
 
@@ -313,7 +315,7 @@ def re_information(d: REData, s: float, coef: np.ndarray, phi: float,
 class REResult(MLResult):
     """A maximum-likelihood random-effects fit (``fe="random"``).
 
-    ``params`` are ordered spatial (``rho`` | ``lambda``), ``beta[const]``, ``beta[x]``,
+    ``params`` are ordered spatial (``rho`` | ``lambda``), ``intercept``, ``beta[x]``,
     ``theta[x]``, ``phi``, ``sigma2``; ``sigma2_mu`` = sigma^2 (1/phi^2 - 1)/T is derived (its
     SE by the delta method).  Effects as for fixed effects (the intercept has none).
     """
@@ -400,8 +402,7 @@ def fit_re(panel, w, family: Family | str, logdet: LogDet | str = "auto",
     if not (np.isfinite(ll) and sigma2 > 0):
         raise NumericalError(f"{family.name} random effects: degenerate fit (sigma2 = "
                              f"{sigma2:.3g}, log-likelihood {ll:.6g})")
-    names = [family.spatial, *[f"beta[{CONST}]"],
-             *family.coef_names(panel.x_names), "phi", "sigma2"]
+    names = [family.spatial, INTERCEPT, *family.coef_names(panel.x_names), "phi", "sigma2"]
     vec = np.r_[s, coef, phi, sigma2]
     notes = []
     lo, hi = ld.interval

@@ -149,8 +149,10 @@ def build_report(summary: pd.DataFrame | None, effects: pd.DataFrame | None, dia
     d = _diag_dict(diagnostics)
     model = str(attrs.get("model", "")).upper()
     fe = attrs.get("fe")
+    random = fe == "random"
+    fe_text = "unit random effects" if random else f"{fe} fixed effects"
     head = title or ("bayes_sdm report" + (f": {model}" if model else "")
-                     + (f" with {fe} fixed effects" if fe else ""))
+                     + (f" with {fe_text}" if fe else ""))
     facts = []
     if attrs.get("N") and attrs.get("T"):
         facts.append(f"N = {attrs['N']} units, T = {attrs['T']} periods")
@@ -163,8 +165,11 @@ def build_report(summary: pd.DataFrame | None, effects: pd.DataFrame | None, dia
     facts.append(f"written {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}")
     r = doc.Document(head)
     r.add(doc.Paragraph("; ".join(facts) + "."),
-          doc.Paragraph("Lee & Yu (2010) transformation approach for the fixed effects; "
-                        "intervals are 94% highest-density intervals; effects follow LeSage & "
+          doc.Paragraph(("Unit random effects N(0, sigma_mu^2) integrated out, with an "
+                         "intercept; phi^2 = sigma^2 / (T sigma_mu^2 + sigma^2) (Elhorst 2014, "
+                         "sec. 3.4); " if random else
+                         "Lee & Yu (2010) transformation approach for the fixed effects; ")
+                        + "intervals are 94% highest-density intervals; effects follow LeSage & "
                         "Pace (2009): direct = tr(S_k)/N, total = iota'S_k iota/N, indirect = "
                         "total - direct."))
     r.add(*[doc.Paragraph(str(n)) for n in notes])

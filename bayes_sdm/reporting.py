@@ -19,7 +19,7 @@ import xarray as xr
 from .errors import InputError
 from .regional.regions import label
 
-PARAMETER_VARS = ("rho", "lambda", "beta", "theta", "intercept", "sigma2")
+PARAMETER_VARS = ("rho", "lambda", "intercept", "beta", "theta", "phi", "sigma2", "sigma2_mu")
 #: the probability of every interval the package reports (tables, figures, reports)
 HDI_PROB = 0.94
 

@@ -155,7 +155,41 @@ def ml_tests(panel: Panel, w: SpatialWeights, fe: str, correction: str = "transf
     if families.get(fe_test_model) is not families.SDM:
         notes.append(f"LR tests of the fixed effects on the {fe_test_model.upper()} model with "
                      "the direct-approach likelihood (NT observations), as Elhorst (2014).")
-    return pd.DataFrame(rows, columns=LM_COLUMNS), notes
+    h_rows, h_notes = hausman_rows(panel, w, lag_convention)
+    return pd.DataFrame(rows + h_rows, columns=LM_COLUMNS), notes + h_notes
+
+
+def hausman_rows(panel: Panel, w: SpatialWeights, lag_convention: str = "QWy"
+                 ) -> tuple[list[dict], list[str]]:
+    """The spatial Hausman tests of unit fixed against unit random effects for the SAR and the
+    SEM (:mod:`bayes_sdm.hausman`, splm's ``sphtest`` convention), as table rows, and a note
+    comparing the two fits (or saying why they were not computed)."""
+    from .hausman import spatial_hausman
+    from .prepared import build
+
+    rows, notes = [], []
+    for fam in (families.SAR, families.SEM):
+        name = f"Hausman FE vs RE ({fam.name.upper()})"
+        try:
+            h = spatial_hausman(build(panel, w, fam, "unit", "none", lag_convention))
+        except InputError as err:
+            notes.append(f"{name}: not computed ({err}).")
+            continue
+        rows.append({"test": name, "statistic": h["statistic"], "df": h["df"],
+                     "p": h["p_value"]})
+        notes.append(
+            f"{name}: unit FE (direct approach) log-likelihood {h['loglik_fe']:.2f} vs unit "
+            f"random effects {h['loglik_re']:.2f} (the two likelihoods are of different "
+            "models and are not compared directly); a small p rejects random effects "
+            "(unit effects correlated with the regressors), so fixed effects are preferred."
+            + ("" if h["v_diff_positive_definite"] else
+               " V_FE - V_RE is not positive definite here; the statistic is |d'(V_FE - "
+               "V_RE)^-1 d| as splm's sphtest."))
+    if rows:
+        notes.append("No Bayesian FE/RE comparison is reported: the marginal likelihoods and "
+                     "ELPDs of this package are of the FE-transformed data for FE models and "
+                     "of the untransformed data for RE, so they are not on one scale.")
+    return rows, notes
 
 
 def _find(tab: pd.DataFrame, *needles: str) -> pd.Series | None:

@@ -91,3 +91,79 @@ def test_cli_fe_random_refusals(tmp_path, capsys):
                "--quiet", "--out", str(tmp_path / "a")])
     assert rc == 2
     assert "sar, sdm, sem and sdem" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_fe_random_bayes_small(tmp_path):
+    """``--fe random --ml`` end to end on a small simulated panel with unit random effects:
+    posterior, summary (intercept, phi, sigma2_mu rows), effects, diagnostics, comparison,
+    report; a short run, so only the files and names are checked here (about a minute:
+    compilation and figures)."""
+    import numpy as np
+    from conftest import ring_plus_random
+
+    from bayes_sdm.simulate import simulate_y
+    from bayes_sdm.weights import make_weights
+
+    rng = np.random.default_rng(3)
+    n, t = 15, 6
+    ids = [f"u{i:02d}" for i in range(n)]
+    c = ring_plus_random(n, rng, 0.2)
+    w = make_weights(c, ids)
+    x = rng.normal(size=(t, n, 2))
+    y = simulate_y(w, x, "sar", 0.3, [1.0, -0.5], None, 0.5, mu=1.0 + rng.normal(size=n),
+                   rng=rng)
+    rows = [{"id": ids[i], "year": 2000 + s, "y": y[s, i], "a": x[s, i, 0], "b": x[s, i, 1]}
+            for s in range(t) for i in range(n)]
+    pd.DataFrame(rows).to_csv(tmp_path / "p.csv", index=False)
+    pd.DataFrame(c, index=ids, columns=ids).to_csv(tmp_path / "w.csv")
+    out = tmp_path / "run"
+    rc = main(["--data", str(tmp_path / "p.csv"), "--unit", "id", "--time", "year", "--y", "y",
+               "--x", "a", "b", "--weights", str(tmp_path / "w.csv"), "--model", "sar",
+               "--fe", "random", "--ml", "--draws", "150", "--tune", "150", "--chains", "1",
+               "--sampler", "pymc", "--no-progress", "--quiet", "--plots", "--out", str(out)])
+    assert rc in (0, 1)
+    summ = pd.read_csv(out / "summary.csv")
+    assert summ.parameter.tolist() == ["rho", "intercept", "beta[a]", "beta[b]", "phi",
+                                       "sigma2", "sigma2_mu"]
+    assert len(pd.read_csv(out / "effects.csv")) == 6
+    comp = pd.read_csv(out / "comparison.csv")
+    assert comp.loc[comp.parameter == "phi", "post_mean"].notna().all()
+    assert "hausman_fe_vs_re" in json.loads((out / "tests.json").read_text())
+    assert "unit random effects" in (out / "report.md").read_text()
+    assert (out / "posterior.nc").exists() and (out / "diagnostics.json").exists()
+
+
+def test_selection_reports_hausman(cigar, tmp_path):
+    """select_model's ML tests carry the Hausman rows for SAR and SEM (= splm's sphtest) and
+    selection.md explains the FE/RE comparison."""
+    from bayes_sdm.selection import hausman_rows, run_selection
+
+    panel, w = cigar
+    rows, notes = hausman_rows(panel, w)
+    ref = json.loads((REF / "splm_cigar.json").read_text())
+    got = {r["test"]: r for r in rows}
+    assert got["Hausman FE vs RE (SAR)"]["statistic"] == pytest.approx(
+        ref["hausman_lag.statistic"], rel=1e-5)
+    assert got["Hausman FE vs RE (SEM)"]["statistic"] == pytest.approx(
+        ref["hausman_error_bsk.statistic"], rel=1e-5)
+    assert any("not on one scale" in n for n in notes)
+    res = run_selection(panel, w, tmp_path / "sel", fe="twoway", models=["sar", "sem"],
+                        label="cigar")
+    lm = pd.read_csv(tmp_path / "sel" / "lm_tests.csv")
+    assert {"Hausman FE vs RE (SAR)", "Hausman FE vs RE (SEM)"} <= set(lm.test)
+    md = (tmp_path / "sel" / "selection.md").read_text()
+    assert "Hausman FE vs RE (SAR)" in md and "random effects" in md
+    assert res.decision["favoured"] in ("sar", "sem", "sdm")
+
+
+def test_cli_fe_unit_ml_only_has_hausman(tmp_path):
+    out = tmp_path / "fe"
+    rc = main(["--dataset", "cigar", "--model", "sar", "--fe", "unit", "--ml-only", "--quiet",
+               "--out", str(out)])
+    assert rc == 0
+    tests = json.loads((out / "tests.json").read_text())
+    ref = json.loads((REF / "splm_cigar.json").read_text())
+    assert tests["hausman_fe_vs_re"]["statistic"] == pytest.approx(
+        ref["hausman_lag.statistic"], rel=1e-5)
+    assert "sdm_vs_sar_lr" in tests
