@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--priors", choices=["default", "flat"])
     m.add_argument("--lag-convention", choices=list(LAG_CONVENTIONS),
                    help="QWy: lag then demean (Lee-Yu, default); WQy: demean then lag (splm)")
+    m.add_argument("--dynamic", action="store_true",
+                   help="dynamic panel: y(t-1) and W y(t-1) as regressors (Yu, de Jong & Lee "
+                        "2008 ML; Bayesian with correlated random effects); short- and long-run "
+                        "effects")
+    m.add_argument("--dynamic-form", choices=["unrestricted", "restricted"],
+                   help="unrestricted (default) or restricted: eta = -tau rho")
     m.add_argument("--logdet", choices=list(LOGDET_METHODS),
                    help="log|I - rho W|: auto (eigenvalues for a dense W and a sparse W up to "
                         "N = 700-1,000, else Chebyshev interpolation of sparse LUs; the measured "
@@ -98,6 +104,10 @@ def resolve_spec(a: argparse.Namespace) -> ModelSpec:
         v = getattr(a, name)
         if v is not None:
             setattr(spec, name, v)
+    if a.dynamic:
+        spec.dynamic = True
+    if a.dynamic_form:
+        spec.dynamic_form = a.dynamic_form
     if a.priors:
         spec.priors = PriorSpec.preset(a.priors)
     for name in ("draws", "tune", "chains", "seed"):
@@ -191,6 +201,10 @@ def _fit_and_write(a, spec: ModelSpec, inputs, out: Path, stages, client=None):
     from .runfolder import write_ml, write_run
 
     q = a.quiet
+    if spec.dynamic:
+        from .dynamic_run import fit_and_write_dynamic
+
+        return fit_and_write_dynamic(a, spec, inputs, out, stages)
     t0 = time.perf_counter()
     prep = api.prepare(inputs.panel, inputs.w, spec.model, spec.fe, spec.correction,
                        spec.lag_convention, spec.logdet,

@@ -45,6 +45,8 @@ LOGDET_METHODS = ("auto", "eigen", "chebyshev", "stochastic")
 NUTS_SAMPLERS = ("auto", "nutpie-pyfunc", "nutpie", "pymc", "numpyro", "blackjax")
 #: sampler kinds: NUTS, or the exact grid sampler for flat priors (:mod:`bayes_sdm.exact`)
 SAMPLER_KINDS = ("nuts", "exact")
+#: forms of the dynamic panel (:mod:`bayes_sdm.dynamic`): eta free, or eta = -tau rho
+DYNAMIC_FORMS = ("unrestricted", "restricted")
 #: forms of ``cluster`` (``--cluster``; :mod:`bayes_sdm.distributed.cluster`)
 CLUSTER_FORMS = ("local:K", "tcp://HOST:PORT", "tls://HOST:PORT", "scheduler-file:PATH")
 
@@ -266,6 +268,11 @@ class ModelSpec:
     sampler: SamplerSpec = field(default_factory=SamplerSpec)
     data: DataSpec = field(default_factory=DataSpec)
     hierarchy: HierarchySpec | None = None
+    #: a dynamic panel (y_{t-1} and W y_{t-1} as regressors; :mod:`bayes_sdm.dynamic`) and its
+    #: form (``unrestricted`` | ``restricted``: eta = -tau rho); left out of the YAML and the
+    #: hash when off, so static specs keep their hashes
+    dynamic: bool = False
+    dynamic_form: str = "unrestricted"
     #: where to run (a Dask cluster, :func:`check_cluster`); not part of the spec's hash: it
     #: changes where the numbers are computed, not the numbers
     cluster: str | None = None
@@ -292,6 +299,11 @@ class ModelSpec:
         self.data.validate()
         if self.hierarchy is not None:
             self.hierarchy.validate()
+        if self.dynamic_form not in DYNAMIC_FORMS:
+            raise InputError(f"unknown dynamic_form {self.dynamic_form!r}; choose from "
+                             f"{DYNAMIC_FORMS}")
+        if self.dynamic and self.hierarchy is not None:
+            raise InputError("not implemented yet: a regional (hierarchy) dynamic panel")
         if self.cluster is not None:
             check_cluster(self.cluster)
         return self
@@ -300,6 +312,9 @@ class ModelSpec:
         d = dataclasses.asdict(self)
         if d.get("cluster") is None:
             d.pop("cluster", None)
+        if not d.get("dynamic") and d.get("dynamic_form") == "unrestricted":
+            d.pop("dynamic", None)
+            d.pop("dynamic_form", None)
         return d
 
     def to_yaml(self) -> str:
