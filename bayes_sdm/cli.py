@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "effects")
     m.add_argument("--dynamic-form", choices=["unrestricted", "restricted"],
                    help="unrestricted (default) or restricted: eta = -tau rho")
+    m.add_argument("--variance", choices=["homoskedastic", "period"],
+                   help="error variance: one sigma^2 (default) or one per period (sigma_t^2 "
+                        "under the Lee-Yu transform)")
     m.add_argument("--logdet", choices=list(LOGDET_METHODS),
                    help="log|I - rho W|: auto (eigenvalues for a dense W and a sparse W up to "
                         "N = 700-1,000, else Chebyshev interpolation of sparse LUs; the measured "
@@ -100,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 def resolve_spec(a: argparse.Namespace) -> ModelSpec:
     """The spec file (or the default seed-study spec) with command-line overrides."""
     spec = spec_from_args(a)
-    for name in ("model", "fe", "lag_convention", "logdet"):
+    for name in ("model", "fe", "lag_convention", "logdet", "variance"):
         v = getattr(a, name)
         if v is not None:
             setattr(spec, name, v)
@@ -218,8 +221,13 @@ def _fit_and_write(a, spec: ModelSpec, inputs, out: Path, stages, client=None):
         from .ml import fit_ml
 
         with stages.stage(f"maximum likelihood and tests (correction {a.ml_correction})"):
-            ml_res = fit_ml(prep, a.ml_correction, on_boundary="raise")
-            tests = all_tests(prep, a.ml_correction, full=ml_res)
+            if spec.variance == "period":
+                from .variances import fit_period_ml
+
+                ml_res, tests = fit_period_ml(prep), None
+            else:
+                ml_res = fit_ml(prep, a.ml_correction, on_boundary="raise")
+                tests = all_tests(prep, a.ml_correction, full=ml_res)
             write_ml(out, ml_res, tests)
         _print("\nMaximum likelihood (correction=" + a.ml_correction + ")", q)
         _print(format_table(ml_res.table()), q)
