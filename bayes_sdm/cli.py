@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--ml", action="store_true", help="fit ML as well and compare")
     e.add_argument("--ml-only", action="store_true", help="ML only (no sampling)")
     e.add_argument("--ml-correction", choices=["transform", "none", "bias"], default="transform")
+    e.add_argument("--ml-robust", action="store_true",
+                   help="heteroskedasticity-robust (sandwich) standard errors for the static ML")
     o = p.add_argument_group("output")
     o.add_argument("--out", help="output folder (default runs/<dataset>-<model>-<fe>/)")
     o.add_argument("--plots", action="store_true",
@@ -228,6 +230,10 @@ def _fit_and_write(a, spec: ModelSpec, inputs, out: Path, stages, client=None):
             else:
                 ml_res = fit_ml(prep, a.ml_correction, on_boundary="raise")
                 tests = all_tests(prep, a.ml_correction, full=ml_res)
+                if a.ml_robust:
+                    from .robust import sandwich
+
+                    ml_res = sandwich(prep, ml_res)
             write_ml(out, ml_res, tests)
         _print("\nMaximum likelihood (correction=" + a.ml_correction + ")", q)
         _print(format_table(ml_res.table()), q)
