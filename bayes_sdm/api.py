@@ -376,7 +376,12 @@ def _sample_pooled(prep: Prepared, spec: ModelSpec, progressbar: bool, stages):
 
     s = spec.sampler
     with stages.stage("building the model" if s.kind == "nuts" else "exact sampler set-up"):
-        cs = compile_sampler(prep, s, spec.priors)
+        target = prep
+        if spec.variance != "homoskedastic":  # sigma_t^2 (bayes_sdm.variances)
+            from .variances import build_period_model
+
+            target = build_period_model(prep, spec.priors)
+        cs = compile_sampler(target, s, spec.priors)
     return _run_sampler(cs, None, progressbar, stages, f" ({_draws_text(s)})")
 
 

@@ -66,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--priors", choices=["default", "flat"])
     m.add_argument("--lag-convention", choices=list(LAG_CONVENTIONS),
                    help="QWy: lag then demean (Lee-Yu, default); WQy: demean then lag (splm)")
+    m.add_argument("--dynamic", action="store_true",
+                   help="dynamic panel: y(t-1) and W y(t-1) as regressors (Yu, de Jong & Lee "
+                        "2008 ML; Bayesian with correlated random effects); short- and long-run "
+                        "effects")
+    m.add_argument("--dynamic-form", choices=["unrestricted", "restricted"],
+                   help="unrestricted (default) or restricted: eta = -tau rho")
+    m.add_argument("--variance", choices=["homoskedastic", "period"],
+                   help="error variance: one sigma^2 (default) or one per period (sigma_t^2 "
+                        "under the Lee-Yu transform)")
     m.add_argument("--logdet", choices=list(LOGDET_METHODS),
                    help="log|I - rho W|: auto (eigenvalues for a dense W and a sparse W up to "
                         "N = 700-1,000, else Chebyshev interpolation of sparse LUs; the measured "
@@ -89,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--ml", action="store_true", help="fit ML as well and compare")
     e.add_argument("--ml-only", action="store_true", help="ML only (no sampling)")
     e.add_argument("--ml-correction", choices=["transform", "none", "bias"], default="transform")
+    e.add_argument("--ml-robust", action="store_true",
+                   help="heteroskedasticity-robust (sandwich) standard errors for the static ML")
     o = p.add_argument_group("output")
     o.add_argument("--out", help="output folder (default runs/<dataset>-<model>-<fe>/)")
     o.add_argument("--plots", action="store_true",
@@ -102,12 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
 def resolve_spec(a: argparse.Namespace) -> ModelSpec:
     """The spec file (or the default seed-study spec) with command-line overrides."""
     spec = spec_from_args(a)
-    for name in ("model", "fe", "lag_convention", "logdet"):
+    for name in ("model", "fe", "lag_convention", "logdet", "variance"):
         v = getattr(a, name)
         if v is not None:
             setattr(spec, name, v)
     if a.no_intercept:
         spec.intercept = False
+    if a.dynamic:
+        spec.dynamic = True
+    if a.dynamic_form:
+        spec.dynamic_form = a.dynamic_form
     if a.priors:
         spec.priors = PriorSpec.preset(a.priors)
     for name in ("draws", "tune", "chains", "seed"):
@@ -208,6 +223,10 @@ def _fit_and_write(a, spec: ModelSpec, inputs, out: Path, stages, client=None):
     q = a.quiet
     if spec.fe == RANDOM:
         return _fit_random(a, spec, inputs, out, stages)
+    if spec.dynamic:
+        from .dynamic_run import fit_and_write_dynamic
+
+        return fit_and_write_dynamic(a, spec, inputs, out, stages)
     t0 = time.perf_counter()
     prep = api.prepare(inputs.panel, inputs.w, spec.model, spec.fe, spec.correction,
                        spec.lag_convention, spec.logdet, intercept=spec.intercept,
@@ -225,12 +244,21 @@ def _fit_and_write(a, spec: ModelSpec, inputs, out: Path, stages, client=None):
         from .ml import fit_ml
 
         with stages.stage(f"maximum likelihood and tests (correction {a.ml_correction})"):
-            ml_res = fit_ml(prep, a.ml_correction, on_boundary="raise")
-            tests = all_tests(prep, a.ml_correction, full=ml_res)
-            from .hausman import hausman_entry
+            if spec.variance == "period":
+                from .variances import fit_period_ml
 
-            if (h := hausman_entry(prep)) is not None:
-                tests["hausman_fe_vs_re"] = h
+                ml_res, tests = fit_period_ml(prep), None
+            else:
+                ml_res = fit_ml(prep, a.ml_correction, on_boundary="raise")
+                tests = all_tests(prep, a.ml_correction, full=ml_res)
+                from .hausman import hausman_entry
+
+                if (h := hausman_entry(prep)) is not None:
+                    tests["hausman_fe_vs_re"] = h
+                if a.ml_robust:
+                    from .robust import sandwich
+
+                    ml_res = sandwich(prep, ml_res)
             write_ml(out, ml_res, tests)
         _print("\nMaximum likelihood (correction=" + a.ml_correction + ")", q)
         _print(format_table(ml_res.table()), q)

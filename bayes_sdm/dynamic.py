@@ -112,6 +112,11 @@ class DynamicData:
     y_sd: float = 1.0
     x_sd: np.ndarray = field(default=None, repr=False)
     wx_sd: np.ndarray = field(default=None, repr=False)
+    #: unit FE only: the between columns [time means of z's columns, y_0, W y_0 (, 1 without
+    #: time effects)] after the cross-section transform (correlated random effects,
+    #: :mod:`bayes_sdm.dynamic_bayes`), and their Gram matrix
+    zb: np.ndarray | None = field(default=None, repr=False)
+    gram_b: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def t(self) -> int:
@@ -227,13 +232,19 @@ def prepare_dynamic(panel: Panel, w: SpatialWeights, family: Family | str = "sdm
     wx = np.einsum("ij,tjk->tik", wm, x)
     raw = np.concatenate([y[1:, :, None], wy[1:, :, None], y[:-1, :, None], wy[:-1, :, None],
                           x[1:], wx[1:]], axis=2)
+    zb = None
     if fe in ("unit", "twoway"):
-        raw = raw - raw.mean(axis=0, keepdims=True)
+        means = raw.mean(axis=0)
+        zb = np.column_stack([means, y[0], wy[0]]
+                             + ([] if fe == "twoway" else [np.ones(panel.N)]))
+        raw = raw - means[None]
     wd = wm
     if fe in ("time", "twoway"):
         f = complement_basis(panel.N)
         raw = np.einsum("nm,tmc->tnc", f.T, raw)
         wd = f.T @ wm @ f
+        if zb is not None:
+            zb = f.T @ zb
     zf = raw.reshape(-1, raw.shape[2])
     gram = zf.T @ zf
     sd = zf.std(axis=0)
@@ -241,7 +252,7 @@ def prepare_dynamic(panel: Panel, w: SpatialWeights, family: Family | str = "sdm
     ld = logdet if isinstance(logdet, LogDet) else make_logdet(w, logdet)
     dd = DynamicData(raw, gram, wd, w, ld, family, form, fe, tuple(panel.x_names),
                      panel.y_name, panel.N, panel.T, float(sd[_IY]), sd[_IX:_IX + k],
-                     sd[_IX + k:_IX + 2 * k])
+                     sd[_IX + k:_IX + 2 * k], zb, None if zb is None else zb.T @ zb)
     _check_rank(dd)
     return dd
 

@@ -471,6 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "standardised variables")
     s.add_argument("--alpha", type=float, default=0.05, help="significance level")
     s.add_argument("--no-ml", action="store_true", help="skip the ML (LR/Wald) tests")
+    s.add_argument("--variance", choices=["period"],
+                   help="also fit the spec's model with one sigma^2 and with period variances "
+                        "(NUTS) and compare their ELPD (variance_elpd.csv)")
     o = p.add_argument_group("output")
     o.add_argument("--out", help="output folder (default runs/<dataset>-selection-<fe>/)")
     o.add_argument("--quiet", action="store_true", help="print less")
@@ -507,9 +510,24 @@ def run(argv: list[str] | None = None) -> int:
 
     with cluster_session(a.cluster or spec.cluster, a.quiet) as client:
         res = _select(a, spec, inputs, panel, frame_vars, unit, time, client)
+    var_tab = None
+    if a.variance:
+        from .variance_selection import compare_variances
+
+        var_tab, sentence = compare_variances(panel, inputs.w, spec)
+        res.decision["notes"] = [*res.decision.get("notes", []), "Error variances (ELPD, "
+                                 "PSIS-LOO on exact LOO conditionals): " + sentence]
     with folder as tmp:
         write_selection(res, tmp)
+        if var_tab is not None:
+            from .io import write_csv
+
+            write_csv(tmp / "variance_elpd.csv", var_tab)
     _report(a, res, inputs, panel, spec, out)
+    if var_tab is not None and not a.quiet:
+        print("\nError variances: homoskedastic vs period (ELPD)")
+        print(var_tab.to_string(index=False))
+        print(sentence)
     return 0
 
 

@@ -50,6 +50,10 @@ LOGDET_METHODS = ("auto", "eigen", "chebyshev", "stochastic")
 NUTS_SAMPLERS = ("auto", "nutpie-pyfunc", "nutpie", "pymc", "numpyro", "blackjax")
 #: sampler kinds: NUTS, or the exact grid sampler for flat priors (:mod:`bayes_sdm.exact`)
 SAMPLER_KINDS = ("nuts", "exact")
+#: forms of the dynamic panel (:mod:`bayes_sdm.dynamic`): eta free, or eta = -tau rho
+DYNAMIC_FORMS = ("unrestricted", "restricted")
+#: error-variance models (:mod:`bayes_sdm.variances`): one sigma^2, or one per period
+VARIANCES = ("homoskedastic", "period")
 #: forms of ``cluster`` (``--cluster``; :mod:`bayes_sdm.distributed.cluster`)
 CLUSTER_FORMS = ("local:K", "tcp://HOST:PORT", "tls://HOST:PORT", "scheduler-file:PATH")
 
@@ -273,6 +277,14 @@ class ModelSpec:
     sampler: SamplerSpec = field(default_factory=SamplerSpec)
     data: DataSpec = field(default_factory=DataSpec)
     hierarchy: HierarchySpec | None = None
+    #: a dynamic panel (y_{t-1} and W y_{t-1} as regressors; :mod:`bayes_sdm.dynamic`) and its
+    #: form (``unrestricted`` | ``restricted``: eta = -tau rho); left out of the YAML and the
+    #: hash when off, so static specs keep their hashes
+    dynamic: bool = False
+    dynamic_form: str = "unrestricted"
+    #: ``homoskedastic`` or ``period`` (sigma_t^2, :mod:`bayes_sdm.variances`); left out of the
+    #: YAML and the hash when homoskedastic
+    variance: str = "homoskedastic"
     #: where to run (a Dask cluster, :func:`check_cluster`); not part of the spec's hash: it
     #: changes where the numbers are computed, not the numbers
     cluster: str | None = None
@@ -307,6 +319,16 @@ class ModelSpec:
         self.data.validate()
         if self.hierarchy is not None:
             self.hierarchy.validate()
+        if self.dynamic_form not in DYNAMIC_FORMS:
+            raise InputError(f"unknown dynamic_form {self.dynamic_form!r}; choose from "
+                             f"{DYNAMIC_FORMS}")
+        if self.variance not in VARIANCES:
+            raise InputError(f"unknown variance {self.variance!r}; choose from {VARIANCES}")
+        if self.variance != "homoskedastic" and (self.dynamic or self.hierarchy is not None):
+            raise InputError("not implemented yet: period variances with a dynamic or "
+                             "regional model")
+        if self.dynamic and self.hierarchy is not None:
+            raise InputError("not implemented yet: a regional (hierarchy) dynamic panel")
         if self.cluster is not None:
             check_cluster(self.cluster)
         return self
@@ -317,6 +339,11 @@ class ModelSpec:
             d.pop("cluster", None)
         if d.get("intercept", True):  # the default: specs (and hashes) written before it stay
             d.pop("intercept", None)
+        if not d.get("dynamic") and d.get("dynamic_form") == "unrestricted":
+            d.pop("dynamic", None)
+            d.pop("dynamic_form", None)
+        if d.get("variance") == "homoskedastic":
+            d.pop("variance", None)
         return d
 
     def to_yaml(self) -> str:
