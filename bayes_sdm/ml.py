@@ -330,9 +330,12 @@ class MLResult:
 
         Returns
         -------
-        pd.DataFrame with columns variable, effect, mean, sd, hdi_3%, hdi_97%, prob_positive, se
-        (the ``effects.csv`` format plus ``se``); ``mean`` is the point estimate at the ML
-        estimates (not the simulation mean) and ``sd`` equals ``se``.
+        pd.DataFrame with columns variable, effect, mean, sd, ci_3%, ci_97%, prob_positive, se,
+        z, p_value: ``mean`` is the point estimate at the ML estimates (not the simulation
+        mean), ``sd`` equals ``se``, ``ci_*`` bound the ``prob`` confidence interval (normal for
+        the delta method, the shortest interval of the simulated effects otherwise; not a
+        posterior HDI), ``prob_positive`` is the asymptotic P(effect > 0), and ``z = mean/se``
+        with its two-sided normal ``p_value``.
         """
         if method not in ("delta", "simulation"):
             raise InputError(f"unknown effects method {method!r}; use 'delta' or 'simulation'")
@@ -394,14 +397,19 @@ class MLResult:
                 for j in range(k):
                     lo[i, j], hi[i, j] = hdi_interval(vals[:, i, j], prob)
             pp = (vals > 0).mean(axis=0)
-        lab_lo = f"hdi_{100 * (1 - prob) / 2:g}%"
-        lab_hi = f"hdi_{100 * (1 + prob) / 2:g}%"
+        # a confidence interval of the asymptotic (normal or simulated) distribution, not a
+        # posterior HDI: labelled ci_, never hdi_
+        lab_lo = f"ci_{100 * (1 - prob) / 2:g}%"
+        lab_hi = f"ci_{100 * (1 + prob) / 2:g}%"
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(se > 0, point / se, np.nan)
+        pval = 2 * sstats.norm.sf(np.abs(z))
         rows = []
         for i, eff in enumerate(EFFECTS):
             for j, x in enumerate(self.x_names):
                 rows.append({"variable": x, "effect": eff, "mean": point[i, j], "sd": se[i, j],
                              lab_lo: lo[i, j], lab_hi: hi[i, j], "prob_positive": pp[i, j],
-                             "se": se[i, j]})
+                             "se": se[i, j], "z": z[i, j], "p_value": pval[i, j]})
         return pd.DataFrame(rows)
 
     def summary(self) -> str:

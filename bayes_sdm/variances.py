@@ -81,6 +81,9 @@ def check_variance_model(prep: Prepared, variance: str) -> None:
     if len(prep.family.spatial_params) > 1:
         raise InputError(f"period variances cover families with at most one spatial "
                          f"parameter, not {prep.model}")
+    if prep.intercept:
+        raise InputError("not implemented yet: period variances with an intercept (fe 'none'); "
+                         "use fixed effects or no intercept (--no-intercept)")
 
 
 def period_stats(prep: Prepared) -> PeriodStats:

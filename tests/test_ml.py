@@ -501,8 +501,8 @@ def test_effects_point_delta_and_simulation(cigar):
     panel, w = cigar
     res = ml_fit(panel, w, "sdm", "twoway")
     d = res.effects("delta")
-    assert list(d.columns) == ["variable", "effect", "mean", "sd", "hdi_3%", "hdi_97%",
-                               "prob_positive", "se"]
+    assert list(d.columns) == ["variable", "effect", "mean", "sd", "ci_3%", "ci_97%",
+                               "prob_positive", "se", "z", "p_value"]
     p = res.params
     ref = dense_effects(p["rho"], p[["beta[logp]", "beta[logy]"]].to_numpy(),
                         p[["theta[logp]", "theta[logy]"]].to_numpy(), w.matrix)
@@ -511,12 +511,14 @@ def test_effects_point_delta_and_simulation(cigar):
     np.testing.assert_allclose(s["mean"], d["mean"])  # point estimates in both
     np.testing.assert_allclose(s["se"], d["se"], rtol=0.05)
     np.testing.assert_allclose(d["sd"], d["se"])
-    assert ((d["hdi_3%"] < d["mean"]) & (d["mean"] < d["hdi_97%"])).all()
-    np.testing.assert_allclose(d["hdi_97%"] - d["mean"], 1.8807936 * d["se"], rtol=1e-6)
+    assert ((d["ci_3%"] < d["mean"]) & (d["mean"] < d["ci_97%"])).all()
+    np.testing.assert_allclose(d["ci_97%"] - d["mean"], 1.8807936 * d["se"], rtol=1e-6)
     z = (d["mean"] / d["se"]).to_numpy()
     from scipy.stats import norm
 
     np.testing.assert_allclose(d["prob_positive"], norm.cdf(z))
+    np.testing.assert_allclose(d["z"], z)
+    np.testing.assert_allclose(d["p_value"], 2 * norm.sf(np.abs(z)))
     again = res.effects("simulation", draws=500, seed=1)
     pd.testing.assert_frame_equal(again, res.effects("simulation", draws=500, seed=1))
 

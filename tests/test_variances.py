@@ -73,7 +73,10 @@ def _dense_loglik(panel, w, fe, model, s, beta, theta, s2):
 @pytest.mark.parametrize("model", ["sdm", "sem"])
 def test_period_loglik_equals_dense(fe, model):
     panel, w, _ = _simulate(n=12, t=5, seed=3)
-    prep = prepare(panel, w, model, fe)
+    if fe == "none":  # an intercept is refused (not implemented); the model without one
+        with pytest.raises(InputError, match="intercept"):
+            period_stats(prepare(panel, w, model, fe))
+    prep = prepare(panel, w, model, fe, intercept=False)
     ps = period_stats(prep)
     rng = np.random.default_rng(0)
     for _ in range(3):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sstats
 
 from ..hypothesis import fe_test_key
 from ..reporting import HDI_PROB
@@ -150,11 +149,8 @@ def ml_effect_rows(res) -> pd.DataFrame:
     """variable, effect, estimate, se, z, p (two-sided normal) of an ML fit's effects
     (delta method, :meth:`bayes_sdm.ml.MLResult.effects`)."""
     e = res.effects()
-    est, se = e["mean"].to_numpy(float), e["se"].to_numpy(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = est / se
-    return pd.DataFrame({"variable": e.variable, "effect": e.effect, "estimate": est, "se": se,
-                         "z": z, "p": 2 * sstats.norm.sf(np.abs(z))})
+    return pd.DataFrame({"variable": e.variable, "effect": e.effect, "estimate": e["mean"],
+                         "se": e.se, "z": e.z, "p": e.p_value})
 
 
 def effects_table(ml_res, post: pd.DataFrame | None, draws_note: str) -> StudyTable:
