@@ -99,6 +99,8 @@ def run_parquet(folder: Path, n: int, t: int, k: int, workers: int) -> dict:
         row["logdet_nodes"] = len(ld.node_seconds)
         rss = _worker_rss(c)
         row["worker_peak_gb"] = [round(v, 3) for v in rss.values()]
+    # the stages so far, in case the fit fails (a long run should not lose them)
+    print("[bench_dask] " + json.dumps(row), file=sys.stderr, flush=True)
     prep = Prepared(meta, w, stats, ld, __import__("bayes_sdm").families.get("sdm"), "twoway")
     t4 = time.perf_counter()
     res = api.fit(prep, sampler=SamplerSpec(kind="exact", draws=1000, chains=4, seed=1),

@@ -33,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", help="YAML spec (models/*.yaml) for the data and priors; default "
                    "the seed study's")
     p.add_argument("--out", help="output folder (default runs/study-<dataset>)")
-    p.add_argument("--draws", type=int, default=500,
-                   help="posterior draws per chain of each Bayesian fit (default 500)")
+    p.add_argument("--draws", type=int, default=1000,
+                   help="posterior draws per chain of each Bayesian fit (default 1000, as "
+                        "fit_region; 500 missed the r_hat threshold now and then)")
     p.add_argument("--tune", type=int, help="tuning steps per chain (default: --draws)")
     p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
     p.add_argument("--seed", type=int, default=20260101)
