@@ -80,6 +80,10 @@ def prepare(
         others, time effects with a non-row-standardised W, an unknown model / FE / convention,
         regions without a hierarchy (or the reverse), bad regions.
     """
+    if fe == "random":
+        raise InputError("fe='random' (unit random effects) has no fixed-effects transform to "
+                         "prepare: use bayes_sdm.random_effects.fit_re (ML) or "
+                         "bayes_sdm.re_fit.fit_random_effects (Bayesian)")
     if client is not None and regions is None and hierarchy is None:
         from .distributed.prepare import prepare_on
 
