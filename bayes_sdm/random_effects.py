@@ -69,6 +69,8 @@ from .ml import MLResult, _split
 CONST = "const"
 INTERCEPT = "intercept"
 PHI_MIN = 1e-6
+#: the largest N for the dense N x N information matrix (standard errors, Hausman test)
+DENSE_MAX = 4000
 
 
 @dataclass(frozen=True)
@@ -266,6 +268,9 @@ def re_information(d: REData, s: float, coef: np.ndarray, phi: float,
     O(N^3) once at the estimate (a dense inverse of B).
     """
     n, t, p = d.N, d.T, d.p
+    if n > DENSE_MAX:
+        raise InputError(f"the exact information of the random-effects model needs dense "
+                         f"N x N algebra; not computed for N = {n} > {DENSE_MAX}")
     wm = d.w.matrix
     wm = wm.toarray() if sp.issparse(wm) else np.asarray(wm, float)
     eye = np.eye(n)
@@ -457,11 +462,15 @@ def fit_re(panel, w, family: Family | str, logdet: LogDet | str = "auto",
             raise NumericalError(msg)
         warnings.warn(msg, UserWarning, stacklevel=2)
         notes.append(msg)
-    if se == "expected":
-        info = re_information(d, s, coef, phi, sigma2)
-    else:
-        info = observed_information(d, ld, vec)
-    cov = _safe_inverse(info, names)
+    try:
+        if se == "expected":
+            info = re_information(d, s, coef, phi, sigma2)
+        else:
+            info = observed_information(d, ld, vec)
+        cov = _safe_inverse(info, names)
+    except InputError as err:
+        notes.append(f"standard errors not computed: {err}")
+        cov = np.full((len(names), len(names)), np.nan)
     sd = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.nan))
     s2mu = sigma2 * (1.0 / phi ** 2 - 1.0) / d.T
     grad = np.zeros(len(names))

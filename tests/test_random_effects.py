@@ -338,3 +338,21 @@ def test_re_standard_errors_match_splm(fits, ds, fam):
     assert ro.se[sp] == pytest.approx(ref[f"{k}.{sp}_se"], rel=1e-3)
     phi_splm_se = 2.0 / (r.T * ro.phi ** 3) * ro.se["phi"]
     assert phi_splm_se == pytest.approx(ref[f"{k}.phi_se"], rel=5e-3)
+
+
+def test_re_large_n_skips_dense_standard_errors(monkeypatch):
+    """Above DENSE_MAX units the estimates are still computed; the SEs (dense N x N
+    information) are NaN with a note, and the Hausman entry says it was skipped."""
+    from conftest import random_panel
+
+    import bayes_sdm.random_effects as re_mod
+
+    panel, w = random_panel(n=9, t=4, k=1, seed=2)
+    monkeypatch.setattr(re_mod, "DENSE_MAX", 5)
+    r = fit_re(panel, w, "sar")
+    assert np.isfinite(r.params).all() and r.se.isna().all()
+    assert any("not computed" in n for n in r.notes)
+    from bayes_sdm.api import prepare
+    from bayes_sdm.hausman import hausman_entry
+
+    assert "skipped" in hausman_entry(prepare(panel, w, "sar", "unit"))
