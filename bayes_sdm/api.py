@@ -85,6 +85,10 @@ def prepare(
         others, time effects with a non-row-standardised W, an unknown model / FE / convention,
         regions without a hierarchy (or the reverse), bad regions.
     """
+    if fe == "random":
+        raise InputError("fe='random' (unit random effects) has no fixed-effects transform to "
+                         "prepare: use bayes_sdm.random_effects.fit_re (ML) or "
+                         "bayes_sdm.re_fit.fit_random_effects (Bayesian)")
     if not isinstance(intercept, bool):
         raise InputError(f"intercept must be True or False, got {intercept!r}")
     if fe == "none" and intercept:

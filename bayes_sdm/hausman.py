@@ -32,7 +32,7 @@ from . import families
 from .errors import InputError
 from .families import Family
 from .ml import MLResult
-from .random_effects import REResult, fit_re, re_information
+from .random_effects import REResult, fit_re
 
 
 def hausman_test(fe_res: MLResult, re_res: REResult) -> dict:
@@ -49,15 +49,7 @@ def hausman_test(fe_res: MLResult, re_res: REResult) -> dict:
         raise InputError("Hausman test: the two fits share no slope coefficient")
     d = fe_res.params[names].to_numpy(float) - re_res.params[names].to_numpy(float)
     v_fe = fe_res.cov.loc[names, names].to_numpy(float)
-    dd = re_res.re_data
-    p = dd.p
-    info = re_information(dd, float(re_res.params.iloc[0]),
-                          re_res.params.iloc[1:1 + p].to_numpy(float), re_res.phi,
-                          float(re_res.params["sigma2"]))
-    v_all = np.linalg.inv(info[1:1 + p, 1:1 + p])
-    coef_names = list(re_res.params.index[1:1 + p])
-    idx = [coef_names.index(n) for n in names]
-    v_re = v_all[np.ix_(idx, idx)]
+    v_re = re_res.conditional_cov().loc[names, names].to_numpy(float)
     v = v_fe - v_re
     try:
         q = float(d @ np.linalg.solve(v, d))

@@ -69,6 +69,8 @@ from .ml import MLResult, _split
 CONST = "const"
 INTERCEPT = "intercept"
 PHI_MIN = 1e-6
+#: the largest N for the dense N x N information matrix (standard errors, Hausman test)
+DENSE_MAX = 4000
 
 
 @dataclass(frozen=True)
@@ -266,6 +268,9 @@ def re_information(d: REData, s: float, coef: np.ndarray, phi: float,
     O(N^3) once at the estimate (a dense inverse of B).
     """
     n, t, p = d.N, d.T, d.p
+    if n > DENSE_MAX:
+        raise InputError(f"the exact information of the random-effects model needs dense "
+                         f"N x N algebra; not computed for N = {n} > {DENSE_MAX}")
     wm = d.w.matrix
     wm = wm.toarray() if sp.issparse(wm) else np.asarray(wm, float)
     eye = np.eye(n)
@@ -328,6 +333,17 @@ class REResult(MLResult):
     def phi(self) -> float:
         return float(self.params["phi"])
 
+    def conditional_cov(self) -> pd.DataFrame:
+        """The GLS covariance sigma^2 (R*'R*)^-1 of the intercept and the coefficients given
+        (rho|lambda, phi): the inverse of the coefficients' block of the information matrix
+        (splm's ``spreml`` standard errors of the coefficients; used by the Hausman test)."""
+        d = self.re_data
+        p = d.p
+        v = self.params.to_numpy(float)
+        info = re_information(d, v[0], v[1:1 + p], v[-2], v[-1])
+        names = list(self.params.index[1:1 + p])
+        return pd.DataFrame(np.linalg.inv(info[1:1 + p, 1:1 + p]), index=names, columns=names)
+
     def table(self) -> pd.DataFrame:
         """:meth:`MLResult.table` with the derived ``sigma2_mu`` row after ``sigma2``."""
         t = MLResult.table(self)
@@ -361,8 +377,32 @@ class REResult(MLResult):
         return sub.effects(method=method, draws=draws, seed=seed, prob=prob)
 
 
+def observed_information(d: REData, logdet: LogDet, vec: np.ndarray,
+                         rel_step: float = 1e-4) -> np.ndarray:
+    """Minus the Hessian of the full log-likelihood at ``vec`` = (s, coef, phi, sigma^2), by
+    central differences of :func:`loglik_re` (what splm's ``fdHess`` computes on the
+    concentrated likelihood; at the maximum the two give the same standard errors)."""
+    vec = np.asarray(vec, float)
+    n = vec.size
+    h = rel_step * np.maximum(np.abs(vec), 1e-2)
+
+    def f(v):
+        return loglik_re(d, logdet, v[0], v[-2], v[1:-2], v[-1])
+
+    hess = np.empty((n, n))
+    for i in range(n):
+        for j in range(i, n):
+            ei = np.zeros(n)
+            ej = np.zeros(n)
+            ei[i], ej[j] = h[i], h[j]
+            v = (f(vec + ei + ej) - f(vec + ei - ej) - f(vec - ei + ej)
+                 + f(vec - ei - ej)) / (4.0 * h[i] * h[j])
+            hess[i, j] = hess[j, i] = v
+    return -hess
+
+
 def fit_re(panel, w, family: Family | str, logdet: LogDet | str = "auto",
-           on_boundary: str = "warn") -> REResult:
+           on_boundary: str = "warn", se: str = "expected") -> REResult:
     """Maximum-likelihood unit random effects of a SAR, SDM, SEM or SDEM panel.
 
     Parameters
@@ -371,6 +411,9 @@ def fit_re(panel, w, family: Family | str, logdet: LogDet | str = "auto",
     w : a row-standardised :class:`~bayes_sdm.weights.SpatialWeights`
     family : ``sar`` | ``sdm`` | ``sem`` | ``sdem``
     logdet : the log-determinant method or object (:func:`bayes_sdm.logdet.make_logdet`)
+    se : ``expected`` (the exact expected information, :func:`re_information`; default) or
+        ``observed`` (numerical Hessian of the exact log-likelihood,
+        :func:`observed_information`; splm's SEs of the spatial parameter and phi)
 
     Raises
     ------
@@ -381,6 +424,8 @@ def fit_re(panel, w, family: Family | str, logdet: LogDet | str = "auto",
         a degenerate maximum.
     """
     family = families.get(family)
+    if se not in ("expected", "observed"):
+        raise InputError(f"unknown se method {se!r}; choose from ('expected', 'observed')")
     if len(family.spatial_params) != 1:
         raise InputError(f"random effects are implemented for sar, sdm, sem and sdem, not "
                          f"{family.name}")
@@ -417,8 +462,15 @@ def fit_re(panel, w, family: Family | str, logdet: LogDet | str = "auto",
             raise NumericalError(msg)
         warnings.warn(msg, UserWarning, stacklevel=2)
         notes.append(msg)
-    info = re_information(d, s, coef, phi, sigma2)
-    cov = _safe_inverse(info, names)
+    try:
+        if se == "expected":
+            info = re_information(d, s, coef, phi, sigma2)
+        else:
+            info = observed_information(d, ld, vec)
+        cov = _safe_inverse(info, names)
+    except InputError as err:
+        notes.append(f"standard errors not computed: {err}")
+        cov = np.full((len(names), len(names)), np.nan)
     sd = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.nan))
     s2mu = sigma2 * (1.0 / phi ** 2 - 1.0) / d.T
     grad = np.zeros(len(names))
@@ -434,5 +486,5 @@ def fit_re(panel, w, family: Family | str, logdet: LogDet | str = "auto",
         loglik=float(ll), aic=-2 * ll + 2 * kpar, bic=-2 * ll + kpar * math.log(nt),
         r2=r2, n_eff=nt, family=family, fe="random", correction="none",
         lag_convention="QWy", x_names=tuple(panel.x_names), N=d.N, T=d.T,
-        se_method="expected", interval=ld.interval, at_boundary=at_b, score=0.0, sse=sse,
+        se_method=se, interval=ld.interval, at_boundary=at_b, score=0.0, sse=sse,
         notes=notes, logdet=ld, w=w, sigma2_mu=s2mu, sigma2_mu_se=s2mu_se, re_data=d)

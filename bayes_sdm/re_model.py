@@ -13,7 +13,8 @@ statistics:
   evaluation (dense Cholesky), stated here because it does not scale like the lag case.
 
 Free variables: ``rho`` | ``lambda`` (the spec's ``priors.rho`` on the admissible interval),
-``intercept`` (flat), ``beta`` / ``theta`` (the spec's priors, dims ``coef``), ``phi`` (the
+``intercept_centred`` (flat; the intercept at the regressors' means, deterministic
+``intercept``), ``beta`` / ``theta`` (the spec's priors, dims ``coef``), ``phi`` (the
 quasi-demeaning weight phi^2 = sigma^2 / (T sigma_mu^2 + sigma^2), Uniform(0, 1)), ``sigma``
 (the spec's prior); deterministic ``sigma2`` and ``sigma2_mu`` = sigma^2 (1/phi^2 - 1) / T.
 With flat priors (``flat_sigma2`` for sigma) the posterior mode is the ML estimate
@@ -94,13 +95,18 @@ def build_re_model(d: REData, logdet: LogDet, priors: PriorSpec | None = None) -
     ysd = max(sd[0], 1e-12)
     x_sd = sd[3:3 + k]
     wx_sd = sd[3 + k:3 + 2 * k] if fam.durbin else None
+    r_mean = d.zbar.mean(axis=0)[3:2 + d.p]  # means of X (and WX), the constant excluded
     with pm.Model(coords={"coef": list(d.x_names)}) as m:
         s = spatial_prior(fam.spatial, priors.rho, logdet.interval)
-        intercept = pm.Flat("intercept")
         beta = coef_prior("beta", priors.beta, ysd / np.maximum(x_sd, 1e-12))
         theta = None
         if fam.durbin:
             theta = coef_prior("theta", priors.theta, ysd / np.maximum(wx_sd, 1e-12))
+        # the intercept at the regressors' means (flat): c + R b = (c + Rbar b) + (R - Rbar) b
+        # decorrelates it from the slopes (an exact linear change of variables, Jacobian 1)
+        slopes = pt.concatenate([beta] + ([theta] if fam.durbin else []))
+        centred = pm.Flat("intercept_centred")
+        intercept = pm.Deterministic("intercept", centred - pt.dot(r_mean, slopes))
         phi = pm.Uniform("phi", lower=0.0, upper=1.0)
         _, sigma2 = sigma_prior(priors.sigma, ysd)
         pm.Deterministic("sigma2_mu", sigma2 * (1.0 / phi ** 2 - 1.0) / d.T)

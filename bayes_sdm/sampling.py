@@ -438,7 +438,8 @@ def _graph_key(inputs, outputs) -> str:
 
 def compiled_functions(x, *outputs):
     """``pytensor.function([x], outs)`` for each list of outputs, compiled once per computation
-    and kept in the on-disk cache (``$BAYES_SDM_CACHE/pyfunc``).
+    and kept in the on-disk cache (``$BAYES_SDM_CACHE/pyfunc``) -- unless the graph holds
+    shared variables (``pm.Data``): a pickled function would not see ``pm.set_data``.
 
     PyTensor caches the compiled code of a graph on disk, but rewrites the graph in every new
     process (1-2 s for a pooled model); a pickled compiled function skips the rewriting.  The
@@ -454,8 +455,14 @@ def compiled_functions(x, *outputs):
         return tuple(pytensor.function([x], list(o), on_unused_input="ignore",
                                        trust_input=True) for o in outputs)
 
+    from pytensor.compile.sharedvalue import SharedVariable
+    from pytensor.graph.traversal import ancestors
+
     root = _cache_dir()
-    if root is None:
+    flat = [o for out in outputs for o in out]
+    if root is None or any(isinstance(v, SharedVariable) for v in ancestors(flat)):
+        # a function read back from the disk has its own copies of the shared variables
+        # (pm.Data), which pm.set_data on the model would no longer reach
         return build()
     path = root / "pyfunc" / f"{_graph_key([x], [o for out in outputs for o in out])}.pkl"
     if path.exists():

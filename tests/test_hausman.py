@@ -167,3 +167,9 @@ def test_cli_fe_unit_ml_only_has_hausman(tmp_path):
     assert tests["hausman_fe_vs_re"]["statistic"] == pytest.approx(
         ref["hausman_lag.statistic"], rel=1e-5)
     assert "sdm_vs_sar_lr" in tests
+
+
+def test_prepare_points_random_effects_elsewhere(cigar):
+    panel, w = cigar
+    with pytest.raises(InputError, match="fit_random_effects"):
+        prepare(panel, w, "sar", "random")

@@ -16,8 +16,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.slow
-
 N, T, SIMS, RANK_DRAWS = 12, 4, 80, 99
 
 
@@ -95,11 +93,34 @@ def _run(corrected: bool) -> dict[str, float]:
     return {k: chi2_uniformity(np.array(r), RANK_DRAWS, 10)[1] for k, r in ranks.items()}
 
 
+@pytest.mark.slow
 def test_re_sar_sbc_passes():
     p = _run(corrected=True)
     assert min(p.values()) > 0.001, p
 
 
+@pytest.mark.slow
 def test_re_sar_sbc_without_log_phi_term_fails():
     p = _run(corrected=False)
     assert p["phi"] < 0.001, p
+
+
+def test_compiled_functions_follow_shared_data(tmp_path, monkeypatch):
+    """Regression (found by this SBC): a compiled function read back from the on-disk cache
+    had its own copy of the model's pm.Data, so pm.set_data did not reach it and every
+    simulation after the first process refitted the first dataset.  Graphs with shared
+    variables are no longer cached."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    from bayes_sdm.sampling import compiled_functions
+
+    monkeypatch.setenv("BAYES_SDM_CACHE", str(tmp_path))
+    x = pt.dvector("x")
+    data = pytensor.shared(np.array([1.0, 2.0]), name="d")
+    out = [pt.sum(x * data)]
+    (f1,) = compiled_functions(x, out)
+    (f2,) = compiled_functions(x, out)  # a second "process": the cache would answer
+    data.set_value(np.array([10.0, 20.0]))
+    assert f1(np.ones(2))[0] == pytest.approx(30.0)
+    assert f2(np.ones(2))[0] == pytest.approx(30.0)
