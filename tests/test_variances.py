@@ -262,3 +262,16 @@ def test_unit_scales_posterior_mode_separates_noisy_units():
     ratio = v[1::2].mean() / v[0::2].mean()
     assert ratio > 4.0, ratio
     assert mp["rho"] == pytest.approx(0.4, abs=0.1)
+
+
+def test_variance_verdict():
+    from bayes_sdm.variance_selection import verdict
+
+    tab = pd.DataFrame({"model": ["period", "homoskedastic"], "elpd_diff": [0.0, -2022.5],
+                        "dse": [0.0, 59.0]})
+    assert verdict(tab).startswith("The data prefer period-specific variances")
+    tab["elpd_diff"] = [0.0, -50.0]
+    tab["dse"] = [0.0, 40.0]
+    assert "do not improve" in verdict(tab)
+    tab["model"] = ["homoskedastic", "period"]
+    assert "not supported" in verdict(tab)
