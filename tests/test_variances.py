@@ -275,3 +275,17 @@ def test_variance_verdict():
     assert "do not improve" in verdict(tab)
     tab["model"] = ["homoskedastic", "period"]
     assert "not supported" in verdict(tab)
+
+
+@pytest.mark.slow
+def test_elpd_does_not_prefer_period_variances_on_homoskedastic_data():
+    """Two NUTS fits of a homoskedastic panel: the ELPD comparison does not favour sigma_t^2."""
+    from bayes_sdm.spec import ModelSpec
+    from bayes_sdm.variance_selection import compare_variances
+
+    panel, w, _ = _simulate(n=49, t=8, sig=np.ones(8), seed=12)
+    spec = ModelSpec(model="sdm", fe="twoway")
+    spec.sampler.draws, spec.sampler.tune, spec.sampler.chains = 500, 500, 2
+    tab, sentence = compare_variances(panel, w, spec)
+    print(tab, sentence)
+    assert not sentence.startswith("The data prefer period-specific variances")
