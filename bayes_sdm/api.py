@@ -381,10 +381,11 @@ def _sample_pooled(prep: Prepared, spec: ModelSpec, progressbar: bool, stages):
     s = spec.sampler
     with stages.stage("building the model" if s.kind == "nuts" else "exact sampler set-up"):
         target = prep
-        if spec.variance != "homoskedastic":  # sigma_t^2 (bayes_sdm.variances)
-            from .variances import build_period_model
+        if spec.variance != "homoskedastic":  # sigma_t^2 or v_i (bayes_sdm.variances)
+            from .variances import build_period_model, build_unit_model
 
-            target = build_period_model(prep, spec.priors)
+            build = build_period_model if spec.variance == "period" else build_unit_model
+            target = build(prep, spec.priors)
         cs = compile_sampler(target, s, spec.priors)
     return _run_sampler(cs, None, progressbar, stages, f" ({_draws_text(s)})")
 

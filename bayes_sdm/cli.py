@@ -72,9 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "effects")
     m.add_argument("--dynamic-form", choices=["unrestricted", "restricted"],
                    help="unrestricted (default) or restricted: eta = -tau rho")
-    m.add_argument("--variance", choices=["homoskedastic", "period"],
-                   help="error variance: one sigma^2 (default) or one per period (sigma_t^2 "
-                        "under the Lee-Yu transform)")
+    m.add_argument("--variance", choices=["homoskedastic", "period", "unit"],
+                   help="error variance: one sigma^2 (default), one per period (sigma_t^2 "
+                        "under the Lee-Yu transform) or unit scales sigma^2 v_i (inverse-chi^2(4)"
+                        "/4 prior; Bayesian only)")
     m.add_argument("--logdet", choices=list(LOGDET_METHODS),
                    help="log|I - rho W|: auto (eigenvalues for a dense W and a sparse W up to "
                         "N = 700-1,000, else Chebyshev interpolation of sparse LUs; the measured "
@@ -244,6 +245,9 @@ def _fit_and_write(a, spec: ModelSpec, inputs, out: Path, stages, client=None):
         from .ml import fit_ml
 
         with stages.stage(f"maximum likelihood and tests (correction {a.ml_correction})"):
+            if spec.variance == "unit":
+                raise InputError("not implemented yet: ML with unit variance scales (use the "
+                                 "Bayesian fit, or --ml-robust for sandwich standard errors)")
             if spec.variance == "period":
                 from .variances import fit_period_ml
 

@@ -121,6 +121,9 @@ def fit_and_write_dynamic(a, spec, inputs, out: Path, stages):
     from .runfolder import write_ml
 
     q = a.quiet
+    if a.plots:
+        raise InputError("not implemented yet: figures and report.md for the dynamic model "
+                         "(drop --plots)")
     panel, w = inputs.panel, inputs.w
     t0 = time.perf_counter()
     with stages.stage("dynamic panel: transform and log-determinant"):

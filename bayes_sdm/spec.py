@@ -52,8 +52,9 @@ NUTS_SAMPLERS = ("auto", "nutpie-pyfunc", "nutpie", "pymc", "numpyro", "blackjax
 SAMPLER_KINDS = ("nuts", "exact")
 #: forms of the dynamic panel (:mod:`bayes_sdm.dynamic`): eta free, or eta = -tau rho
 DYNAMIC_FORMS = ("unrestricted", "restricted")
-#: error-variance models (:mod:`bayes_sdm.variances`): one sigma^2, or one per period
-VARIANCES = ("homoskedastic", "period")
+#: error-variance models (:mod:`bayes_sdm.variances`): one sigma^2, one per period, or unit
+#: scales v_i with an inverse-chi^2(r)/r prior
+VARIANCES = ("homoskedastic", "period", "unit")
 #: forms of ``cluster`` (``--cluster``; :mod:`bayes_sdm.distributed.cluster`)
 CLUSTER_FORMS = ("local:K", "tcp://HOST:PORT", "tls://HOST:PORT", "scheduler-file:PATH")
 
@@ -325,8 +326,8 @@ class ModelSpec:
         if self.variance not in VARIANCES:
             raise InputError(f"unknown variance {self.variance!r}; choose from {VARIANCES}")
         if self.variance != "homoskedastic" and (self.dynamic or self.hierarchy is not None):
-            raise InputError("not implemented yet: period variances with a dynamic or "
-                             "regional model")
+            raise InputError(f"not implemented yet: {self.variance} variances with a dynamic "
+                             "or regional model")
         if self.dynamic and self.hierarchy is not None:
             raise InputError("not implemented yet: a regional (hierarchy) dynamic panel")
         if self.cluster is not None:

@@ -45,7 +45,7 @@ def compare_variances(panel, w, spec, progressbar: bool = False):
 def verdict(tab: pd.DataFrame) -> str:
     """One sentence from the comparison table (module docstring)."""
     best = str(tab.iloc[0]["model"])
-    diff = float(tab.iloc[1]["elpd_diff"])
+    diff = abs(float(tab.iloc[1]["elpd_diff"]))  # ArviZ 1.x: negative for the worse model
     dse = float(tab.iloc[1]["dse"])
     strong = diff > 2 * dse
     if best == "period" and strong:

@@ -197,3 +197,98 @@ def test_cli_variance_period_ml_only(tmp_path):
     assert rc == 0
     ml = pd.read_csv(out / "ml.csv")
     assert (ml.parameter.str.startswith("sigma2[")).sum() == 30
+
+
+# ----------------------------------------------------------------------------- unit scales
+def _dense_unit_loglik(panel, w, fe, s, beta, theta, s2, v):
+    wm = np.asarray(w.matrix.toarray() if w.is_sparse else w.matrix)
+    t, n = panel.y.shape
+    xb = np.einsum("tnk,k->tn", panel.X, beta) + np.einsum("ij,tjk,k->ti", wm, panel.X, theta)
+    b = np.eye(n) - s * wm
+    r = panel.y @ b.T - xb
+    ft, fn = np.eye(t), np.eye(n)
+    if fe in ("unit", "twoway"):
+        ev, vec = np.linalg.eigh(np.eye(t) - np.ones((t, t)) / t)
+        ft = vec[:, ev > 0.5]
+    if fe in ("time", "twoway"):
+        ev, vec = np.linalg.eigh(np.eye(n) - np.ones((n, n)) / n)
+        fn = vec[:, ev > 0.5]
+    rs = ft.T @ r @ fn  # (T*, N*): rows independent, each N(0, s2 fn' V fn)
+    cov = s2 * fn.T @ np.diag(v) @ fn
+    ll = stats.multivariate_normal(np.zeros(cov.shape[0]), cov).logpdf(rs).sum()
+    return ll + ft.shape[1] * np.linalg.slogdet(fn.T @ b @ fn)[1]
+
+
+@pytest.mark.parametrize("fe", ["twoway", "unit", "time", "none"])
+def test_unit_loglik_equals_dense(fe):
+    from bayes_sdm.variances import unit_loglik, unit_stats
+
+    panel, w, _ = _simulate(n=12, t=5, seed=8)
+    prep = prepare(panel, w, "sdm", fe)
+    us = unit_stats(prep)
+    rng = np.random.default_rng(4)
+    for _ in range(2):
+        s = rng.uniform(-0.3, 0.6)
+        beta, theta = rng.normal(size=2), rng.normal(size=2)
+        s2, v = rng.uniform(0.5, 2.0), rng.uniform(0.2, 3.0, size=12)
+        a = unit_loglik(us, prep, s, beta, theta, s2, v)
+        assert a == pytest.approx(_dense_unit_loglik(panel, w, fe, s, beta, theta, s2, v),
+                                  rel=1e-10)
+        h = unit_loglik(us, prep, s, beta, theta, s2, np.ones(12))
+        assert h == pytest.approx(loglik(prep.stats, prep.logdet, prep.family, s, beta, theta,
+                                         s2), rel=1e-10)
+
+
+@pytest.mark.slow
+def test_unit_scales_posterior_mode_separates_noisy_units():
+    """Half the units with 9 times the error variance: the posterior mode of v_i is larger for
+    them (the v_i prior is inverse-chi^2(4)/4)."""
+    import pymc as pm
+
+    from bayes_sdm.panel import Panel
+    from bayes_sdm.variances import build_unit_model
+
+    w = lattice_weights(36)
+    rng = np.random.default_rng(9)
+    wm = np.asarray(w.matrix.toarray() if w.is_sparse else w.matrix)
+    t, n = 10, 36
+    scale = np.where(np.arange(n) % 2 == 0, 0.5, 1.5)
+    x = rng.normal(size=(t, n, 2))
+    s_inv = np.linalg.inv(np.eye(n) - 0.4 * wm)
+    mu, al = rng.normal(size=n), rng.normal(size=t)
+    y = np.stack([s_inv @ (x[k] @ [1.0, -0.5] + wm @ (x[k] @ [0.5, 0.2]) + mu + al[k]
+                           + scale * rng.normal(size=n)) for k in range(t)])
+    panel = Panel(y, x, tuple(w.ids), tuple(range(t)), "y", ("x1", "x2"))
+    prep = prepare(panel, w, "sdm", "twoway")
+    mp = pm.find_MAP(model=build_unit_model(prep), progressbar=False)
+    v = mp["v"] * mp["sigma2"]
+    ratio = v[1::2].mean() / v[0::2].mean()
+    assert ratio > 4.0, ratio
+    assert mp["rho"] == pytest.approx(0.4, abs=0.1)
+
+
+def test_variance_verdict():
+    from bayes_sdm.variance_selection import verdict
+
+    tab = pd.DataFrame({"model": ["period", "homoskedastic"], "elpd_diff": [0.0, -2022.5],
+                        "dse": [0.0, 59.0]})
+    assert verdict(tab).startswith("The data prefer period-specific variances")
+    tab["elpd_diff"] = [0.0, -50.0]
+    tab["dse"] = [0.0, 40.0]
+    assert "do not improve" in verdict(tab)
+    tab["model"] = ["homoskedastic", "period"]
+    assert "not supported" in verdict(tab)
+
+
+@pytest.mark.slow
+def test_elpd_does_not_prefer_period_variances_on_homoskedastic_data():
+    """Two NUTS fits of a homoskedastic panel: the ELPD comparison does not favour sigma_t^2."""
+    from bayes_sdm.spec import ModelSpec
+    from bayes_sdm.variance_selection import compare_variances
+
+    panel, w, _ = _simulate(n=49, t=8, sig=np.ones(8), seed=12)
+    spec = ModelSpec(model="sdm", fe="twoway")
+    spec.sampler.draws, spec.sampler.tune, spec.sampler.chains = 500, 500, 2
+    tab, sentence = compare_variances(panel, w, spec)
+    print(tab, sentence)
+    assert not sentence.startswith("The data prefer period-specific variances")
