@@ -696,7 +696,7 @@ def test_time_effects_need_row_standardised_w():
 
 def test_bad_options_are_refused(cigar):
     panel, w = cigar
-    for kw, msg in [({"model": "sac"}, "unknown model"), ({"fe": "both"}, "fixed effects"),
+    for kw, msg in [({"model": "gns"}, "unknown model"), ({"fe": "both"}, "fixed effects"),
                     ({"correction": "lee"}, "correction"), ({"se": "robust"}, "se method"),
                     ({"lag_convention": "Wy"}, "lag convention"),
                     ({"x_names": ["logq"]}, "logq")]:
