@@ -323,3 +323,11 @@ def test_observed_y_form_with_intercept(columbus, m):
     with b:
         pp = pm.sample_prior_predictive(draws=2, random_seed=2)
     assert pp["prior_predictive"]["y"].shape == (1, 2, 1, panel.N)
+
+
+def test_exact_loo_refuses_intercept_models():
+    from bayes_sdm import elpd
+
+    with pytest.raises(InputError, match="not implemented yet: exact LOO of a model with an "
+                                         "intercept"):
+        elpd._check("intercept", "transform", "QWy")
