@@ -145,7 +145,8 @@ def apply_data_arguments(spec: ModelSpec, a: argparse.Namespace) -> None:
         missing = [n for n in DATA_ARGS if n != "time" and getattr(d, n) in (None, [])]
         if missing:
             raise InputError(f"--data {d.path} needs " + " ".join(f"--{n}" for n in missing)
-                             + " (or the same keys in the spec's data section)")
+                             + " (or the same keys in the spec's data section; --time is "
+                             "optional: without it the data are a cross-section)")
     d.validate()
 
 

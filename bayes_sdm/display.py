@@ -168,11 +168,18 @@ def logdet_text(ld) -> str:
     return f"{ld.method}, rho in ({lo:.4g}, {hi:.4g})"
 
 
+def _fe_words(fe: str) -> str:
+    """``twoway fixed effects``; ``no fixed effects, one intercept`` for the transform
+    ``intercept`` (``fe="none"`` with an intercept)."""
+    return "no fixed effects, one intercept" if fe == "intercept" else f"{fe} fixed effects"
+
+
 def prepared_card(p) -> Card:
     """A :class:`~bayes_sdm.prepared.Prepared` model: family, FE, data, W, log-determinant."""
     fam = p.family
     fields = [("model", f"{fam.name.upper()} ({fam.label})"),
-              ("fixed effects", f"{p.fe} (correction {p.correction}, lag convention "
+              ("fixed effects", f"{'none, one intercept' if p.intercept else p.fe} (correction "
+                                f"{p.correction}, lag convention "
                                 f"{p.lag_convention})"),
               ("data", f"N = {p.panel.N:,} units, T = {p.panel.T:,} periods, y = "
                        f"{p.panel.y_name}, x = {', '.join(p.panel.x_names)}"),
@@ -183,13 +190,13 @@ def prepared_card(p) -> Card:
         sizes = ", ".join(f"{r} {int(k)}" for r, k in zip(rd.regions.names, rd.regions.sizes))
         fields += [("regional", f"{rd.pooling} pooling, {rd.regional_w} W"),
                    ("regions", sizes)]
-    return Card(f"bayes_sdm.Prepared: {fam.name.upper()} with {p.fe} fixed effects", fields,
+    return Card(f"bayes_sdm.Prepared: {fam.name.upper()} with {_fe_words(p.fe)}", fields,
                 notes=["fit(prep) samples the posterior; fit_ml(prep) the ML estimate"])
 
 
 def ml_card(r) -> Card:
     """A :class:`~bayes_sdm.ml.MLResult`: model, likelihood, the estimates' head."""
-    fields = [("model", f"{r.model.upper()} with {r.fe} fixed effects, correction "
+    fields = [("model", f"{r.model.upper()} with {_fe_words(r.fe)}, correction "
                         f"{r.correction}, lag convention {r.lag_convention}"),
               ("data", f"N = {r.N:,}, T = {r.T:,}, n* = {r.n_eff:,}"),
               ("log-likelihood", f"{number(r.loglik, 8)} (AIC {number(r.aic, 8)}, BIC "

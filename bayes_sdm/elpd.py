@@ -125,6 +125,9 @@ class _Block:
 
 
 def _check(fe: str, correction: str, lag_convention: str) -> None:
+    if fe == "intercept":
+        raise InputError("not implemented yet: exact LOO of a model with an intercept "
+                         "(fe='none'); fit with intercept=False or with fixed effects")
     if correction != "transform":
         raise InputError("exact LOO needs the Lee-Yu transformed likelihood "
                          f"(correction='transform'), not correction={correction!r}")

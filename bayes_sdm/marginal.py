@@ -66,7 +66,7 @@ import pandas as pd
 from scipy.special import gammaln
 
 from . import families
-from .design import FE_TYPES
+from .design import FE_TYPES, Layout
 from .errors import InputError
 from .families import Family
 from .likelihood import SufficientStats, coef_layout, jacobian, sufficient_stats
@@ -76,6 +76,8 @@ from .weights import SpatialWeights
 
 #: the families compared, in table order (one spatial parameter at most)
 ALL_MODELS = ("ols", "slx", "sar", "sdm", "sem", "sdem")
+#: every family with a marginal likelihood (SAC is offered, not compared by default)
+MARGINAL_MODELS = (*ALL_MODELS, "sac")
 MARGINAL_CONVENTIONS = ("exact", "sdpdmod")
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(20)
 
@@ -164,9 +166,10 @@ def log_marginal_exact(stats: SufficientStats, logdet: LogDet, model: Family | s
     OLS/SLX), lower, upper (integration range).
     """
     model = families.get(model)
-    if len(model.spatial_params) > 1:
-        raise InputError(f"the marginal likelihood integrates one spatial parameter, not "
-                         f"{model.spatial_params}")
+    if len(model.spatial_params) > 1:  # SAC: (rho, lambda) on the square (bayes_sdm.sac)
+        from .sac import log_marginal
+
+        return log_marginal(stats, logdet, model)
     if not model.has_jacobian:
         val = float(log_integrand(stats, logdet, model, np.zeros(1))[0])
         return {"log_marginal": val, "quad_error": 0.0, "mode": np.nan, "lower": np.nan,
@@ -285,9 +288,9 @@ def log_marginals(panel: Panel, w: SpatialWeights, fe: str | Sequence[str] = "tw
     models = list(models)
     if not models:
         raise InputError("no models to compare")
-    bad = [m for m in models if m not in ALL_MODELS]
+    bad = [m for m in models if m not in MARGINAL_MODELS]
     if bad:
-        raise InputError(f"unknown model(s) {bad}; choose from {ALL_MODELS}")
+        raise InputError(f"unknown model(s) {bad}; choose from {MARGINAL_MODELS}")
     fams = [families.get(m) for m in models]
     if len(set(models)) != len(models):
         raise InputError(f"duplicate models in {models}")
@@ -299,6 +302,9 @@ def log_marginals(panel: Panel, w: SpatialWeights, fe: str | Sequence[str] = "tw
     for f in fes:
         check_not_absorbed(panel, f)
         if convention == "sdpdmod":
+            if any(len(m.spatial_params) > 1 for m in fams):
+                raise InputError("the SDPDmod emulation covers families with one spatial "
+                                 "parameter (not sac)")
             if f == "none":
                 raise InputError("the SDPDmod emulation covers unit, time and two-way effects "
                                  "(SDPDmod adds an intercept without effects)")
@@ -309,7 +315,8 @@ def log_marginals(panel: Panel, w: SpatialWeights, fe: str | Sequence[str] = "tw
             vals = [{"log_marginal": log_marginal_sdpdmod(st, ld, m, dofadj)} for m in fams]
         else:
             st = sufficient_stats(panel, w, f, correction=correction,
-                                  lag_convention=lag_convention)
+                                  lag_convention=lag_convention,
+                                  layout=Layout.for_families(panel.K, *fams))
             if standardize:
                 st = standardized_stats(st)
             vals = [log_marginal_exact(st, ld, m, n_grid=n_grid, n_panels=n_panels)

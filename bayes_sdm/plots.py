@@ -264,8 +264,7 @@ def write_plots(fit_result, out_dir: str | Path, ml_result=None, ppc_draws: int 
                                              ml_effects=ml_eff,
                                              title=f"Effects (LeSage & Pace 2009) - {label}"))
     prep = getattr(fit_result, "prepared", None)
-    # (not yet for a model with an intercept: its observed-y form is not implemented)
-    if prep is not None and prep.regional is None and not getattr(prep, "intercept", False):
+    if prep is not None and prep.regional is None:
         from .ppc import posterior_predictive
 
         with stages.stage(f"posterior predictive checks ({ppc_draws} draws per chain: y, "

@@ -174,3 +174,24 @@ def observed_gram(data: PredictiveData, value):
     z = join_blocks(data.layout, ycols, pt.constant(data.zx), xp=pt)
     zf = z.reshape((data.T * data.N, data.layout.ncol))
     return pt.dot(zf.T, zf)
+
+
+def observed_means(data: PredictiveData, value):
+    """The means over the NT cells of the raw columns of ``data.layout`` as a PyTensor
+    expression of the observed y (the y blocks from ``value``, the X blocks constant): the
+    ``means`` of the sufficient statistics of a model with an intercept
+    (:mod:`bayes_sdm.intercept`)."""
+    import pytensor.tensor as pt
+
+    ycols = y_columns(value, data.w, "none", "QWy", data.layout, xp=pt)
+    ym = ycols.mean(axis=(0, 1))
+    xm = data.z_fe[0, 0]  # the transform 'intercept' projects onto the grand means
+    parts, yi = [], 0
+    for b in data.layout.blocks:
+        sl = data.layout.slice(b)
+        if b in ("y", "Wy", "WWy"):
+            parts.append(ym[yi:yi + 1])
+            yi += 1
+        else:
+            parts.append(pt.constant(xm[sl]))
+    return pt.concatenate(parts)

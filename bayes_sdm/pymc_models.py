@@ -148,7 +148,7 @@ def build_model(stats: SufficientStats, logdet: LogDet, model: Family | str = "s
                                           xp=pt, alpha=alpha))
         else:
             observed_y(stats, logdet, family, data, rho, beta, theta, sigma,
-                       mutable_y=mutable_y)
+                       mutable_y=mutable_y, alpha=alpha)
     return m
 
 
@@ -171,7 +171,7 @@ def _predictive_data_for(stats: SufficientStats, panel, w):
 
 
 def observed_y(stats: SufficientStats, logdet: LogDet | None, family: Family, data, rho, beta,
-               theta, sigma, mutable_y: bool = False, name: str = "y"):
+               theta, sigma, mutable_y: bool = False, name: str = "y", alpha=None):
     """Add the observed ``y`` (dims time, unit) to the model in context (see module docstring).
 
     ``logp(value) = loglik(stats with the Gram matrix of value, ...)``;
@@ -180,13 +180,13 @@ def observed_y(stats: SufficientStats, logdet: LogDet | None, family: Family, da
     """
     import dataclasses
 
-    from .predictive import draw_y, observed_gram
+    from .predictive import draw_y, observed_gram, observed_means
 
     k = stats.K
     two = len(family.spatial_params) == 2  # (rho, lambda) travel as one vector
-    if stats.means is not None:
-        raise InputError("not implemented yet: the observed-y (predictive) form of a model "
-                         "with an intercept")
+    has_alpha = stats.means is not None
+    if has_alpha and alpha is None:
+        raise InputError("a model with an intercept needs its intercept variable (alpha=)")
     if two:
         rho_t = pt.stack(list(rho))
     else:
@@ -194,13 +194,18 @@ def observed_y(stats: SufficientStats, logdet: LogDet | None, family: Family, da
     theta_t = theta if theta is not None else pt.zeros((k,))
     template = pt.zeros((data.T, data.N))
 
-    def logp(value, rho_, beta_, theta_, sigma_, _template):
+    def logp(value, rho_, beta_, theta_, sigma_, *rest):
         st = dataclasses.replace(stats, gram=observed_gram(data, value))
+        if has_alpha:
+            st = dataclasses.replace(st, means=observed_means(data, value))
         th = theta_ if family.durbin else None
         sp = (rho_[0], rho_[1]) if two else rho_
-        return loglik(st, logdet, family, sp, beta_, th, sigma_**2, xp=pt)
+        return loglik(st, logdet, family, sp, beta_, th, sigma_**2, xp=pt,
+                      alpha=rest[0] if has_alpha else None)
 
-    def random(rho_, beta_, theta_, sigma_, _template, rng=None, size=None):
+    def random(rho_, beta_, theta_, sigma_, *rest, rng=None, size=None):
+        # with an intercept the replicated panels carry it at its estimate given the draw
+        # (the fixed-effects convention of bayes_sdm.predictive)
         batch = tuple(size) if size is not None else ()
         r_ = np.asarray(rho_, float)
         params = [r_ if two else r_[..., None], np.asarray(beta_, float),
@@ -214,6 +219,9 @@ def observed_y(stats: SufficientStats, logdet: LogDet | None, family: Family, da
         return out
 
     observed = pm.Data(f"{name}_obs", data.y, dims=("time", "unit")) if mutable_y else data.y
-    return pm.CustomDist(name, rho_t, beta, theta_t, sigma, template, logp=logp, random=random,
-                         signature=("(s)" if two else "()") + ",(k),(k),(),(t,n)->(t,n)",
-                         observed=observed, dims=("time", "unit"))
+    extra = (alpha,) if has_alpha else ()
+    sig = ("(s)" if two else "()") + ",(k),(k),()" + (",()" if has_alpha else "") + \
+        ",(t,n)->(t,n)"
+    return pm.CustomDist(name, rho_t, beta, theta_t, sigma, *extra, template, logp=logp,
+                         random=random, signature=sig, observed=observed,
+                         dims=("time", "unit"))

@@ -35,7 +35,7 @@ import pandas as pd
 
 from . import families
 from .errors import InputError
-from .marginal import ALL_MODELS, log_marginals
+from .marginal import ALL_MODELS, MARGINAL_MODELS, log_marginals
 from .moran import moran_table
 from .panel import FE_TYPES, Panel, check_not_absorbed
 from .spectests import lm_tests
@@ -459,8 +459,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = p.add_argument_group("selection")
     s.add_argument("--spec", help="YAML spec (models/*.yaml) for the data section")
     s.add_argument("--fe", choices=list(FE_TYPES), help="fixed effects (default: the spec's)")
-    s.add_argument("--models", nargs="+", choices=list(ALL_MODELS), default=list(ALL_MODELS),
-                   help="models compared by marginal likelihood")
+    s.add_argument("--models", nargs="+", choices=list(MARGINAL_MODELS),
+                   default=list(ALL_MODELS),
+                   help="models compared by marginal likelihood (default: all but sac; add "
+                        "sac, the lag + error model, as an alternative)")
     s.add_argument("--marginal-fe", nargs="+", choices=list(FE_TYPES),
                    help="also report model probabilities under these fixed effects")
     s.add_argument("--variables", nargs="+", help="variables for Moran's I (default y and x)")

@@ -126,7 +126,7 @@ CASES = [
                                             "--time", "year", "--y", "y", "--x", "a", "b"], 2,
      "needs --weights"),
     ("--data without columns", lambda d: ["--data", str(d / "panel.csv")], 2,
-     "needs --unit --time --y --x --weights"),
+     "needs --unit --y --x --weights"),
     ("negative seed", lambda d: base(d) + ["--seed", "-1"], 2, "sampler.seed"),
     ("zero draws", lambda d: base(d) + ["--draws", "0"], 2, "sampler.draws"),
     ("absurd draws", lambda d: base(d) + ["--draws", "100000000000"], 2, "would need about"),

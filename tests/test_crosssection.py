@@ -276,3 +276,58 @@ def test_cli_cross_section_ml_and_bayes(tmp_path):
     assert "intercept" in set(summ.iloc[:, 0])
     tests = json.loads((out / "tests.json").read_text())
     assert "skipped" in tests["unit_effects_lr_ols"]
+
+
+def test_spec_intercept_field(tmp_path):
+    """YAML ``intercept: false`` round-trips; the default is not written (hashes of specs
+    written before the field are unchanged); a wrong type is refused; a spec and a prepared
+    model that disagree on it are refused."""
+    from bayes_sdm.api import check_spec, spec_for
+    from bayes_sdm.spec import ModelSpec
+
+    base = ModelSpec(fe="none")
+    assert "intercept" not in base.to_dict()
+    old = ModelSpec.from_dict({k: v for k, v in base.to_dict().items()})
+    assert old.intercept is True and old.hash() == base.hash()
+    p = tmp_path / "s.yaml"
+    p.write_text("model: sar\nfe: none\nintercept: false\n")
+    s = ModelSpec.from_yaml(p)
+    assert s.intercept is False and s.to_dict()["intercept"] is False
+    assert s.hash() != ModelSpec(model="sar", fe="none").hash()
+    p.write_text("model: sar\nfe: none\nintercept: 'no'\n")
+    with pytest.raises(InputError, match="intercept must be true/false"):
+        ModelSpec.from_yaml(p)
+    ds = load_dataset("columbus")
+    prep = prepare(ds.panel(), ds.weights, model="sar", fe="none")
+    assert spec_for(prep).intercept is True and spec_for(prep).fe == "none"
+    with pytest.raises(InputError, match="intercept: spec False, prepared True"):
+        check_spec(prep, ModelSpec(model="sar", fe="none", intercept=False))
+
+
+@pytest.mark.parametrize("m", ["sdm", "sem"])
+def test_observed_y_form_with_intercept(columbus, m):
+    """The observed-y form (predictive checks) of an intercept model has the log-density of
+    the sufficient-statistics form, and replicates cross-sections."""
+    import pymc as pm
+
+    from bayes_sdm.pymc_models import build_model
+
+    panel, w = columbus
+    prep = prepare(panel, w, model=m, fe="none")
+    a = build_model(prep.stats, prep.logdet, prep.family)
+    b = build_model(prep.stats, prep.logdet, prep.family, panel=panel, w=w)
+    pt = a.initial_point()
+    pt["intercept"] = np.array(41.0)
+    pt["beta"] = np.array([-1.0, -0.3])
+    assert a.compile_logp()(pt) == pytest.approx(b.compile_logp()(pt), rel=1e-10)
+    with b:
+        pp = pm.sample_prior_predictive(draws=2, random_seed=2)
+    assert pp["prior_predictive"]["y"].shape == (1, 2, 1, panel.N)
+
+
+def test_exact_loo_refuses_intercept_models():
+    from bayes_sdm import elpd
+
+    with pytest.raises(InputError, match="not implemented yet: exact LOO of a model with an "
+                                         "intercept"):
+        elpd._check("intercept", "transform", "QWy")

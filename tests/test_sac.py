@@ -181,7 +181,6 @@ def test_flat_prior_posterior_mode_is_ml():
 
 def test_one_parameter_estimators_refuse_sac():
     from bayes_sdm.exact import sample_exact
-    from bayes_sdm.marginal import log_marginal_exact
     from bayes_sdm.spec import PriorSpec, SamplerSpec
 
     ds = load_dataset("columbus")
@@ -191,8 +190,6 @@ def test_one_parameter_estimators_refuse_sac():
         sample_exact(prep.stats, prep.logdet, SAC)
     with pytest.raises(InputError, match="exact sampler"):
         fit(prep, priors=PriorSpec.preset("flat"), sampler=SamplerSpec(kind="exact"))
-    with pytest.raises(InputError, match="one spatial parameter"):
-        log_marginal_exact(prep.stats, prep.logdet, SAC)
     cig = load_dataset("cigar")
     with pytest.raises(InputError, match="one spatial parameter.*rho and lambda"):
         prepare(cig.panel(), cig.weights, model="sac", fe="twoway", regions="census_region",
@@ -264,3 +261,33 @@ def test_sbc_sac_calibrated_and_broken_fails(tmp_path):
     ub = bad.uniformity().set_index("quantity")
     assert not bad.passed
     assert ub.loc["sigma2", "p_min"] < 1e-6
+
+
+def test_marginal_likelihood_two_dimensional():
+    """SAC's integrand is the SAR one at lambda = 0 and the SEM one at rho = 0; its 2-D
+    quadrature equals scipy's adaptive dblquad; select_model offers it (log_marginals)."""
+    import scipy.integrate as si
+
+    from bayes_sdm import sac
+    from bayes_sdm.marginal import log_integrand, log_marginals
+
+    ds = load_dataset("columbus")
+    p, w = ds.panel(), ds.weights
+    prep = prepare(p, w, model="sac", fe="none")
+    st, ld = prep.stats, prep.logdet
+    x = np.linspace(-0.6, 0.8, 5)
+    np.testing.assert_allclose(sac.log_integrand(st, ld, SAC, x, 0.0),
+                               log_integrand(st, ld, "sar", x), rtol=1e-12)
+    np.testing.assert_allclose(sac.log_integrand(st, ld, SAC, 0.0, x),
+                               log_integrand(st, ld, "sem", x), rtol=1e-12)
+    got = sac.log_marginal(st, ld, SAC)
+    lo, hi = ld.interval
+    mx = float(sac.log_integrand(st, ld, SAC, got["mode"], got["mode_lambda"]))
+    val, err = si.dblquad(
+        lambda lam, r: float(np.exp(sac.log_integrand(st, ld, SAC, r, lam) - mx)),
+        lo + 1e-9, hi - 1e-9, lo + 1e-9, hi - 1e-9, epsabs=0, epsrel=1e-9)
+    want = np.log(val) + mx - 2 * np.log(hi - lo)
+    assert got["log_marginal"] == pytest.approx(want, abs=1e-6)
+    tab = log_marginals(p, w, "none", models=["sar", "sem", "sac"])
+    assert list(tab["model"]) == ["sar", "sem", "sac"]
+    assert tab["probability"].sum() == pytest.approx(1.0)
