@@ -99,6 +99,13 @@ def posterior_predictive(fit, draws: int | None = 250, seed: int | None = None,
     post = post.to_dataset() if hasattr(post, "to_dataset") else post
     post = thin_posterior(post, draws)
     model = predictive_model(prep, priors)
+    if "log_sigma2" in model.named_vars and "log_sigma2" not in post and "sigma2" in post:
+        # the flat-prior (exact sampler) posterior stores sigma2; the model's free variable is
+        # its log (Jeffreys prior), which PyMC would otherwise try to draw from a flat density
+        post = post.assign(log_sigma2=np.log(post["sigma2"]))
+    missing = [v.name for v in model.free_RVs if v.name not in post.data_vars]
+    if missing:
+        raise InputError(f"the posterior lacks {missing}, which the predictive model needs")
     keep = [v for v in post.data_vars if v in model.named_vars and v != "y"]
     with model, _quiet():
         pp = pm.sample_posterior_predictive(post[keep], var_names=["y"], random_seed=seed,

@@ -68,7 +68,7 @@ class PeriodStats:
 
 
 def check_variance_model(prep: Prepared, variance: str = "period") -> None:
-    """Refuse what the period-variance model does not cover (names the problem)."""
+    """Refuse what the period- and unit-variance models do not cover (names the problem)."""
     if variance not in VARIANCES:
         raise InputError(f"unknown variance model {variance!r}; choose from {VARIANCES}")
     if variance == "homoskedastic":
@@ -76,14 +76,14 @@ def check_variance_model(prep: Prepared, variance: str = "period") -> None:
     if prep.regional is not None:
         raise InputError(f"not implemented yet: {variance} variances in a regional model")
     if prep.correction != "transform":
-        raise InputError("period variances need correction 'transform' (the Lee-Yu "
+        raise InputError(f"{variance} variances need correction 'transform' (the Lee-Yu "
                          "likelihood)")
     if len(prep.family.spatial_params) > 1:
-        raise InputError(f"period variances cover families with at most one spatial "
+        raise InputError(f"{variance} variances cover families with at most one spatial "
                          f"parameter, not {prep.model}")
     if prep.intercept:
-        raise InputError("not implemented yet: period variances with an intercept (fe 'none'); "
-                         "use fixed effects or no intercept (--no-intercept)")
+        raise InputError(f"not implemented yet: {variance} variances with an intercept (fe "
+                         "'none'); use fixed effects or no intercept (--no-intercept)")
 
 
 def period_stats(prep: Prepared) -> PeriodStats:

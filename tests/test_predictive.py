@@ -215,3 +215,34 @@ def test_prior_predictive(fitted):
     assert np.isfinite(y.values).all()
     with pytest.raises(InputError, match="flat"):
         prior_predictive(res.prepared, priors=PriorSpec.preset("flat"), draws=5)
+
+
+def test_posterior_predictive_after_exact_sampler():
+    """The exact sampler (flat priors) stores sigma2, not the model's free log(sigma2): the
+    predictive check derives it instead of asking PyMC to draw from a flat density (this
+    failed with 'Cannot sample from flat variable'); replicates centre on the data."""
+    from bayes_sdm import api
+    from bayes_sdm.ppc import posterior_predictive
+    from bayes_sdm.spec import PriorSpec, SamplerSpec
+
+    panel, w = random_panel(n=15, t=4, seed=5)
+    prep = api.prepare(panel, w, "sar", "twoway")
+    res = api.fit(prep, sampler=SamplerSpec(kind="exact", draws=50, chains=2, seed=1),
+                  priors=PriorSpec.preset("flat"))
+    y = posterior_predictive(res, draws=20, seed=3)
+    assert y.shape == (2, 20, panel.T, panel.N) and np.isfinite(y.values).all()
+    # the spread of the replicates is the model's: per cell, the law of total variance over
+    # the draws used (SAR: sigma2 diag((I - rho W)^-1 (I - rho W)^-T) plus the mean's spread)
+    post = res.idata["posterior"].to_dataset().isel(draw=slice(None, None, 50 // 20))
+    n, wm, X, yo = panel.N, w.matrix, panel.X, panel.y  # noqa: N806
+    means, variances = [], []
+    for r, b, s2 in zip(post["rho"].values.ravel(), post["beta"].values.reshape(-1, panel.K),
+                        post["sigma2"].values.ravel()):
+        a_inv = np.linalg.inv(np.eye(n) - r * wm)
+        e = yo - r * (wm @ yo.T).T - X @ b
+        fe = e.mean(0)[None, :] + e.mean(1)[:, None] - e.mean()
+        means.append((a_inv @ (X @ b + fe).T).T)
+        variances.append(np.broadcast_to(s2 * np.sum(a_inv**2, axis=1), yo.shape))
+    v_theory = np.mean(variances, axis=0) + np.var(means, axis=0)
+    ratio = y.values.reshape(-1, *yo.shape).var(0) / v_theory
+    assert ratio.mean() == pytest.approx(1.0, abs=0.15)

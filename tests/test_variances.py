@@ -224,7 +224,10 @@ def test_unit_loglik_equals_dense(fe):
     from bayes_sdm.variances import unit_loglik, unit_stats
 
     panel, w, _ = _simulate(n=12, t=5, seed=8)
-    prep = prepare(panel, w, "sdm", fe)
+    if fe == "none":  # an intercept is refused (not implemented); the model without one
+        with pytest.raises(InputError, match="unit variances with an intercept"):
+            unit_stats(prepare(panel, w, "sdm", fe))
+    prep = prepare(panel, w, "sdm", fe, intercept=False)
     us = unit_stats(prep)
     rng = np.random.default_rng(4)
     for _ in range(2):
