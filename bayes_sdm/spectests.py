@@ -139,8 +139,9 @@ def lm_tests(panel: Panel, w: SpatialWeights, fe: str = "twoway",
     Parameters
     ----------
     panel, w : the data and the weights (rows aligned)
-    fe : ``twoway`` | ``unit`` | ``time`` | ``none`` (``none``: pooled OLS without intercept,
-        consistent with the rest of the package; demean the data yourself for an intercept)
+    fe : ``twoway`` | ``unit`` | ``time`` | ``none`` (``none``: pooled OLS *without* an
+        intercept, unlike ``prepare(fe="none")``, which estimates one by default; demean the
+        data yourself for an intercept)
     convention : ``"elhorst"`` (default) or ``"leeyu"`` (see the module docstring)
     return_parts : also return the :class:`LMParts`
 
