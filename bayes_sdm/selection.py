@@ -358,6 +358,11 @@ def select_model(panel: Panel, w: SpatialWeights, fe: str = "twoway",
         mor = run(moran_table, panel, w, variables)
     lm = run(lm_tests, panel, w, fe, convention=lm_convention)
     notes: list[str] = []
+    if fe == "none":
+        notes.append("fe none: the LM tests, ML tests and marginal likelihoods here are of models "
+                     "without an intercept (not implemented yet with one), while fit_region "
+                     "estimates an intercept by default; compare with fit_region --no-intercept "
+                     "or centre y and the regressors first.")
     ml_f = run(ml_tests, panel, w, fe, correction, lag_convention) if ml else None
     mfe = [fe] if marginal_fe is None else list(marginal_fe)
     if fe not in mfe:
