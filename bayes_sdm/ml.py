@@ -287,7 +287,8 @@ class MLResult:
         with np.errstate(divide="ignore", invalid="ignore"):
             z = est / se
         p = 2.0 * sstats.norm.sf(np.abs(z))
-        isig = list(self.params.index).index("sigma2")
+        # variances (sigma2, or sigma2[<period>] with period variances) get no z-test of zero
+        isig = np.array([str(n).startswith("sigma2") for n in self.params.index])
         z[isig] = p[isig] = np.nan
         df = pd.DataFrame({"parameter": list(self.params.index), "estimate": est, "se": se,
                            "z": z, "p": p})

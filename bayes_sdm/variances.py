@@ -147,24 +147,8 @@ def _profile(ps: PeriodStats, prep: Prepared, s: float, w: np.ndarray):
 
 @dataclass
 class PeriodMLResult(MLResult):
-    """ML with period variances: rows ``sigma2[<period>]`` instead of ``sigma2``."""
-
-    def table(self) -> pd.DataFrame:
-        from scipy import stats as sstats
-
-        est = self.params.to_numpy(dtype=float)
-        se = self.se.to_numpy(dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = est / se
-        p = 2.0 * sstats.norm.sf(np.abs(z))
-        isig = np.array([n.startswith("sigma2") for n in self.params.index])
-        z[isig] = p[isig] = np.nan
-        df = pd.DataFrame({"parameter": list(self.params.index), "estimate": est, "se": se,
-                           "z": z, "p": p})
-        extra = pd.DataFrame({"parameter": ["loglik", "aic", "bic"],
-                              "estimate": [self.loglik, self.aic, self.bic],
-                              "se": np.nan, "z": np.nan, "p": np.nan})
-        return pd.concat([df, extra], ignore_index=True)
+    """ML with period variances: rows ``sigma2[<period>]`` instead of ``sigma2`` (its
+    :meth:`~bayes_sdm.ml.MLResult.table` gives them no z-test, like ``sigma2``)."""
 
 
 def _split_params(prep: Prepared, vec: np.ndarray):
