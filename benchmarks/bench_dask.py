@@ -62,8 +62,21 @@ def write_panel(folder: Path, n: int, t: int, k: int, seed: int = 1) -> dict:
     return {"bytes_in_memory": int(n * t * (3 + 2 + k) * 8)}
 
 
+def _peak_gb() -> float:
+    """This process's peak resident memory (GB): VmHWM where /proc has it.  ru_maxrss is not
+    used for workers: Linux keeps it across execve, so a spawned worker reports its parent's
+    high-water mark whenever its own is lower."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def _worker_rss(client) -> dict:
-    return client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+    return client.run(_peak_gb)
 
 
 def run_parquet(folder: Path, n: int, t: int, k: int, workers: int) -> dict:
