@@ -412,3 +412,30 @@ def test_memory_limited_small(tmp_path):
     assert all(lim <= 400 * 2**20 for lim in limits)
     assert all(p < 400 for p in peaks.values())
     assert (meta.N, meta.T) == (60_000, 10) and np.all(np.isfinite(st.gram))
+
+
+@pytest.mark.slow
+def test_study_bayesian_fits_as_tasks_equal_in_process(client):
+    """replicate_study --cluster: the pooled, separate-regional and hierarchical fits run as
+    three Dask tasks and give the draws of the in-process fits (same seeds).  Slow tier (about
+    a minute); it failed once in its first four runs, for a reason that was not captured."""
+    from bayes_sdm.datasets import load_dataset
+    from bayes_sdm.panel import panel_from_frame
+    from bayes_sdm.spec import ModelSpec
+    from bayes_sdm.study.compute import compute_bayes
+    from bayes_sdm.weights import economic_distance
+
+    f = load_dataset("synthetic_ua").frame
+    keep = [c for _, g in f.groupby("region") for c in sorted(g.city.unique())[:8]]
+    sub = f[f.city.isin(keep) & (f.year <= 2007)].reset_index(drop=True)
+    x = ["mar", "jacobs"]
+    w = economic_distance(sub.groupby("city").gdp_pc.mean())
+    panel = panel_from_frame(sub, "city", "year", "resi", x, units=w.ids, unit_cols=["region"])
+    regions = panel.unit_info["region"].astype(str)
+    spec = ModelSpec(model="sdm", fe="twoway")
+    kw = dict(draws=30, tune=30, chains=1, seed=11)
+    a = compute_bayes(panel, w, regions, spec.copy(), **kw)
+    b = compute_bayes(panel, w, regions, spec.copy(), **kw, client=client)
+    for part in ("pooled", "separate", "hierarchical"):
+        pa, pb = getattr(a, part)["posterior"], getattr(b, part)["posterior"]
+        np.testing.assert_array_equal(pa["beta"].values, pb["beta"].values)

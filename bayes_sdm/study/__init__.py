@@ -31,10 +31,11 @@ class StudyResult:
 
 def write_study(inputs, spec, out: Path, *, draws: int = 500, tune: int = 500, chains: int = 2,
                 seed: int = 20260101, assumption: str = "normality", progress=None,
-                command: str = "", bayes: bool = True) -> StudyResult:
+                command: str = "", bayes: bool = True, client=None) -> StudyResult:
     """Compute the study on ``inputs`` (:func:`bayes_sdm.inputs.load_inputs`) with the ML
     conventions and priors of ``spec`` and write ``out/tables/``; ``bayes=False`` skips the
-    Bayesian fits (tables 4 and 5 then hold the ML columns only).
+    Bayesian fits (tables 4 and 5 then hold the ML columns only); with a Dask ``client`` the
+    Bayesian fits run as parallel tasks.
 
     Raises
     ------
@@ -53,7 +54,7 @@ def write_study(inputs, spec, out: Path, *, draws: int = 500, tune: int = 500, c
                     assumption, progress)
     if bayes:
         bayes = compute_bayes(panel, w, inputs.regions, spec.copy(), draws, tune, chains, seed,
-                              progress)
+                              progress, client=client)
     else:
         from .compute import BayesPart
 

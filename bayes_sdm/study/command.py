@@ -5,6 +5,7 @@ Writes ``--out`` (default ``runs/study-<dataset>``) atomically (:class:`~bayes_s
 RunFolder`): ``tables/table{1..5}_*.{csv,md,tex}`` and ``tables/README.md``.  Exit codes
 (:mod:`bayes_sdm.commands`): 0 ok; 1 the tables were written but a Bayesian fit's convergence
 diagnostics failed (raise ``--draws``); 2 bad input; 3 numerical failure; 130 interrupted.
+``--cluster local:K|tcp://...`` runs the three Bayesian fits as Dask tasks.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pathlib import Path
 
 from ..commands import (
     RunFolder,
+    add_cluster_argument,
     add_data_arguments,
+    cluster_session,
     load_data,
     run_command,
     spec_from_args,
@@ -50,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the Bayesian fits (tables 4 and 5 with the ML columns only; "
                         "seconds)")
     p.add_argument("--quiet", action="store_true")
+    add_cluster_argument(p)
     return p
 
 
@@ -72,11 +76,11 @@ def run(argv: list[str] | None = None) -> int:
     stages = Stages(quiet=a.quiet)
     inputs = load_data(spec.data, need_regions=True, progress=stages)
     out = out or Path("runs") / f"study-{inputs.label}"
-    with RunFolder(out) as tmp:
+    with cluster_session(a.cluster or spec.cluster, a.quiet) as client, RunFolder(out) as tmp:
         res = write_study(inputs, spec, tmp, draws=a.draws,
                           tune=a.draws if a.tune is None else a.tune, chains=a.chains,
                           seed=a.seed, assumption=a.moran_assumption, progress=stages,
-                          bayes=not a.ml_only,
+                          bayes=not a.ml_only, client=client,
                           command=" ".join(["replicate_study.py", *(argv or [])]))
     failed = {k: d.failures() for k, d in res.bayes.diagnostics.items() if not d.passed}
     stages.finish(f"wrote {out}/tables/")

@@ -72,36 +72,49 @@ def compute_ml(panel, w, regions, fe: str = "twoway", correction: str = "transfo
     return MLPart(mt, assumption, lm, fe_tests, ml_tests, fits, r2, by_region)
 
 
-def compute_bayes(panel, w, regions, spec, draws: int, tune: int, chains: int, seed: int,
-                  progress=None) -> BayesPart:
-    """The pooled Bayesian SDM and, given ``regions``, the separate regional fits (no pooling,
-    block W) and the hierarchical model (partial pooling, block W)."""
+def _bayes_fit(panel, w, regions, spec, pooling: str | None):
+    """One Bayesian SDM of the study: pooled (``pooling`` None) or regional with a block W
+    (``none``: the regions fitted separately; ``partial``: the hierarchy).  A function of its
+    arguments only, so it runs the same in this process and as a Dask task."""
     from .. import api
     from ..spec import HierarchySpec
 
+    s = spec.copy()
+    s.hierarchy = None if pooling is None else HierarchySpec(pooling=pooling, regional_w="block")
+    s.validate()
+    prep = api.prepare(panel, w, s.model, s.fe, s.correction, s.lag_convention, s.logdet,
+                       regions=None if pooling is None else regions, hierarchy=s.hierarchy)
+    return api.fit(prep, s, progressbar=False)
+
+
+#: the study's Bayesian fits: key, pooling, stage label
+BAYES_FITS = (("pooled", None, "Bayesian SDM (pooled)"),
+              ("separate", "none", "Bayesian SDM by region (separate fits)"),
+              ("hierarchical", "partial", "Bayesian SDM by region (hierarchical)"))
+
+
+def compute_bayes(panel, w, regions, spec, draws: int, tune: int, chains: int, seed: int,
+                  progress=None, client=None) -> BayesPart:
+    """The pooled Bayesian SDM and, given ``regions``, the separate regional fits (no pooling,
+    block W) and the hierarchical model (partial pooling, block W).  With a Dask ``client``
+    the fits run as parallel tasks on its workers (same seeds, same draws)."""
     stage = _stage(progress)
     sampler = spec.sampler
     sampler.draws, sampler.tune, sampler.chains, sampler.seed = draws, tune, chains, seed
     spec.hierarchy = None
     spec.validate()
-    fits = {}
-    prep = api.prepare(panel, w, spec.model, spec.fe, spec.correction, spec.lag_convention,
-                       spec.logdet)
-    with stage("Bayesian SDM (pooled)"):
-        fits["pooled"] = api.fit(prep, spec, progressbar=False)
-    for key, pooling in (("separate", "none"), ("hierarchical", "partial")):
-        if regions is None:
-            fits[key] = None
-            continue
-        h = HierarchySpec(pooling=pooling, regional_w="block")
-        s = spec.copy()
-        s.hierarchy = h
-        s.validate()
-        rp = api.prepare(panel, w, s.model, s.fe, s.correction, s.lag_convention, s.logdet,
-                         regions=regions, hierarchy=h)
-        what = "separate fits" if pooling == "none" else "hierarchical"
-        with stage(f"Bayesian SDM by region ({what})"):
-            fits[key] = api.fit(rp, s, progressbar=False)
+    todo = [(k, p, label) for k, p, label in BAYES_FITS if p is None or regions is not None]
+    fits = {k: None for k, _, _ in BAYES_FITS}
+    if client is None:
+        for key, pooling, label in todo:
+            with stage(label):
+                fits[key] = _bayes_fit(panel, w, regions, spec, pooling)
+    else:
+        with stage(f"Bayesian SDM: {len(todo)} fits as Dask tasks"):
+            futs = {key: client.submit(_bayes_fit, panel, w, regions, spec, pooling,
+                                       pure=False, key=f"study-bayes-{key}-{seed}")
+                    for key, pooling, _ in todo}
+            fits.update(client.gather(futs))
     diags = {k: f.diagnostics() for k, f in fits.items() if f is not None}
     note = f"{chains} chains x {draws} draws after {tune} tuning steps (NUTS)"
     return BayesPart(fits["pooled"], fits["separate"], fits["hierarchical"], diags, note)
