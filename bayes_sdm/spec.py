@@ -307,6 +307,12 @@ class ModelSpec:
             if self.hierarchy is not None:
                 raise InputError("fe: random is not implemented yet for regional models "
                                  "(hierarchy); use fixed effects or drop the hierarchy")
+            if self.dynamic or self.variance != "homoskedastic":
+                raise InputError("fe: random is not implemented yet with dynamic: or variance: "
+                                 "(use fixed effects for those)")
+        if self.intercept is False and self.fe != "none":
+            raise InputError(f"intercept: false applies to fe: none (a pooled panel or a "
+                             f"cross-section); fe: {self.fe} has no separate intercept to drop")
         if self.correction not in CORRECTIONS:
             raise InputError(f"unknown correction {self.correction!r}; choose from {CORRECTIONS}")
         if self.lag_convention not in LAG_CONVENTIONS:

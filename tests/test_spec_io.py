@@ -69,3 +69,14 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
     with pytest.raises(RuntimeError):
         atomic_write(tmp_path / "out.csv", boom)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_options_that_would_be_ignored_are_refused():
+    """Nothing silently dropped: random effects with dynamic:/variance:, and intercept: false
+    with fixed effects (which hold their own intercept), are refused by name."""
+    for kw in ({"dynamic": True}, {"variance": "period"}):
+        with pytest.raises(InputError, match="fe: random is not implemented yet with dynamic"):
+            ModelSpec(model="sar", fe="random", **kw).validate()
+    with pytest.raises(InputError, match="intercept: false applies to fe: none"):
+        ModelSpec(model="sar", fe="twoway", intercept=False).validate()
+    ModelSpec(model="sar", fe="none", intercept=False).validate()
