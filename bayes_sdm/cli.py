@@ -33,12 +33,14 @@ from .commands import (
 from .design import LAG_CONVENTIONS
 from .errors import EXIT_DIAGNOSTICS, EXIT_OK, InputError
 from .spec import (
+    DYNAMIC_FORMS,
     FE_CHOICES,
     LOGDET_METHODS,
     NUTS_SAMPLERS,
     POOLINGS,
     RANDOM,
     REGIONAL_W,
+    VARIANCES,
     HierarchySpec,
     ModelSpec,
     PriorSpec,
@@ -70,9 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dynamic panel: y(t-1) and W y(t-1) as regressors (Yu, de Jong & Lee "
                         "2008 ML; Bayesian with correlated random effects); short- and long-run "
                         "effects")
-    m.add_argument("--dynamic-form", choices=["unrestricted", "restricted"],
+    m.add_argument("--dynamic-form", choices=list(DYNAMIC_FORMS),
                    help="unrestricted (default) or restricted: eta = -tau rho")
-    m.add_argument("--variance", choices=["homoskedastic", "period", "unit"],
+    m.add_argument("--variance", choices=list(VARIANCES),
                    help="error variance: one sigma^2 (default), one per period (sigma_t^2 "
                         "under the Lee-Yu transform) or unit scales sigma^2 v_i (inverse-chi^2(4)"
                         "/4 prior; Bayesian only)")
@@ -284,15 +286,26 @@ def _fit_and_write(a, spec: ModelSpec, inputs, out: Path, stages, client=None):
                "region_contrasts.csv)", q)
         _print(format_table(contrasts[contrasts["effect"] == "total"]), q)
     else:
-        _print("\nPosterior (mean, sd, 94% HDI)", q)
-        _print(format_table(summ), q)
-        _print("\nEffects (LeSage & Pace 2009)", q)
-        _print(format_table(_with_truth(eff, inputs.truth, spec.data.region)), q)
-    written = ""
-    if tables.figures:
-        written = (f"wrote {len(tables.figures)} figures (figures/), "
-                   + " and ".join(p.name for p in tables.reports))
-    return EXIT_OK, result, tables.diagnostics, written
+        _print_posterior(summ, _with_truth(eff, inputs.truth, spec.data.region), q)
+    return EXIT_OK, result, tables.diagnostics, _figures_written(tables)
+
+
+def _print_posterior(summary, effects, quiet: bool) -> None:
+    """The pooled posterior and effects tables on stdout."""
+    from .reporting import format_table
+
+    _print("\nPosterior (mean, sd, 94% HDI)", quiet)
+    _print(format_table(summary), quiet)
+    _print("\nEffects (LeSage & Pace 2009)", quiet)
+    _print(format_table(effects), quiet)
+
+
+def _figures_written(tables) -> str:
+    """What the run wrote besides the tables (figures and reports), for the last line."""
+    if not tables.figures:
+        return ""
+    return (f"wrote {len(tables.figures)} figures (figures/), "
+            + " and ".join(p.name for p in tables.reports))
 
 
 def _ml_by_region(a, spec: ModelSpec, inputs, out: Path, stages) -> str:
@@ -361,15 +374,8 @@ def _fit_random(a, spec: ModelSpec, inputs, out: Path, stages):
                                 logdet=res.logdet if res is not None else None,
                                 progressbar=not (a.no_progress or q), progress=stages)
     tables = write_run(result, out, ml=res, plots=a.plots, progress=stages)
-    _print("\nPosterior (mean, sd, 94% HDI)", q)
-    _print(format_table(tables.summary), q)
-    _print("\nEffects (LeSage & Pace 2009)", q)
-    _print(format_table(tables.effects), q)
-    written = ""
-    if tables.figures:
-        written = (f"wrote {len(tables.figures)} figures (figures/), "
-                   + " and ".join(p.name for p in tables.reports))
-    return EXIT_OK, result, tables.diagnostics, written
+    _print_posterior(tables.summary, tables.effects, q)
+    return EXIT_OK, result, tables.diagnostics, _figures_written(tables)
 
 
 def _finish(result, diag, stages) -> int:

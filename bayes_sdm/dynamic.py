@@ -78,9 +78,9 @@ from .families import Family
 from .logdet import LogDet, make_logdet
 from .ml import HDI_PROB, MLResult
 from .panel import Panel
+from .spec import DYNAMIC_FORMS
 from .weights import SpatialWeights
 
-DYNAMIC_FORMS = ("unrestricted", "restricted")
 DYNAMIC_CORRECTIONS = ("bias", "none")
 DYNAMIC_SE = ("ydl", "expected")
 DYNAMIC_FE = ("none", "unit", "time", "twoway")

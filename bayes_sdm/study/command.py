@@ -23,6 +23,7 @@ from ..commands import (
     run_command,
     spec_from_args,
 )
+from ..design import LAG_CONVENTIONS
 from ..errors import EXIT_DIAGNOSTICS, EXIT_OK, InputError
 
 
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=20260101)
     p.add_argument("--correction", choices=["transform", "none", "bias"],
                    help="ML likelihood convention (default: the spec's, Lee-Yu transform)")
-    p.add_argument("--lag-convention", choices=["QWy", "WQy"],
+    p.add_argument("--lag-convention", choices=list(LAG_CONVENTIONS),
                    help="QWy: lag then demean (Lee-Yu, default); WQy: demean then lag (splm, "
                         "xsmle)")
     p.add_argument("--moran-assumption", choices=["normality", "randomization"],
