@@ -296,6 +296,32 @@ def loglik(stats: SufficientStats, logdet, family: Family | str, spatial, beta, 
     return gaussian_loglik(stats.terms, s, sigma2, jac, xp=xp)
 
 
+def concentrated_ls(gram: np.ndarray, u: np.ndarray, m: np.ndarray, what: str = "transformed"):
+    """The coefficients concentrated out of SSE(b) = (u + m b)' G (u + m b), vectorised over
+    the leading dimensions of ``u`` (..., C) and ``m`` (..., C, p) (one row per value of the
+    spatial parameter(s); :func:`coef_layout` gives u and m as affine functions of them).
+
+    Returns (b (..., p), S = min_b SSE (...), log|m'Gm| (...)).
+
+    Raises
+    ------
+    InputError
+        m'Gm singular (the ``what`` regressors are collinear).
+    """
+    gm = np.einsum("ij,...jp->...ip", gram, m)
+    mgm = np.einsum("...ip,...iq->...pq", m, gm)
+    mgu = np.einsum("...ip,...i->...p", gm, u)
+    sign, logdet_mgm = np.linalg.slogdet(mgm)
+    if np.any(sign <= 0):
+        raise InputError(f"singular design: the ({what}) regressors are collinear")
+    try:
+        b = -np.linalg.solve(mgm, mgu[..., None])[..., 0]
+    except np.linalg.LinAlgError as err:
+        raise InputError(f"singular design: the ({what}) regressors are collinear") from err
+    ugu = np.einsum("...i,ij,...j->...", u, gram, u)
+    return b, ugu + (mgu * b).sum(axis=-1), logdet_mgm
+
+
 def _singular(err):
     return InputError("singular design: the (transformed) regressors are collinear")
 

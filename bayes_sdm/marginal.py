@@ -69,7 +69,13 @@ from . import families
 from .design import FE_TYPES, Layout
 from .errors import InputError
 from .families import Family
-from .likelihood import SufficientStats, coef_layout, jacobian, sufficient_stats
+from .likelihood import (
+    SufficientStats,
+    coef_layout,
+    concentrated_ls,
+    jacobian,
+    sufficient_stats,
+)
 from .logdet import LogDet, make_logdet
 from .panel import Panel, check_not_absorbed
 from .weights import SpatialWeights
@@ -98,15 +104,7 @@ def profile_terms(stats: SufficientStats, model: Family | str,
         r = np.zeros_like(r)
     u = u0[None, :] + r[:, None] * u1[None, :]  # (R, C)
     m = m0[None] + r[:, None, None] * m1[None]  # (R, C, p)
-    gm = np.einsum("ij,rjp->rip", g, m)
-    axx = np.einsum("rip,riq->rpq", m, gm)
-    axy = np.einsum("rip,ri->rp", gm, u)
-    ayy = np.einsum("ri,ij,rj->r", u, g, u)
-    sign, logdet_xx = np.linalg.slogdet(axx)
-    if np.any(sign <= 0):
-        raise InputError("singular design: the (transformed) regressors are collinear")
-    b = np.linalg.solve(axx, axy[..., None])[..., 0]
-    s = ayy - np.einsum("rp,rp->r", axy, b)
+    _, s, logdet_xx = concentrated_ls(g, u, m)
     return s.reshape(rho.shape), logdet_xx.reshape(rho.shape)
 
 

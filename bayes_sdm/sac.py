@@ -60,7 +60,13 @@ from . import families
 from .design import Layout, demean
 from .errors import InputError
 from .families import Family
-from .likelihood import SufficientStats, coef_vector, gaussian_loglik, jacobian
+from .likelihood import (
+    SufficientStats,
+    coef_vector,
+    concentrated_ls,
+    gaussian_loglik,
+    jacobian,
+)
 from .logdet import LogDet
 
 #: largest N for the dense traces of the information matrix
@@ -125,16 +131,7 @@ def profile(stats: SufficientStats, family: Family | str, rho, lam):
     family = _check(family)
     rho, lam = np.broadcast_arrays(np.asarray(rho, float), np.asarray(lam, float))
     u, m = coef_parts(stats, family, rho, lam)
-    g = stats.gram
-    gm = np.einsum("ij,...jp->...ip", g, m)
-    mgm = np.einsum("...ip,...iq->...pq", m, gm)
-    mgu = np.einsum("...ip,...i->...p", gm, u)
-    try:
-        coef = -np.linalg.solve(mgm, mgu[..., None])[..., 0]
-    except np.linalg.LinAlgError as err:
-        raise InputError("singular design: the (filtered) regressors are collinear") from err
-    ugu = np.einsum("...i,ij,...j->...", u, g, u)
-    s = ugu + (mgu * coef).sum(axis=-1)
+    coef, s, _ = concentrated_ls(stats.gram, u, m, "filtered")
     return coef, s
 
 
@@ -324,15 +321,7 @@ def log_integrand(stats: SufficientStats, logdet: LogDet, family: Family | str, 
     family = _check(family)
     rho, lam = np.broadcast_arrays(np.asarray(rho, float), np.asarray(lam, float))
     u, m = coef_parts(stats, family, rho, lam)
-    g = stats.gram
-    gm = np.einsum("ij,...jp->...ip", g, m)
-    axx = np.einsum("...ip,...iq->...pq", m, gm)
-    axy = np.einsum("...ip,...i->...p", gm, u)
-    ayy = np.einsum("...i,ij,...j->...", u, g, u)
-    sign, ldx = np.linalg.slogdet(axx)
-    if np.any(sign <= 0):
-        raise InputError("singular design: the (transformed) regressors are collinear")
-    s = ayy - (axy * np.linalg.solve(axx, axy[..., None])[..., 0]).sum(axis=-1)
+    _, s, ldx = concentrated_ls(stats.gram, u, m)
     p = family.n_coef(stats.K) + (stats.means is not None)
     a = 0.5 * (stats.terms.n_eff - p)
     if a <= 0:
