@@ -15,12 +15,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .dynamic import DynamicData, fit_dynamic_ml, prepare_dynamic
 from .errors import EXIT_OK, InputError
-from .reporting import HDI_PROB, flat_summary, format_table
+from .reporting import flat_summary, format_table, horizon_effects_table
 
 #: ``--ml-correction`` -> the dynamic ML correction (``transform``, the static default, means
 #: the Yu-de Jong-Lee bias-corrected estimator here)
@@ -45,21 +44,7 @@ class DynamicFit:
 
     def effects_table(self) -> pd.DataFrame:
         """horizon, variable, effect, mean, sd, hdi_3%, hdi_97%, prob_positive."""
-        from .ml import hdi_interval
-
-        da = self.idata["posterior"]["effects"]
-        rows = []
-        for h in da.coords["horizon"].values:
-            for coef in da.coords["coef"].values:
-                for eff in da.coords["effect"].values:
-                    x = da.sel(horizon=h, coef=coef, effect=eff).values.ravel()
-                    lo, hi = hdi_interval(x, HDI_PROB)
-                    rows.append({"horizon": str(h), "variable": str(coef), "effect": str(eff),
-                                 "mean": float(np.nanmean(x)), "sd": float(np.nanstd(x,
-                                                                                      ddof=1)),
-                                 "hdi_3%": lo, "hdi_97%": hi,
-                                 "prob_positive": float(np.mean(x > 0))})
-        return pd.DataFrame(rows)
+        return horizon_effects_table(self.idata["posterior"]["effects"])
 
     def diagnostics(self):
         from .diagnostics import diagnose

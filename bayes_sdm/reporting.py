@@ -74,6 +74,8 @@ def effects_table(idata, var: str = "effects") -> pd.DataFrame:
     if var == "effects" and is_regional(idata):
         return regional_effects_table(idata)
     da = idata["posterior"][var]
+    if "horizon" in da.dims:
+        return horizon_effects_table(da)
     hdi = az.hdi(idata, var_names=[var], prob=HDI_PROB)[var]
     rows = []
     for coef in da.coords["coef"].values:
@@ -83,6 +85,25 @@ def effects_table(idata, var: str = "effects") -> pd.DataFrame:
             rows.append({"variable": str(coef), "effect": str(eff), "mean": float(x.mean()),
                          "sd": float(x.std(ddof=1)), "hdi_3%": float(h[0]),
                          "hdi_97%": float(h[1]), "prob_positive": float((x > 0).mean())})
+    return pd.DataFrame(rows)
+
+
+def horizon_effects_table(da) -> pd.DataFrame:
+    """horizon, variable, effect, mean, sd, hdi_3%, hdi_97%, prob_positive of a dynamic fit's
+    short- and long-run effects (:mod:`bayes_sdm.dynamic`); long-run draws are NaN where a draw
+    is not stationary, so the moments skip them."""
+    from .ml import hdi_interval
+
+    rows = []
+    for h in da.coords["horizon"].values:
+        for coef in da.coords["coef"].values:
+            for eff in da.coords["effect"].values:
+                x = da.sel(horizon=h, coef=coef, effect=eff).values.ravel()
+                lo, hi = hdi_interval(x, HDI_PROB)
+                rows.append({"horizon": str(h), "variable": str(coef), "effect": str(eff),
+                             "mean": float(np.nanmean(x)), "sd": float(np.nanstd(x, ddof=1)),
+                             "hdi_3%": lo, "hdi_97%": hi,
+                             "prob_positive": float(np.mean(x > 0))})
     return pd.DataFrame(rows)
 
 

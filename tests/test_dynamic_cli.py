@@ -51,6 +51,11 @@ def test_cli_dynamic_bayes_writes_both_horizons(tmp_path):
     assert {"rho", "tau", "eta", "sigma_mu", "psi[y0]"} <= set(summ.parameter)
     diag = json.loads((out / "diagnostics.json").read_text())
     assert diag["dynamic_form"] == "unrestricted" and "passed" in diag
+    # the folder reads back with the same short- and long-run effects table
+    from bayes_sdm import load_fit
+
+    back = load_fit(out).effects_table()
+    pd.testing.assert_frame_equal(back, eff, check_exact=False, rtol=1e-9)
 
 
 def test_cli_dynamic_refuses_sem(capsys, tmp_path):
