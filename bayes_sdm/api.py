@@ -336,7 +336,9 @@ def fit(prep: Prepared, spec: ModelSpec | None = None, *, priors: PriorSpec | No
     if eff_sampler.kind == "nuts":
         from .sampling import resolve_sampler
 
-        idata.attrs["nuts_sampler"] = resolve_sampler(eff_sampler.nuts_sampler)
+        # the implementation that ran (``closed-form`` stamps itself; auto may pick it)
+        idata.attrs["nuts_sampler"] = idata.attrs.get("nuts_sampler") or \
+            resolve_sampler(eff_sampler.nuts_sampler)
     sname = prep.family.spatial_params[0] if prep.family.spatial_params else None
     if rm is None and sname and prep.logdet is not None:
         # how far the log-determinant's approximation can move this posterior (diagnostics)
@@ -348,13 +350,13 @@ def fit(prep: Prepared, spec: ModelSpec | None = None, *, priors: PriorSpec | No
                      regional_model=rm)
 
 
-def _draws_text(s: SamplerSpec) -> str:
+def _draws_text(s: SamplerSpec, name: str | None = None) -> str:
     if s.kind == "exact":
         return f"exact grid sampler, {s.chains} x {s.draws:,} independent draws"
     from .sampling import resolve_sampler
 
-    return (f"{resolve_sampler(s.nuts_sampler)}, {s.chains} chains x {s.draws:,} draws after "
-            f"{s.tune:,} tuning")
+    return (f"{name or resolve_sampler(s.nuts_sampler)}, {s.chains} chains x {s.draws:,} "
+            f"draws after {s.tune:,} tuning")
 
 
 def _run_sampler(cs, seed, progressbar: bool, stages, what: str):
@@ -387,7 +389,8 @@ def _sample_pooled(prep: Prepared, spec: ModelSpec, progressbar: bool, stages):
             build = build_period_model if spec.variance == "period" else build_unit_model
             target = build(prep, spec.priors)
         cs = compile_sampler(target, s, spec.priors)
-    return _run_sampler(cs, None, progressbar, stages, f" ({_draws_text(s)})")
+    return _run_sampler(cs, None, progressbar, stages,
+                        f" ({_draws_text(s, getattr(cs, 'name', None))})")
 
 
 def _sample_regional(prep: Prepared, spec: ModelSpec, progressbar: bool, stages):

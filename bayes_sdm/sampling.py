@@ -8,6 +8,15 @@ spatial parameter).
 
 NUTS implementations (``SamplerSpec.nuts_sampler``):
 
+``closed-form`` (what ``auto`` picks for a prepared pooled model it covers)
+    nutpie's Rust NUTS on the closed-form log-density and gradient of the pooled Gaussian
+    posterior (:mod:`bayes_sdm.closed_form`, :mod:`bayes_sdm.closed_form_nuts`): numba C
+    callbacks cached on disk, no PyMC or PyTensor, no Python per gradient, parallel chains.
+    Covers SAR, SDM, SEM, SDEM and SLX with one sigma^2, any FE (and the ``fe="none"``
+    intercept), every prior of :class:`~bayes_sdm.spec.PriorSpec`, eigenvalue, Chebyshev and
+    block log-determinants; anything else (SAC, regional, random effects, dynamic, variance
+    models, predictive checks, other log-determinants) keeps the PyMC model below, and an
+    explicit ``closed-form`` says so with a warning.
 ``nutpie-pyfunc`` (the default through ``auto`` when nutpie is installed)
     nutpie's Rust NUTS (the adaptation of Stan's NUTS, Hoffman & Gelman 2014, JMLR 15:1593-1623,
     with nutpie's gradient-based mass-matrix adaptation) calling, through nutpie's
@@ -49,7 +58,7 @@ from .errors import InputError, Interrupted, NumericalError
 from .spec import NUTS_SAMPLERS, PriorSpec, SamplerSpec
 
 #: the package each sampler needs
-SAMPLER_PACKAGE = {"nutpie-pyfunc": "nutpie", "nutpie": "nutpie", "numpyro": "numpyro",
+SAMPLER_PACKAGE = {"closed-form": "nutpie", "nutpie-pyfunc": "nutpie", "nutpie": "nutpie", "numpyro": "numpyro",
                    "blackjax": "blackjax", "pymc": "pymc"}
 
 
@@ -241,10 +250,40 @@ def compile_sampler(target, sampler: SamplerSpec, priors: PriorSpec | None = Non
                              "this model")
         return ExactSampler(target, sampler, priors or PriorSpec())
     if isinstance(target, Prepared):
+        cf = _closed_form(target, sampler, priors or PriorSpec())
+        if cf is not None:
+            return cf
         from .pymc_models import build_model
 
         target = build_model(target.stats, target.logdet, target.family, priors)
     return CompiledNUTS(target, sampler)
+
+
+def _closed_form(prep, sampler: SamplerSpec, priors: PriorSpec):
+    """The closed-form NUTS of a prepared pooled model (``closed-form``, or ``auto`` with
+    nutpie and numba installed) when :func:`bayes_sdm.closed_form.unsupported` covers it, else
+    None (the PyMC model; an explicit ``closed-form`` warns, naming why)."""
+    import warnings
+
+    name = sampler.nuts_sampler
+    if name == "closed-form":
+        resolve_sampler(name)
+    elif name != "auto" or not (importlib.util.find_spec("nutpie")
+                                and importlib.util.find_spec("numba")):
+        return None
+    from .closed_form import unsupported
+
+    priors.validate()
+    why = unsupported(prep.stats, prep.logdet, prep.family, priors,
+                      regional=prep.regional is not None)
+    if why is not None:
+        if name == "closed-form":
+            warnings.warn(f"the closed-form sampler does not cover {why}; sampling the PyMC "
+                          "model with nutpie-pyfunc", UserWarning, stacklevel=4)
+        return None
+    from .closed_form_nuts import ClosedFormNUTS
+
+    return ClosedFormNUTS(prep, sampler, priors)
 
 
 class ExactSampler:
@@ -288,6 +327,8 @@ class CompiledNUTS:
     def __init__(self, model, sampler: SamplerSpec):
         self.model, self.spec = model, sampler
         self.name = resolve_sampler(sampler.nuts_sampler)
+        if self.name == "closed-form":  # a PyMC model: the closed form does not apply
+            self.name = "nutpie-pyfunc"
         check_memory(_model_values(model), sampler)
         self._compiled = None
         self._step = None

@@ -47,7 +47,7 @@ FE_CHOICES = (*FE_TYPES, RANDOM)
 #: log-determinant methods (:func:`bayes_sdm.logdet.make_logdet`)
 LOGDET_METHODS = ("auto", "eigen", "chebyshev", "stochastic")
 #: NUTS implementations (:mod:`bayes_sdm.sampling`)
-NUTS_SAMPLERS = ("auto", "nutpie-pyfunc", "nutpie", "pymc", "numpyro", "blackjax")
+NUTS_SAMPLERS = ("auto", "closed-form", "nutpie-pyfunc", "nutpie", "pymc", "numpyro", "blackjax")
 #: sampler kinds: NUTS, or the exact grid sampler for flat priors (:mod:`bayes_sdm.exact`)
 SAMPLER_KINDS = ("nuts", "exact")
 #: forms of the dynamic panel (:mod:`bayes_sdm.dynamic`): eta free, or eta = -tau rho
@@ -164,7 +164,8 @@ class SamplerSpec:
 
     ``kind``: ``nuts`` (the default) or ``exact`` (independent draws from the exact posterior
     under the flat reference prior, :mod:`bayes_sdm.exact`).  ``nuts_sampler``: the NUTS
-    implementation, ``auto`` (``nutpie-pyfunc`` when nutpie is installed, else ``pymc``),
+    implementation, ``auto`` (``closed-form`` for a pooled model it covers, else
+    ``nutpie-pyfunc`` when nutpie is installed, else ``pymc``), ``closed-form``,
     ``nutpie-pyfunc``, ``nutpie``, ``pymc``, ``numpyro``, ``blackjax``
     (:mod:`bayes_sdm.sampling`).  ``cores``: None lets the sampler choose (one core for
     ``nutpie-pyfunc``).  ``target_accept``: NUTS's; partial pooling uses at least 0.95

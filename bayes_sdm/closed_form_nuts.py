@@ -1,0 +1,156 @@
+"""nutpie's NUTS on the closed-form pooled posterior (:mod:`bayes_sdm.closed_form`), with no
+Python call per gradient and no PyMC or PyTensor.
+
+nutpie's Rust sampler (Hoffman & Gelman 2014, JMLR 15:1593-1623, with nutpie's mass-matrix
+adaptation) calls C function pointers for the log-density and for the draw expansion, each with a
+user-data pointer (what nutpie's own numba backend does for a compiled PyMC model,
+``nutpie.compile_pymc``).  Here the two C callbacks are numba ``cfunc`` s over
+:func:`bayes_sdm.closed_form.logp_grad` / :func:`~bayes_sdm.closed_form.expand_into`, and the
+user data is the model's flat float64 buffer, so the compiled code depends on no data: numba
+caches it on disk (``cache=True``) and a new process, a new dataset or another family only loads
+it.  The chains run in parallel threads (the callbacks hold no GIL).
+
+The draws carry the variables, names and dims of the PyMC model's (``rho`` or ``lambda``,
+``beta[coef]``, ``theta[coef]``, ``intercept``, ``sigma``, ``sigma2``, and the priors'
+auxiliary variables) and nutpie's ``sample_stats`` (divergences, tree depth, energy, step size).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+import pandas as pd
+from numba import types
+
+from .closed_form import _LEN, _NDIM, _NEXP, ClosedFormModel, expand_into, logp_grad
+
+_DBL = types.CPointer(types.double)
+
+
+@numba.cfunc(types.int64(types.uint64, _DBL, _DBL, _DBL, _DBL), cache=True)
+def _c_logp(dim, x_, out_, logp_, data_):  # pragma: no cover - called from Rust
+    buf = numba.carray(data_, (int(data_[_LEN]),))
+    nd = int(buf[_NDIM])
+    if dim != nd:
+        return -1
+    x = numba.carray(x_, (nd,))
+    out = numba.carray(out_, (nd,))
+    lp = logp_grad(x, buf, out)
+    logp_[0] = lp
+    for i in range(nd):
+        if not np.isfinite(out[i]):
+            return 3
+    if not np.isfinite(lp):
+        return 4
+    return 0
+
+
+@numba.cfunc(types.int64(types.uint64, types.uint64, _DBL, _DBL, _DBL), cache=True)
+def _c_expand(dim, expanded, x_, out_, data_):  # pragma: no cover - called from Rust
+    buf = numba.carray(data_, (int(data_[_LEN]),))
+    nd = int(buf[_NDIM])
+    ne = int(buf[_NEXP])
+    if dim != nd or expanded != ne:
+        return -1
+    x = numba.carray(x_, (nd,))
+    out = numba.carray(out_, (ne,))
+    expand_into(x, buf, out)
+    return 0
+
+
+def _nutpie():
+    from .sampling import import_nutpie
+
+    return import_nutpie()
+
+
+def compiled_model(cf: ClosedFormModel):
+    """A nutpie ``CompiledModel`` for a :class:`~bayes_sdm.closed_form.ClosedFormModel`."""
+    _nutpie()
+    from nutpie import _lib
+    from nutpie.sample import CompiledModel
+
+    @dataclass(frozen=True)
+    class ClosedFormCompiled(CompiledModel):
+        cf: ClosedFormModel = field(default=None)
+
+        @property
+        def n_dim(self):
+            return self.cf.n_dim
+
+        @property
+        def shapes(self):
+            return {n: tuple(s) for n, s in zip(self.cf.names, self.cf.shapes, strict=True)}
+
+        @property
+        def coords(self):
+            return {k: pd.Index(v) for k, v in self.cf.coords.items()}
+
+        def _make_sampler(self, settings, init_mean, cores, progress_type, extra_callback,
+                          extra_callback_rate, store):
+            return _lib.PySampler.from_pymc(settings, cores, self._make_model(init_mean),
+                                            progress_type, extra_callback, extra_callback_rate,
+                                            store)
+
+        def _make_model(self, init_mean):
+            cfm = self.cf
+            ptr = cfm.buffer.ctypes.data
+            expand_fn = _lib.ExpandFunc(cfm.n_dim, cfm.n_expanded, _c_expand.address, ptr, self)
+            logp_fn = _lib.LogpFunc(_c_logp.address, ptr, self)
+            coords = self.coords
+            dim_sizes = {k: len(v) for k, v in coords.items()}
+            variables = _lib.PyVariable.new_variables(
+                list(cfm.names), ["float64"] * len(cfm.names), [tuple(s) for s in cfm.shapes],
+                dim_sizes, dict(cfm.dims))
+            return _lib.PyMcModel(logp_fn, expand_fn, variables, cfm.n_dim, dim_sizes, coords,
+                                  cfm.initial_point, None)
+
+    return ClosedFormCompiled(dims=dict(cf.dims), cf=cf)
+
+
+class ClosedFormNUTS:
+    """The :func:`bayes_sdm.sampling.compile_sampler` interface (``compile``, ``sample``) for
+    the closed-form posterior of a prepared pooled model."""
+
+    name = "closed-form"
+    compiles_separately = True
+
+    def __init__(self, prep, sampler, priors):
+        self.prep, self.spec, self.priors = prep, sampler, priors
+        self.cf = ClosedFormModel(prep.stats, prep.logdet, prep.family, priors)
+        self._compiled = None
+
+    def compile(self) -> ClosedFormNUTS:
+        if self._compiled is None:
+            self._compiled = compiled_model(self.cf)
+        return self
+
+    def sample(self, seed: int | None = None, data=None, progressbar: bool = False):
+        from .errors import InputError
+        from .sampling import _checked
+
+        if data:
+            raise InputError("the closed-form sampler takes new data through a new prepared "
+                             "model")
+        return _checked(lambda: self._sample(seed, progressbar), self.spec)
+
+    def _sample(self, seed, progressbar):
+        nutpie = _nutpie()
+        self.compile()
+        s = self.spec
+        seed = s.seed if seed is None else seed
+        cores = s.cores or min(s.chains, os.cpu_count() or 1)
+        t0 = time.time()
+        idata = nutpie.sample(self._compiled, draws=s.draws, tune=max(s.tune, 1),
+                              chains=s.chains, cores=cores, seed=int(seed),
+                              target_accept=s.target_accept, save_warmup=False,
+                              progress_bar=progressbar)
+        post = idata["posterior"]
+        post.attrs["sampling_time"] = time.time() - t0
+        post.attrs["tuning_steps"] = s.tune
+        idata.attrs["nuts_sampler"] = self.name
+        return idata
