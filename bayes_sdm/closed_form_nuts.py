@@ -17,8 +17,6 @@ auxiliary variables) and nutpie's ``sample_stats`` (divergences, tree depth, ene
 
 from __future__ import annotations
 
-import os
-import time
 from dataclasses import dataclass, field
 
 import numba
@@ -62,15 +60,9 @@ def _c_expand(dim, expanded, x_, out_, data_):  # pragma: no cover - called from
     return 0
 
 
-def _nutpie():
-    from .sampling import import_nutpie
-
-    return import_nutpie()
-
-
 def compiled_model(cf: ClosedFormModel):
-    """A nutpie ``CompiledModel`` for a :class:`~bayes_sdm.closed_form.ClosedFormModel`."""
-    _nutpie()
+    """A nutpie ``CompiledModel`` for a :class:`~bayes_sdm.closed_form.ClosedFormModel`
+    (import nutpie through :func:`bayes_sdm.sampling.import_nutpie` first)."""
     from nutpie import _lib
     from nutpie.sample import CompiledModel
 
@@ -110,47 +102,3 @@ def compiled_model(cf: ClosedFormModel):
                                   cfm.initial_point, None)
 
     return ClosedFormCompiled(dims=dict(cf.dims), cf=cf)
-
-
-class ClosedFormNUTS:
-    """The :func:`bayes_sdm.sampling.compile_sampler` interface (``compile``, ``sample``) for
-    the closed-form posterior of a prepared pooled model."""
-
-    name = "closed-form"
-    compiles_separately = True
-
-    def __init__(self, prep, sampler, priors):
-        self.prep, self.spec, self.priors = prep, sampler, priors
-        self.cf = ClosedFormModel(prep.stats, prep.logdet, prep.family, priors)
-        self._compiled = None
-
-    def compile(self) -> ClosedFormNUTS:
-        if self._compiled is None:
-            self._compiled = compiled_model(self.cf)
-        return self
-
-    def sample(self, seed: int | None = None, data=None, progressbar: bool = False):
-        from .errors import InputError
-        from .sampling import _checked
-
-        if data:
-            raise InputError("the closed-form sampler takes new data through a new prepared "
-                             "model")
-        return _checked(lambda: self._sample(seed, progressbar), self.spec)
-
-    def _sample(self, seed, progressbar):
-        nutpie = _nutpie()
-        self.compile()
-        s = self.spec
-        seed = s.seed if seed is None else seed
-        cores = s.cores or min(s.chains, os.cpu_count() or 1)
-        t0 = time.time()
-        idata = nutpie.sample(self._compiled, draws=s.draws, tune=max(s.tune, 1),
-                              chains=s.chains, cores=cores, seed=int(seed),
-                              target_accept=s.target_accept, save_warmup=False,
-                              progress_bar=progressbar)
-        post = idata["posterior"]
-        post.attrs["sampling_time"] = time.time() - t0
-        post.attrs["tuning_steps"] = s.tune
-        idata.attrs["nuts_sampler"] = self.name
-        return idata

@@ -281,9 +281,52 @@ def _closed_form(prep, sampler: SamplerSpec, priors: PriorSpec):
             warnings.warn(f"the closed-form sampler does not cover {why}; sampling the PyMC "
                           "model with nutpie-pyfunc", UserWarning, stacklevel=4)
         return None
-    from .closed_form_nuts import ClosedFormNUTS
-
     return ClosedFormNUTS(prep, sampler, priors)
+
+
+class ClosedFormNUTS:
+    """The closed-form posterior of a prepared pooled model behind the :func:`compile_sampler`
+    interface (nutpie on numba C callbacks, :mod:`bayes_sdm.closed_form_nuts`)."""
+
+    name = "closed-form"
+    compiles_separately = True
+
+    def __init__(self, prep, sampler: SamplerSpec, priors: PriorSpec):
+        from .closed_form import ClosedFormModel
+
+        self.spec = sampler
+        self.cf = ClosedFormModel(prep.stats, prep.logdet, prep.family, priors)
+        check_memory(self.cf.n_expanded, sampler)
+        self._compiled = None
+
+    def compile(self) -> ClosedFormNUTS:
+        """Load (or, the first time on a machine, compile) the C callbacks."""
+        if self._compiled is None:
+            import_nutpie()
+            from .closed_form_nuts import compiled_model
+
+            self._compiled = compiled_model(self.cf)
+        return self
+
+    def sample(self, seed: int | None = None, data=None, progressbar: bool = False):
+        if data:
+            raise InputError("the closed-form sampler takes new data through a new prepared "
+                             "model")
+        return _checked(lambda: self._sample(seed, progressbar), self.spec)
+
+    def _sample(self, seed, progressbar):
+        nutpie = import_nutpie()
+        s = self.compile().spec
+        t0 = time.time()
+        # the callbacks hold no GIL: the chains run in parallel threads
+        idata = nutpie.sample(self._compiled, draws=s.draws, tune=max(s.tune, 1),
+                              chains=s.chains, cores=s.cores or min(s.chains, os.cpu_count() or 1),
+                              seed=int(s.seed if seed is None else seed),
+                              target_accept=s.target_accept, save_warmup=False,
+                              progress_bar=progressbar)
+        idata["posterior"].attrs.update(sampling_time=time.time() - t0, tuning_steps=s.tune)
+        idata.attrs["nuts_sampler"] = self.name
+        return idata
 
 
 class ExactSampler:
