@@ -381,4 +381,4 @@ def test_readme_python_snippet_runs(monkeypatch, tmp_path, capsys):
     assert (tmp_path / "runs" / "cigar-py" / "posterior.nc").exists()
     out = capsys.readouterr()
     assert "bayes_sdm.FitResult: SDM with twoway fixed effects" in out.out
-    assert "sampling (nutpie-pyfunc" in out.err or "compiling and sampling" in out.err
+    assert "sampling (closed-form" in out.err or "compiling and sampling" in out.err
