@@ -105,9 +105,9 @@ def _logdet_pieces(logdet):
 
 
 def _maps(stats, family):
-    """(P, C) maps A0, A1 with c_ext(s, p) = (A0 + s A1)' ... as (M0, M1) of shape (C, P) and the
-    weight vector of the extended Gram matrix: c from :func:`coef_layout`, plus the intercept's
-    row zbar'c - (1 - lambda) alpha when the statistics carry one."""
+    """(M0, M1, G) with c(s, p) = (M0 + s M1) p, p = (1, beta, theta[, alpha]), and SSE =
+    c'Gc: M0, M1 from :func:`~bayes_sdm.likelihood.coef_layout`; with an intercept, c gains the
+    row zbar'c - (1 - lambda) alpha and G the weight NT for it."""
     u0, u1, m0, m1 = coef_layout(stats.layout, family)
     big0 = np.column_stack([u0, m0])
     big1 = np.column_stack([u1, m1])
@@ -315,12 +315,17 @@ class ClosedFormModel:
 # numba kernels (compiled on first use, cached on disk)
 # ---------------------------------------------------------------------------------------------
 
+
 @numba.njit(cache=True, fastmath=False)
 def softplus(z):
+    """log(1 + e^z), stably."""
     return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+
 
 @numba.njit(cache=True)
 def logdet_and_deriv(s, buf, off):
+    """log|I - s W| and its derivative from the pieces at ``buf[off:]`` (module docstring):
+    eigenvalues (LeSage & Pace 2009, sec. 4.1) or the Chebyshev interpolant."""
     npieces = int(buf[off])
     off += 1
     val = 0.0
@@ -367,6 +372,7 @@ def logdet_and_deriv(s, buf, off):
                 - 1.0 / (bb - s)
     return val, der
 
+
 @numba.njit(cache=True)
 def spatial_of(z, buf):
     """(s, ds/dz, prior + log-Jacobian, its z-derivative, unit value)."""
@@ -390,8 +396,11 @@ def spatial_of(z, buf):
         dlp = dlj
     return s, ds, lp, dlp, u
 
+
 @numba.njit(cache=True)
 def logp_grad(x, buf, grad):
+    """The log-density at the unconstrained ``x`` (priors, transforms' log-Jacobians and the
+    Lee-Yu likelihood); its gradient is written into ``grad``."""
     ndim = int(buf[_NDIM])
     npar = int(buf[_P])
     ns = int(buf[_NS])
@@ -480,8 +489,10 @@ def logp_grad(x, buf, grad):
         grad[0] += (djac - dsse_ds / (2.0 * sigma2)) * ds
     return lp
 
+
 @numba.njit(cache=True)
 def expand_into(x, buf, out):
+    """The posterior variables at ``x`` in the order of ``ClosedFormModel.names``."""
     ns = int(buf[_NS])
     ncoef = int(buf[_NCOEF])
     alpha_on = int(buf[_HASALPHA])

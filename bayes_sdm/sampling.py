@@ -17,7 +17,7 @@ NUTS implementations (``SamplerSpec.nuts_sampler``):
     block log-determinants; anything else (SAC, regional, random effects, dynamic, variance
     models, predictive checks, other log-determinants) keeps the PyMC model below, and an
     explicit ``closed-form`` says so with a warning.
-``nutpie-pyfunc`` (the default through ``auto`` when nutpie is installed)
+``nutpie-pyfunc`` (``auto`` for every other model when nutpie is installed)
     nutpie's Rust NUTS (the adaptation of Stan's NUTS, Hoffman & Gelman 2014, JMLR 15:1593-1623,
     with nutpie's gradient-based mass-matrix adaptation) calling, through nutpie's
     Python-function interface, the model's log-density and gradient compiled by PyTensor's
@@ -63,7 +63,9 @@ SAMPLER_PACKAGE = {"closed-form": "nutpie", "nutpie-pyfunc": "nutpie", "nutpie":
 
 
 def resolve_sampler(name: str) -> str:
-    """``auto`` -> ``nutpie-pyfunc`` when nutpie is installed (fastest here), else ``pymc``.
+    """``auto`` -> ``nutpie-pyfunc`` when nutpie is installed (fastest here), else ``pymc``:
+    the implementation for a PyMC model (:func:`compile_sampler` picks ``closed-form`` for a
+    prepared pooled model it covers before asking this).
 
     Raises
     ------
