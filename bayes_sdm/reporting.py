@@ -71,15 +71,22 @@ def is_regional(idata) -> bool:
     return "effects" in post.data_vars and "region" in post["effects"].dims
 
 
-def summary_table(idata) -> pd.DataFrame:
+def summary_table(idata, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per scalar parameter: parameter, mean, sd, hdi_3%, hdi_97%, r_hat, ess_bulk,
     ess_tail (the ``summary.csv`` format); regional fits add a ``region`` column
-    (:func:`regional_summary_table`)."""
+    (:func:`regional_summary_table`).
+
+    ``summary``: a :func:`flat_summary` of the same fit already computed for these parameters
+    and maybe more (``Diagnostics.summary``); its rows are used instead of a second pass."""
     if is_regional(idata):
         return regional_summary_table(idata)
     post = idata["posterior"]
     names = [v for v in PARAMETER_VARS if v in post.data_vars]
-    s = flat_summary(idata, names)
+    var = None if summary is None else summary["parameter"].str.split("[", n=1).str[0]
+    if var is not None and set(names) <= set(var):
+        s = summary[var.isin(names).to_numpy()].reset_index(drop=True)
+    else:
+        s = flat_summary(idata, names)
     cols = ["parameter", "mean", "sd", "hdi_3%", "hdi_97%", "r_hat", "ess_bulk", "ess_tail"]
     return s[cols]
 
