@@ -33,6 +33,9 @@ from .progress import as_stages
 from .result import FitResult
 from .spec import DataSpec, HierarchySpec, ModelSpec, PriorSpec, SamplerSpec
 from .weights import SpatialWeights
+from .xarray_dask import install as _lazy_dask
+
+_lazy_dask()  # xarray without importing Dask while there are no Dask arrays (2 s)
 
 __all__ = ["FitResult", "Prepared", "effects_draws", "fit", "prepare", "provenance"]
 

@@ -80,6 +80,8 @@ class Diagnostics:
     has_sampler_stats : whether HMC sample statistics were available
     logdet_shift : the log-determinant's bound on the shift of the posterior of rho, in
         posterior sds (None when not recorded)
+    summary : the :func:`~bayes_sdm.reporting.flat_summary` the checks were made on (means,
+        sds and HDIs too; :func:`~bayes_sdm.reporting.summary_table` takes its rows)
     """
 
     per_parameter: pd.DataFrame
@@ -91,6 +93,7 @@ class Diagnostics:
     max_treedepth: int | None = None
     has_sampler_stats: bool = True
     logdet_shift: float | None = None
+    summary: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     @property
     def treedepth_fraction(self) -> float:
@@ -262,4 +265,4 @@ def diagnose(idata, var_names=None, thresholds: Thresholds | None = None) -> Dia
     shift = idata.attrs.get("logdet_posterior_shift")
     return Diagnostics(per[PER_PARAMETER_COLUMNS].reset_index(drop=True), div, sat, ebfmi,
                        n_draws, t, depth, has_ss,
-                       None if shift is None else float(shift))
+                       None if shift is None else float(shift), tab)

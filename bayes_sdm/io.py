@@ -18,6 +18,9 @@ import pandas as pd
 import xarray as xr
 
 from .errors import InputError
+from .xarray_dask import install as _lazy_dask
+
+_lazy_dask()  # xarray without importing Dask while there are no Dask arrays (2 s)
 
 
 def _umask() -> int:

@@ -36,15 +36,33 @@ def arviz_defaults():
         yield
 
 
-def flat_summary(idata, var_names) -> pd.DataFrame:
-    """ArviZ summary (unrounded, 94% HDI) with a ``parameter`` column of flat names."""
-    import arviz_stats as az
+#: the columns of :func:`flat_summary` after ``parameter`` (ArviZ's summary columns)
+SUMMARY_STATS = ("mean", "sd", "hdi_3%", "hdi_97%", "ess_bulk", "ess_tail", "r_hat",
+                 "mcse_mean", "mcse_sd")
 
-    s = az.summary(idata, var_names=list(var_names), ci_kind="hdi", ci_prob=HDI_PROB,
-                   round_to="none")
-    s = pd.DataFrame(s).rename(columns={"hdi94_lb": "hdi_3%", "hdi94_ub": "hdi_97%"})
-    s.insert(0, "parameter", [str(i) for i in s.index])
-    return s.reset_index(drop=True)
+
+def flat_summary(idata, var_names, tail_prob: float | None = None) -> pd.DataFrame:
+    """ArviZ's summary (unrounded, 94% HDI), one row per scalar parameter with its flat name
+    (``beta[x]``, ``effects[direct, x]``): parameter, mean, sd, hdi_3%, hdi_97%, ess_bulk,
+    ess_tail, r_hat, mcse_mean, mcse_sd -- the numbers of ``arviz_stats``' ``hdi``, ``ess``,
+    ``rhat`` and ``mcse``, computed by :mod:`bayes_sdm.convergence` without importing
+    ``arviz_stats`` (whose ``summary`` of arviz-stats 1.3 also puts the rows of a variable with
+    two or more dims, such as ``effects``, under the wrong labels).
+
+    ``tail_prob``: where the tail ESS is taken (default: ArviZ's ``stats.ci_prob``, as
+    ``arviz_stats.summary``)."""
+    from .convergence import default_tail_prob, describe, scalar_draws
+
+    post = idata["posterior"]
+    tail_prob = default_tail_prob() if tail_prob is None else tail_prob
+    rows = []
+    for v in var_names:
+        for name, x in scalar_draws(post[v]):
+            d = describe(x, HDI_PROB, tail_prob)
+            rows.append({"parameter": name, "mean": d["mean"], "sd": d["sd"],
+                         "hdi_3%": d["hdi_lb"], "hdi_97%": d["hdi_ub"],
+                         **{k: d[k] for k in SUMMARY_STATS[4:]}})
+    return pd.DataFrame(rows, columns=["parameter", *SUMMARY_STATS])
 
 
 def is_regional(idata) -> bool:
@@ -53,15 +71,22 @@ def is_regional(idata) -> bool:
     return "effects" in post.data_vars and "region" in post["effects"].dims
 
 
-def summary_table(idata) -> pd.DataFrame:
+def summary_table(idata, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per scalar parameter: parameter, mean, sd, hdi_3%, hdi_97%, r_hat, ess_bulk,
     ess_tail (the ``summary.csv`` format); regional fits add a ``region`` column
-    (:func:`regional_summary_table`)."""
+    (:func:`regional_summary_table`).
+
+    ``summary``: a :func:`flat_summary` of the same fit already computed for these parameters
+    and maybe more (``Diagnostics.summary``); its rows are used instead of a second pass."""
     if is_regional(idata):
         return regional_summary_table(idata)
     post = idata["posterior"]
     names = [v for v in PARAMETER_VARS if v in post.data_vars]
-    s = flat_summary(idata, names)
+    var = None if summary is None else summary["parameter"].str.split("[", n=1).str[0]
+    if var is not None and set(names) <= set(var):
+        s = summary[var.isin(names).to_numpy()].reset_index(drop=True)
+    else:
+        s = flat_summary(idata, names)
     cols = ["parameter", "mean", "sd", "hdi_3%", "hdi_97%", "r_hat", "ess_bulk", "ess_tail"]
     return s[cols]
 
@@ -69,19 +94,18 @@ def summary_table(idata) -> pd.DataFrame:
 def effects_table(idata, var: str = "effects") -> pd.DataFrame:
     """variable, effect, mean, sd, hdi_3%, hdi_97%, prob_positive (the ``effects.csv`` format);
     regional fits add a ``region`` column (:func:`regional_effects_table`)."""
-    import arviz_stats as az
+    from .convergence import hdi
 
     if var == "effects" and is_regional(idata):
         return regional_effects_table(idata)
     da = idata["posterior"][var]
     if "horizon" in da.dims:
         return horizon_effects_table(da)
-    hdi = az.hdi(idata, var_names=[var], prob=HDI_PROB)[var]
     rows = []
     for coef in da.coords["coef"].values:
         for eff in da.coords["effect"].values:
             x = da.sel(effect=eff, coef=coef).values.ravel()
-            h = hdi.sel(effect=eff, coef=coef).values
+            h = hdi(x, HDI_PROB)
             rows.append({"variable": str(coef), "effect": str(eff), "mean": float(x.mean()),
                          "sd": float(x.std(ddof=1)), "hdi_3%": float(h[0]),
                          "hdi_97%": float(h[1]), "prob_positive": float((x > 0).mean())})
@@ -138,10 +162,14 @@ def summary_vars(post) -> list[str]:
 
 
 def _hdi(da: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
-    import arviz_stats as az
+    """94% HDI bounds of a (chain, draw, ...) DataArray, per element of the other dims."""
+    from .convergence import hdi
 
-    h = az.hdi(da.to_dataset(name="v"), prob=HDI_PROB)["v"]
-    return h.sel(ci_bound="lower").values, h.sel(ci_bound="upper").values
+    v = da.values
+    lo, hi = np.empty(v.shape[2:]), np.empty(v.shape[2:])
+    for idx in np.ndindex(*v.shape[2:]):
+        lo[idx], hi[idx] = hdi(v[(slice(None), slice(None), *idx)], HDI_PROB)
+    return lo, hi
 
 
 def _describe(da: xr.DataArray) -> dict[str, np.ndarray]:
@@ -158,23 +186,24 @@ def _describe(da: xr.DataArray) -> dict[str, np.ndarray]:
 def regional_summary_table(idata) -> pd.DataFrame:
     """parameter, region ('' for pooled / hyper parameters), mean, sd, hdi_3%, hdi_97%, r_hat,
     ess_bulk, ess_tail -- one row per scalar parameter (the regional ``summary.csv``)."""
-    import arviz_stats as az
+    from .convergence import default_tail_prob, ess_bulk, ess_tail, rhat
 
     post = idata["posterior"].to_dataset()
     names = summary_vars(post)
     ds = post[names]
-    rhat = az.rhat(ds)
-    essb = az.ess(ds)
-    esst = az.ess(ds, method="tail")
+    tail_prob = default_tail_prob()
     rows = []
     for v in names:
         da = ds[v]
         d = _describe(da)
         other = [x for x in da.dims if x not in ("chain", "draw")]
-        r = rhat[v].transpose(*other).values
-        eb = essb[v].transpose(*other).values
-        et = esst[v].transpose(*other).values
-        for idx in np.ndindex(*[da.sizes[x] for x in other]):
+        x = da.transpose(*other, "chain", "draw").values
+        shape = x.shape[:-2]
+        r, eb, et = np.empty(shape), np.empty(shape), np.empty(shape)
+        for idx in np.ndindex(*shape):
+            r[idx], eb[idx], et[idx] = rhat(x[idx]), ess_bulk(x[idx]), ess_tail(x[idx],
+                                                                              tail_prob)
+        for idx in np.ndindex(*shape):
             lab = {x: str(da.coords[x].values[i]) for x, i in zip(other, idx, strict=True)}
             par = v + (f"[{lab['coef']}]" if "coef" in lab else "")
             rows.append({"parameter": par, "region": lab.get("region", ""),

@@ -80,11 +80,12 @@ class FitResult(xr.DataTree):
 
         return is_regional(self)
 
-    def summary_table(self) -> pd.DataFrame:
-        """``summary.csv``: one row per scalar parameter (with ``region`` when regional)."""
+    def summary_table(self, diagnostics=None) -> pd.DataFrame:
+        """``summary.csv``: one row per scalar parameter (with ``region`` when regional);
+        given this fit's :meth:`diagnostics`, from the summary they were computed on."""
         from .reporting import summary_table
 
-        return summary_table(self)
+        return summary_table(self, None if diagnostics is None else diagnostics.summary)
 
     def effects_table(self, include_overall: bool = False) -> pd.DataFrame:
         """``effects.csv``: direct / indirect / total effects (by region when regional; with

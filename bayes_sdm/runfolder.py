@@ -79,9 +79,9 @@ def write_run(fit, out: Path, *, ml=None, plots: bool = False, progress=None,
     out.mkdir(parents=True, exist_ok=True)
     regional = fit.is_regional
     with stages.stage("tables and diagnostics"):
-        summ = fit.summary_table()
-        eff = fit.effects_table()
         diag = fit.diagnostics()
+        summ = fit.summary_table(diag)  # the parameters' rows of the diagnostics' summary
+        eff = fit.effects_table()
         contrasts = fit.contrasts_table() if regional else None
         spill = fit.spillovers_table() if regional and "spillovers" in fit["posterior"] \
             else None

@@ -37,7 +37,7 @@ from . import families
 from .design import FE_TYPES, LAG_CONVENTIONS
 from .errors import InputError
 from .likelihood import CORRECTIONS
-from .regional.data import PERSPECTIVES, POOLINGS, REGIONAL_W
+from .regional import PERSPECTIVES, POOLINGS, REGIONAL_W
 
 #: the FE choices of a spec: the fixed-effect transforms and unit random effects
 #: (:mod:`bayes_sdm.random_effects`)

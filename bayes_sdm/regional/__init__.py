@@ -137,3 +137,9 @@ def __getattr__(name):  # lazy: importing the regional data does not import PyMC
 
         return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+#: the choices of ``pooling``, ``regional_w`` and the spillover ``perspective`` (here, not in
+#: :mod:`~bayes_sdm.regional.data`, so that :mod:`bayes_sdm.spec` imports no numerics)
+POOLINGS = ("partial", "none", "complete")
+REGIONAL_W = ("block", "full")
+PERSPECTIVES = ("origin", "destination")

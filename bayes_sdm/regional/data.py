@@ -30,11 +30,8 @@ from ..logdet import LogDet, block_logdet
 from ..panel import Panel, check_not_absorbed
 from ..prepared import build
 from ..weights import SpatialWeights
+from . import PERSPECTIVES, POOLINGS, REGIONAL_W  # noqa: F401 - re-exported
 from .regions import Regions, align, check_block_neighbours, make_regions
-
-POOLINGS = ("partial", "none", "complete")
-REGIONAL_W = ("block", "full")
-PERSPECTIVES = ("origin", "destination")
 
 
 @dataclass

@@ -1,0 +1,96 @@
+"""What a process imports: ``import bayes_sdm`` stays light, and a command-line run imports only
+what it needs (no PyMC/PyTensor for the exact sampler or ML, no plotting without --plots, no
+ArviZ statistics package or scipy.stats for the diagnostics, no Dask without a cluster).  Each
+check runs in a fresh interpreter and reads ``sys.modules`` when it exits."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("pymc", "pytensor", "matplotlib", "arviz_plots", "arviz_stats", "scipy.stats", "nutpie",
+         "numba", "dask", "distributed", "jax", "pandas", "xarray", "scipy")
+
+#: runs a script as ``python script args`` and prints the heavy modules it imported at exit
+WRAPPER = (
+    "import atexit, runpy, sys\n"
+    "atexit.register(lambda: print('MODULES', *[m for m in {heavy!r} if m in sys.modules]))\n"
+    "sys.argv = sys.argv[1:]\n"
+    "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+
+
+def _env():
+    env = dict(os.environ, MPLBACKEND="Agg")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def modules_after(code: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys\nprint('MODULES', *[m for m"
+                          f" in {HEAVY!r} if m in sys.modules])"], capture_output=True,
+                         text=True, cwd=ROOT, env=_env(), timeout=120, check=True)
+    return set(out.stdout.split("MODULES", 1)[1].split())
+
+
+def modules_of_run(args: list[str], tmp_path) -> set[str]:
+    cmd = [sys.executable, "-c", WRAPPER.format(heavy=HEAVY), str(ROOT / "scripts" /
+           "fit_region.py"), *args, "--quiet", "--out", str(tmp_path / "out")]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=300,
+                         check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return set(out.stdout.split("MODULES", 1)[1].split())
+
+
+def test_import_bayes_sdm_imports_nothing_heavy():
+    """Not even NumPy's neighbours: pandas, xarray and SciPy come with the first call."""
+    assert modules_after("import bayes_sdm") == set()
+
+
+def test_import_cli_imports_no_model_stack():
+    """The CLI module (``--help``) imports no sampler, plotting, statistics or Dask stack."""
+    got = modules_after("import bayes_sdm.cli")
+    assert not got & {"pymc", "pytensor", "matplotlib", "arviz_plots", "arviz_stats",
+                      "scipy.stats", "nutpie", "numba", "dask", "distributed", "xarray"}, got
+
+
+def test_exact_sampler_run_imports_only_what_it_needs(tmp_path):
+    """An exact-sampler fit with its run folder: no PyMC/PyTensor, no plotting, no
+    arviz_stats/scipy.stats (diagnostics by bayes_sdm.convergence), no Dask."""
+    got = modules_of_run(["--dataset", "cigar", "--model", "sdm", "--fe", "twoway",
+                          "--sampler", "exact"], tmp_path)
+    assert not got & {"pymc", "pytensor", "matplotlib", "arviz_plots", "arviz_stats",
+                      "scipy.stats", "nutpie", "numba", "dask", "distributed"}, got
+    assert {"summary.csv", "effects.csv", "diagnostics.json", "posterior.nc"} <= set(
+        os.listdir(tmp_path / "out"))
+
+
+def test_ml_only_run_imports_no_sampler_stack(tmp_path):
+    got = modules_of_run(["--dataset", "cigar", "--model", "sdm", "--fe", "twoway",
+                          "--ml-only"], tmp_path)
+    assert not got & {"pymc", "pytensor", "matplotlib", "arviz_plots", "arviz_stats", "nutpie",
+                      "numba", "dask", "distributed"}, got
+
+
+def test_xarray_still_sees_dask_arrays():
+    """bayes_sdm.xarray_dask answers "no Dask" only while Dask is not imported: once it is, a
+    Dask-backed variable is chunked, computes and is written to netCDF as before."""
+    pytest.importorskip("dask.array")
+    code = (
+        "import sys, tempfile, os, numpy as np\n"
+        "import bayes_sdm.io\n"
+        "import xarray as xr\n"
+        "ds = xr.Dataset({'a': (('x',), np.arange(4.0))})\n"
+        "p = os.path.join(tempfile.mkdtemp(), 'a.nc')\n"
+        "bayes_sdm.io.save_fit(xr.DataTree(ds), p)\n"
+        "assert 'dask' not in sys.modules\n"
+        "import dask.array as da\n"
+        "dd = xr.Dataset({'a': (('x',), da.arange(4.0, chunks=2))})\n"
+        "assert dd['a'].chunks == ((2, 2),) and float(dd['a'].sum()) == 6.0\n"
+        "bayes_sdm.io.save_fit(xr.DataTree(dd), p)\n"
+        "assert float(xr.open_dataset(p, engine='h5netcdf')['a'].sum()) == 6.0\n"
+        "from xarray.namedarray.pycompat import array_type\n"
+        "assert array_type('dask') == (da.Array,)\n")
+    modules_after(code)
