@@ -228,6 +228,15 @@ def render(rows: list[dict], info: dict) -> str:
             fail = f" (failed: rc {', '.join(bad)})" if bad else ""
             out.append(f"| {tool}{fail} | {caches} | {f(pick('wall_s'))} | {f(pick('cpu_s'))} | "
                        f"{f(pick('peak_mb'), 0)} | {f(pick('load'))} | {ests} |")
+    out += ["", "Notes:", "",
+            "- bayespecon within-transforms all T periods and conditions on the first, so its tau "
+            "carries the O(1/T) incidental-parameter (Nickell) bias; bayes_sdm's Bayesian fit "
+            "models the unit effects as correlated random effects given the first period and the "
+            "X means (Wooldridge 2005), its ML fit applies Yu, de Jong & Lee's (2008) correction.",
+            "- load: the 1-minute load average when the run ended (the CPU column is the less "
+            "load-sensitive one)."]
+    if info.get("note"):
+        out.append(f"- {info['note']}")
     out.append("")
     return "\n".join(out)
 
@@ -245,11 +254,20 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-peer", action="store_true", help="bayes_sdm only")
     ap.add_argument("--out", default=str(HERE / "peer_dynamic.md"))
     ap.add_argument("--json", default=str(HERE / "peer_dynamic.json"))
-    ap.add_argument("--render", metavar="JSON", help="only render --out from this result file")
+    ap.add_argument("--note", help="a line for the table's notes (e.g. what else ran)")
+    ap.add_argument("--render", nargs="+", metavar="JSON",
+                    help="only render --out (and merge into --json) from these result files "
+                         "(e.g. a peer run and a --skip-peer run); runs nothing")
     a = ap.parse_args(argv)
     if a.render:
-        d = json.loads(Path(a.render).read_text())
-        Path(a.out).write_text(render(d["rows"], d["info"]))
+        parts = [json.loads(Path(f).read_text()) for f in a.render]
+        info = dict(parts[0]["info"])
+        info["load_end"] = parts[-1]["info"].get("load_end", info.get("load_end", "?"))
+        if a.note:
+            info["note"] = a.note
+        rows = [r for d in parts for r in d["rows"]]
+        Path(a.json).write_text(json.dumps({"info": info, "rows": rows}, indent=1))
+        Path(a.out).write_text(render(rows, info))
         print(Path(a.out).read_text())
         return 0
     peer_python = Path(a.peer_python)
@@ -260,6 +278,7 @@ def main(argv=None) -> int:
         skip_peer = True
     name = write_data(a.n)
     info = {"machine": platform.platform(), "cpus": os.cpu_count(), "n": a.n, "truth": TRUTH,
+            "note": a.note,
             "load_start": ", ".join(f"{v:.1f}" for v in os.getloadavg()),
             "date": time.strftime("%Y-%m-%d %H:%M")}
     done = []
