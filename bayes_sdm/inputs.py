@@ -124,7 +124,9 @@ def _unit_constant(frame: pd.DataFrame, unit: str, col: str, how: str = "first",
     a dict that keeps the unit column's sorted codes between calls on the same frame."""
     if col not in frame.columns:
         raise InputError(f"unknown column {col!r}; the table has columns {list(frame.columns)}")
-    vals = pd.to_numeric(frame[col], errors="coerce")
+    vals = frame[col]
+    if vals.dtype != np.float64:  # a float64 column is used in place (no copy)
+        vals = pd.to_numeric(vals, errors="coerce")
     if vals.isna().any():
         u = frame.loc[vals.isna(), unit].unique()[:5].tolist()
         raise InputError(f"column {col!r} has NaN/non-numeric values for unit(s) {u}")

@@ -174,7 +174,7 @@ def panel_from_frame(
     ucodes, data_units = factorize_ids(df[unit])
     tcodes, tuniq = factorize_ids(df[time])
     data_units, tuniq = np.asarray(data_units), np.asarray(tuniq)
-    cell = tcodes.astype(np.int64) * len(data_units) + ucodes
+    cell = tcodes.astype(np.int64, copy=False) * len(data_units) + ucodes
     n_cells = len(data_units) * len(tuniq)
     seen = np.zeros(n_cells, dtype=bool)
     seen[cell] = True
@@ -239,9 +239,12 @@ def panel_from_frame(
     n, t = len(units), len(times)
     # each row's cell: (period position, unit position); unique (no duplicates) and inside the
     # grid (every id is known), so the panel is balanced exactly when every cell is filled
+    sorted_t = np.array_equal(times, tuniq)
     upos = ucodes if same else unit_index.get_indexer(data_units)[ucodes]
-    tpos = tcodes if np.array_equal(times, tuniq) else pd.Index(times).get_indexer(tuniq)[tcodes]
-    flat = tpos.astype(np.int64) * n + upos
+    tpos = tcodes if sorted_t else pd.Index(times).get_indexer(tuniq)[tcodes]
+    # (the duplicate check's cells are these cells when the codes are the positions)
+    flat = cell if same and sorted_t else tpos.astype(np.int64, copy=False) * n + upos
+    del cell
     n_exp = n * t
     if len(df) != n_exp:
         filled = np.zeros(n_exp, dtype=bool)
@@ -267,6 +270,9 @@ def panel_from_frame(
         layout = "period-major"
     else:
         layout = "scattered"
+    del ucodes, tcodes, upos, tpos  # before the wide arrays: a lower high-water mark
+    if layout != "scattered":
+        del flat
 
     yy = np.empty((t, n))
     XX = np.empty((t, n, len(x)))
