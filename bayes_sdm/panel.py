@@ -169,13 +169,17 @@ def panel_from_frame(
         rows = df.index[df[unit].isna() | df[time].isna()].tolist()[:5]
         raise InputError(f"missing unit or time id in rows {rows}")
 
-    # one hash pass over each id column: codes of the units (in order of appearance) and periods
-    ucodes, data_units = pd.factorize(df[unit])
-    tcodes, tuniq = pd.factorize(df[time])
+    # one pass over each id column: codes of the units and periods (integer ids by direct
+    # addressing, in sorted order; other ids by hashing, in order of appearance)
+    ucodes, data_units = factorize_ids(df[unit])
+    tcodes, tuniq = factorize_ids(df[time])
     data_units, tuniq = np.asarray(data_units), np.asarray(tuniq)
-    cell = tcodes.astype(np.int64) * len(data_units) + ucodes
-    dup = np.bincount(cell, minlength=len(data_units) * len(tuniq))[cell] > 1
-    if dup.any():
+    cell = tcodes.astype(np.int64, copy=False) * len(data_units) + ucodes
+    n_cells = len(data_units) * len(tuniq)
+    seen = np.zeros(n_cells, dtype=bool)
+    seen[cell] = True
+    if np.count_nonzero(seen) < len(cell):  # some cell twice: find the rows (rare path)
+        dup = np.bincount(cell, minlength=n_cells)[cell] > 1
         d = df.loc[dup, [unit, time]].drop_duplicates().head(5)
         cells = ", ".join(f"({u!r}, {t!r})" for u, t in d.itertuples(index=False))
         if cross_section:
@@ -184,9 +188,13 @@ def panel_from_frame(
                              "column): one row per unit")
         raise InputError(f"duplicate (unit, time) rows for {int(dup.sum())} rows, e.g. {cells}")
 
+    del seen
     numeric = {}
     for col in [y, *x]:
-        vals = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+        s = df[col]
+        # a float64 column is read in place (no copy); anything else is coerced
+        vals = s.to_numpy() if s.dtype == np.float64 else \
+            pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
         numeric[col] = vals
         bad = ~np.isfinite(vals)
         if bad.any():
@@ -204,12 +212,21 @@ def panel_from_frame(
     if units is None:
         units = _sorted_ids(data_units)
     units = list(units)
-    unit_index = pd.Index(units)
+    # Python ints through numpy: pandas infers an object list's type 6x slower (same Index)
+    ints = all(type(v) is int for v in units) and np.array(units)
+    unit_index = pd.Index(ints) if ints is not False and ints.dtype.kind in "iu" else \
+        pd.Index(units)
     data_index = pd.Index(data_units)
     # hashed membership both ways (linear; the order of each list is kept for the message)
-    in_w_not_data = [units[i] for i in np.flatnonzero(~unit_index.isin(data_index))]
-    in_data_not_w = [data_units[i] for i in np.flatnonzero(~data_index.isin(unit_index))]
+    same = unit_index.equals(data_index)  # W's order is the data's (sorted) order: no hashing
+    in_w_not_data = [] if same else \
+        [units[i] for i in np.flatnonzero(~unit_index.isin(data_index))]
+    in_data_not_w = [] if same else \
+        [data_units[i] for i in np.flatnonzero(~data_index.isin(unit_index))]
     if in_w_not_data or in_data_not_w:
+        if in_data_not_w:  # listed in order of appearance in the data
+            app = pd.Index(np.asarray(pd.factorize(df[unit])[1]))
+            in_data_not_w = [app[i] for i in np.flatnonzero(~app.isin(unit_index))]
         msg = []
         if in_w_not_data:
             msg.append(f"units in W but not in the data: {in_w_not_data[:10]}"
@@ -222,9 +239,12 @@ def panel_from_frame(
     n, t = len(units), len(times)
     # each row's cell: (period position, unit position); unique (no duplicates) and inside the
     # grid (every id is known), so the panel is balanced exactly when every cell is filled
-    upos = unit_index.get_indexer(data_units)[ucodes]
-    tpos = pd.Index(times).get_indexer(tuniq)[tcodes]
-    flat = tpos.astype(np.int64) * n + upos
+    sorted_t = np.array_equal(times, tuniq)
+    upos = ucodes if same else unit_index.get_indexer(data_units)[ucodes]
+    tpos = tcodes if sorted_t else pd.Index(times).get_indexer(tuniq)[tcodes]
+    # (the duplicate check's cells are these cells when the codes are the positions)
+    flat = cell if same and sorted_t else tpos.astype(np.int64, copy=False) * n + upos
+    del cell
     n_exp = n * t
     if len(df) != n_exp:
         filled = np.zeros(n_exp, dtype=bool)
@@ -241,15 +261,32 @@ def panel_from_frame(
             f"= {n_exp}; missing e.g. {cells}"
         )
 
-    def wide(col):
-        out = np.empty(n_exp, dtype=float)
-        out[flat] = numeric[col]
-        return out.reshape(t, n)
+    # rows in unit-major order (each unit's periods in turn) or period-major order: the wide
+    # arrays are a transposed or plain copy of each column; other orders: scattered by cell
+    if (upos.reshape(n, t) == np.arange(n)[:, None]).all() and \
+            (tpos.reshape(n, t) == np.arange(t)).all():
+        layout = "unit-major"
+    elif np.array_equal(flat, np.arange(n_exp)):
+        layout = "period-major"
+    else:
+        layout = "scattered"
+    del ucodes, tcodes, upos, tpos  # before the wide arrays: a lower high-water mark
+    if layout != "scattered":
+        del flat
 
-    yy = wide(y)
+    yy = np.empty((t, n))
     XX = np.empty((t, n, len(x)))
-    for k, c in enumerate(x):
-        XX[:, :, k] = wide(c)
+    for k, col in enumerate([y, *x]):
+        v = numeric[col]
+        dest = yy if k == 0 else XX[:, :, k - 1]
+        if layout == "unit-major":
+            dest[...] = v.reshape(n, t).T
+        elif layout == "period-major":
+            dest[...] = v.reshape(t, n)
+        elif k == 0:
+            yy.reshape(-1)[flat] = v
+        else:
+            XX.reshape(n_exp, len(x))[flat, k - 1] = v
     info = None
     if unit_cols:
         g = df.groupby(unit)[list(unit_cols)]
@@ -260,6 +297,29 @@ def panel_from_frame(
                 raise InputError(f"column {c!r} varies over time within unit(s) {bad[:5]}")
         info = g.first().loc[units]
     return Panel(yy, XX, tuple(units), tuple(times.tolist()), y, tuple(x), info)
+
+
+def factorize_ids(values: pd.Series, sort: bool = False):
+    """Codes and uniques of an id column: ``pd.factorize(values, sort=sort)``, except that a
+    column of integer ids spanning at most about twice as many values as it has rows is coded by
+    direct addressing, with its uniques sorted whatever ``sort`` says (one pass and no hash table:
+    a hash table of 10^6 ids no longer fits the CPU caches, so hashing costs more per id at 10^6
+    ids than at 10^5).  Without ``sort`` the order of the uniques is therefore not promised."""
+    arr = values.to_numpy() if isinstance(values.dtype, np.dtype) else None
+    if arr is not None and arr.dtype.kind in "iu" and arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        span = 2 * arr.size + 1024
+        if hi - lo <= span and hi < 2 ** 62:
+            base = 0 if 0 <= lo and hi <= span else lo  # ids from 0 (or a small offset): as is
+            off = arr.astype(np.intp, copy=False)
+            if base:
+                off = off - base
+            present = np.zeros(hi - base + 1, dtype=bool)
+            present[off] = True
+            rank = np.cumsum(present, dtype=np.intp) - 1
+            return rank[off], (np.flatnonzero(present) + base).astype(arr.dtype)
+    return pd.factorize(values, sort=sort)
+
 
 
 def _sorted_ids(ids) -> list:

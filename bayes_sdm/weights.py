@@ -190,7 +190,11 @@ def make_weights(
         symmetric = _is_symmetric(m)
     if standardize:
         if sp.issparse(m):
-            w = sp.csr_array(sp.diags_array(1.0 / rowsum) @ m)
+            # each stored weight divided by its row sum (the product diag(1/rowsum) @ m,
+            # exactly, without a sparse matrix product)
+            w = sp.csr_array((m.data * np.repeat(1.0 / rowsum, np.diff(m.indptr)),
+                              m.indices.copy(), m.indptr.copy()), shape=m.shape)
+            w.eliminate_zeros()  # as the product does
         elif not copy and m is matrix:
             m /= rowsum[:, None]
             w = m
@@ -517,9 +521,13 @@ def knn_neighbours(tree, points: np.ndarray, first: int, k: int) -> np.ndarray:
 def knn_weights(cols: np.ndarray, ids: Sequence, k: int, standardize: bool = True
                 ) -> SpatialWeights:
     """The k-NN W from each unit's neighbours (N, k) (:func:`knn_neighbours`)."""
+    cols = np.asarray(cols)
     n = len(cols)
-    rows = np.repeat(np.arange(n), k)
-    m = sp.csr_array((np.ones(n * k), (rows, np.asarray(cols).ravel())), shape=(n, n))
+    # k entries a row: the CSR arrays directly (column indices sorted within each row; 32-bit
+    # indices where they fit, as scipy's own conversion gives)
+    idx = np.int32 if n * k < 2 ** 31 else np.int64
+    m = sp.csr_array((np.ones(n * k), np.sort(cols, axis=1).ravel().astype(idx),
+                      np.arange(0, n * k + 1, k, dtype=idx)), shape=(n, n))
     return make_weights(m, ids, standardize, name=f"knn:{k}", symmetric=False)
 
 

@@ -6,9 +6,9 @@ pyarrow for Parquet), build the k-NN W (k = 6) from the per-unit coordinate colu
 align the ids with W, check duplicates, balance and NaN/inf, and form the wide (T, N) / (T, N, K)
 arrays.  Each (format, N) runs in a fresh process (imports excluded from the stage times, peak
 resident memory of the whole process reported), on a file written beforehand by this script
-into ``benchmarks/_work/input/`` (git-ignored; rows unit-major, 4 numeric columns besides the
-ids and coordinates; all files are written and flushed before the first timing), the fastest of
-``--repeats`` (default 2) runs per row.
+into ``--work`` (default ``benchmarks/_work/input/``, git-ignored; rows unit-major, 4 numeric
+columns besides the ids and coordinates; all files are written and flushed before the first
+timing), the fastest of ``--repeats`` (default 2) runs per row.
 
 Usage::
 
@@ -40,12 +40,12 @@ DEFAULT_NS = (10_000, 100_000, 1_000_000)
 T = 10
 
 
-def write_panel(n: int, fmt: str, t: int = T, seed: int = 0) -> Path:
+def write_panel(n: int, fmt: str, t: int = T, seed: int = 0, work: Path = WORK) -> Path:
     """A balanced long panel with per-unit coordinates ``px``, ``py`` (written once, reused)."""
     import pyarrow as pa
 
-    WORK.mkdir(parents=True, exist_ok=True)
-    path = WORK / f"panel_{n}x{t}.{fmt}"
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / f"panel_{n}x{t}.{fmt}"
     if path.exists():
         return path
     rng = np.random.default_rng(seed)
@@ -148,6 +148,8 @@ def main(argv=None) -> int:
     ap.add_argument("--formats", default="csv,parquet")
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--repeats", type=int, default=2, help="runs per row; the fastest is shown")
+    ap.add_argument("--work", default=str(WORK),
+                    help="folder of the panel files (kept for the next run; e.g. under /tmp)")
     ap.add_argument("--out", default=str(HERE / "input_stage.md"))
     ap.add_argument("--json", default=str(HERE / "input_stage.json"))
     a = ap.parse_args(argv)
@@ -161,7 +163,7 @@ def main(argv=None) -> int:
     ns, fmts = [int(v) for v in a.n.split(",")], a.formats.split(",")
     # every file first, flushed to disk: a read right after a 1.3 GB write competes with its
     # write-back
-    paths = {(n, fmt): write_panel(n, fmt) for n in ns for fmt in fmts}
+    paths = {(n, fmt): write_panel(n, fmt, work=Path(a.work)) for n in ns for fmt in fmts}
     os.sync()
     runs = {key: [] for key in paths}
     for _ in range(a.repeats):  # interleaved, so that each size sees the machine's load alike

@@ -14,7 +14,9 @@ Separate modes (``make bench ARGS="--whole-process"``, each instead of the above
 ``--whole-process [--cases cigar,knn3000] [--repeats 1]`` -- :mod:`peer_bayespecon`, the CLI as
 a user runs it (one process per fit, cold and warm caches) against bayespecon's NUTS in the same
 run (``peer_results.md``); ``--logdet-crossover`` -- :mod:`bench_logdet`
-(``logdet_crossover.md``); ``--input-stage`` -- :mod:`bench_input` (``input_stage.md``).  Rows of a separate
+(``logdet_crossover.md``); ``--input-stage`` -- :mod:`bench_input` (``input_stage.md``);
+``--dynamic-peer`` -- :mod:`peer_dynamic`, the dynamic SDM against bayespecon's
+``SDMUPanelDynamic`` on one simulated panel (``peer_dynamic.md``).  Rows of a separate
 ``bench_scale.py --n 1000000 --json rows.json`` run can be merged afterwards with
 ``run_all.py --add-rows rows.json`` (re-renders from ``results.json``; runs nothing).
 """
@@ -291,6 +293,9 @@ def main(argv=None):
     p.add_argument("--input-stage", action="store_true",
                    help="instead: the CLI input stage at 10^4-10^6 units (bench_input.py -> "
                         "input_stage.md)")
+    p.add_argument("--dynamic-peer", action="store_true",
+                   help="instead: the dynamic SDM against bayespecon on one simulated panel "
+                        "(peer_dynamic.py -> peer_dynamic.md)")
     args = p.parse_args(argv)
     if args.cluster:
         import bench_dask
@@ -307,6 +312,8 @@ def main(argv=None):
         extra.append(["bench_logdet.py"])
     if args.input_stage:
         extra.append(["bench_input.py"])
+    if args.dynamic_peer:
+        extra.append(["peer_dynamic.py", "--repeats", str(args.repeats)])
     if extra:
         rc = 0
         for cmd in extra:
