@@ -157,7 +157,8 @@ def small_files(tmp_path_factory):
     return d
 
 
-@pytest.mark.parametrize("variance", ["period", "unit"])
+@pytest.mark.parametrize("variance", ["period",
+                                      pytest.param("unit", marks=pytest.mark.slow)])
 def test_cli_variance_plots_write_figures_and_report(small_files, tmp_path, variance):
     from bayes_sdm.cli import main
 
