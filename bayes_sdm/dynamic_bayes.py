@@ -40,6 +40,8 @@ The unit effects (``mu=``):
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -104,12 +106,15 @@ def stationary(tau, rho, eta, omega_min: float, xp=np):
 
 
 def build_dynamic_model(dd: DynamicData, priors: PriorSpec | None = None,
-                        mu: str = "cre") -> pm.Model:
+                        mu: str = "cre", mutable: bool = False) -> pm.Model:
     """The PyMC model of a dynamic SAR / SDM panel (module docstring).
 
     Free variables: ``rho``, ``tau``, ``eta`` (unrestricted form; else a deterministic
     -tau rho), ``beta[coef]``, ``theta[coef]`` (SDM), ``sigma``; with ``mu="cre"`` also
     ``psi[cre_term]`` and ``sigma_mu``.  The likelihood is the ``pm.Potential`` ``loglik``.
+    With ``mutable`` the Gram matrices are the ``pm.Data`` ``gram`` and ``gram_b``, so that a
+    model compiled once fits other panels of the same shape (simulation-based calibration,
+    :mod:`bayes_sdm.sbc.dynamic`); the prior scales stay those of ``dd``.
 
     Raises
     ------
@@ -130,6 +135,9 @@ def build_dynamic_model(dd: DynamicData, priors: PriorSpec | None = None,
         coords["cre_term"] = cre_terms(dd)
     omega_min = 1.0 / dd.logdet.interval[0]
     with pm.Model(coords=coords) as m:
+        if mutable:
+            dd = dataclasses.replace(dd, gram=pm.Data("gram", dd.gram), gram_b=None if
+                                     dd.gram_b is None else pm.Data("gram_b", dd.gram_b))
         rho = spatial_prior("rho", priors.rho, dd.interval)
         if dd.restricted:
             # eta = -tau rho: the eigenvalues of A are tau, stationary iff |tau| < 1

@@ -106,10 +106,8 @@ def fit_and_write_dynamic(a, spec, inputs, out: Path, stages):
     from .runfolder import write_ml
 
     q = a.quiet
-    if a.plots:
-        raise InputError("not implemented yet: figures and report.md for the dynamic model "
-                         "(drop --plots)")
     panel, w = inputs.panel, inputs.w
+    ml_res = None
     t0 = time.perf_counter()
     with stages.stage("dynamic panel: transform and log-determinant"):
         dd = prepare_dynamic(panel, w, spec.model, spec.fe, spec.dynamic_form, spec.logdet)
@@ -145,9 +143,38 @@ def fit_and_write_dynamic(a, spec, inputs, out: Path, stages):
         dd_rec["timings_s"] = {k: round(float(v), 3) for k, v in
                                {**fit.timings, **stages.times}.items()}
         write_json(out / "diagnostics.json", dd_rec)
+    figures = write_dynamic_report(fit, panel, out, summ, eff, diag, ml_res, stages) \
+        if a.plots else []
     if not q:
         print("\nPosterior (mean, sd, 94% HDI; unit effects: correlated random effects)")
         print(format_table(summ))
         print("\nShort- and long-run effects (Debarsy, Ertur & LeSage 2012)")
         print(format_table(eff))
-    return EXIT_OK, fit, diag, ""
+    return EXIT_OK, fit, diag, (f"wrote {len(figures)} figures in figures/, report.md and "
+                                "report.html" if figures else "")
+
+
+def write_dynamic_report(fit: DynamicFit, panel, out: Path, summary, effects, diag,
+                         ml_res=None, stages=None) -> list[Path]:
+    """``figures/*.png`` (:func:`bayes_sdm.dynamic_predictive.write_dynamic_plots`),
+    ``report.md`` and ``report.html`` of a dynamic fit; returns the figure paths."""
+    from .dynamic_predictive import write_dynamic_plots
+    from .progress import as_stages
+    from .report import write_report
+
+    stages = as_stages(stages)
+    figures = write_dynamic_plots(fit, panel, out / "figures", ml_result=ml_res,
+                                  progress=stages, diagnostics=diag)
+    dd = fit.data
+    notes = [f"Dynamic spatial panel ({dd.form} form; Yu, de Jong & Lee 2008): y_t = tau "
+             "y_(t-1) + rho W y_t + eta W y_(t-1) + X_t beta + W X_t theta + mu + alpha_t + "
+             "eps_t, conditional on the first period. Unit effects: correlated random effects "
+             "(Wooldridge 2005) on y_0, W y_0 and the time means of X and WX, integrated out. "
+             "The effects table has short- and long-run rows (Debarsy, Ertur & LeSage 2012). "
+             "Predictive replicates keep the observed first period and draw the later ones "
+             "recursively from one posterior draw (the unit effects' random part from its "
+             "conditional posterior)."]
+    with stages.stage("report.md and report.html"):
+        write_report(out, summary, effects, diag, None, figures, provenance=fit.idata,
+                     notes=notes)
+    return figures

@@ -127,6 +127,7 @@ def residual_moran_draws(prep, posterior, y_rep) -> tuple[np.ndarray, np.ndarray
     yr = np.asarray(y_rep.transpose("chain", "draw", "time", "unit").values)
     c, d, t, n = yr.shape
     post = posterior.sel(chain=y_rep.coords["chain"], draw=y_rep.coords["draw"])
+    post = post.drop_vars(["sigma2"], errors="ignore")  # not used; sigma2[time] with sigma_t^2
     p = parameter_draws(post, prep.family)
     lay = prep.stats.layout
     z = transformed_columns(prep.panel, prep.w, prep.fe, prep.lag_convention, lay)

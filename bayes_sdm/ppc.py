@@ -27,6 +27,21 @@ def _priors_from_attrs(idata):
         return None
 
 
+def _variance(fit_or_pair) -> str:
+    """The fit's error-variance model (``homoskedastic`` unless its spec says otherwise)."""
+    spec = None if isinstance(fit_or_pair, tuple) else getattr(fit_or_pair, "spec", None)
+    if spec is None:
+        idata = fit_or_pair[1] if isinstance(fit_or_pair, tuple) else \
+            getattr(fit_or_pair, "idata", None)
+        attrs = getattr(idata, "attrs", {}) or {}
+        if "spec" in attrs:
+            import yaml
+
+            return (yaml.safe_load(attrs["spec"]) or {}).get("variance", "homoskedastic")
+        return "homoskedastic"
+    return getattr(spec, "variance", "homoskedastic")
+
+
 def _resolve(fit_or_pair):
     """(prep, idata, priors) from a FitResult or a (Prepared, idata) pair."""
     if isinstance(fit_or_pair, tuple):
@@ -98,6 +113,10 @@ def posterior_predictive(fit, draws: int | None = 250, seed: int | None = None,
     post = idata["posterior"]
     post = post.to_dataset() if hasattr(post, "to_dataset") else post
     post = thin_posterior(post, draws)
+    if (variance := _variance(fit)) != "homoskedastic":  # sigma_t^2 or v_i: their own draws
+        from .variance_predictive import variance_posterior_predictive
+
+        return variance_posterior_predictive(prep, post, variance, seed)
     model = predictive_model(prep, priors)
     if "log_sigma2" in model.named_vars and "log_sigma2" not in post and "sigma2" in post:
         # the flat-prior (exact sampler) posterior stores sigma2; the model's free variable is
