@@ -68,6 +68,8 @@ from .ml import MLResult, _split
 #: posterior variable of the Bayesian model, the row of ml.csv)
 CONST = "const"
 INTERCEPT = "intercept"
+#: the prefix of the Mundlak (correlated random effects) coefficients
+MUNDLAK = "mundlak"
 PHI_MIN = 1e-6
 #: the largest N for the dense N x N information matrix (standard errors, Hausman test)
 DENSE_MAX = 4000
@@ -92,14 +94,24 @@ class REData:
     w: object
     ymean_sst: float
     regs: np.ndarray = field(repr=False, default=None)  # raw R (T, N, p)
+    #: correlated random effects: the unit means of X (and WX) among the regressors (last)
+    mundlak: bool = False
 
     @property
     def p(self) -> int:
         return len(self.reg_names)
 
 
-def re_data(panel, w, family: Family | str) -> REData:
-    """The statistics of the random-effects likelihood (one O(NT K^2) pass)."""
+def mundlak_names(family: Family, x_names) -> list[str]:
+    """The names of the Mundlak coefficients (the unit means of X, then of WX for Durbin)."""
+    base = list(x_names) + ([f"W{v}" for v in x_names] if family.durbin else [])
+    return [f"{MUNDLAK}[{v}]" for v in base]
+
+
+def re_data(panel, w, family: Family | str, mundlak: bool = False) -> REData:
+    """The statistics of the random-effects likelihood (one O(NT K^2) pass); ``mundlak``:
+    the unit means of X (and WX) as further regressors (correlated random effects, module
+    docstring)."""
     family = families.get(family)
     if len(family.spatial_params) != 1:
         raise InputError(f"random effects are implemented for one spatial parameter (sar, "
@@ -114,6 +126,10 @@ def re_data(panel, w, family: Family | str) -> REData:
     if family.durbin:
         regs.append(w.lag(x))  # the lag of the constant is the constant (row-standardised W)
         names += [f"W{v}" for v in panel.x_names]
+    if mundlak:
+        slopes = np.concatenate(regs[1:], axis=2)
+        regs.append(np.broadcast_to(slopes.mean(axis=0), slopes.shape))
+        names += mundlak_names(family, panel.x_names)
     r = np.concatenate(regs, axis=2)
     z = np.concatenate([y[:, :, None], w.lag(y)[:, :, None], r, w.lag(r)], axis=2)
     zbar = z.mean(axis=0)
@@ -122,7 +138,7 @@ def re_data(panel, w, family: Family | str) -> REData:
     gb = t * zbar.T @ zbar
     yc = y - y.mean()
     return REData(family, n, t, tuple(panel.x_names), tuple(names), gw, gb, zbar, w,
-                  float((yc * yc).sum()), r)
+                  float((yc * yc).sum()), r, bool(mundlak))
 
 
 def _proj(d: REData, s: float) -> np.ndarray:
@@ -402,7 +418,7 @@ def observed_information(d: REData, logdet: LogDet, vec: np.ndarray,
 
 
 def fit_re(panel, w, family: Family | str, logdet: LogDet | str = "auto",
-           on_boundary: str = "warn", se: str = "expected") -> REResult:
+           on_boundary: str = "warn", se: str = "expected", mundlak: bool = False) -> REResult:
     """Maximum-likelihood unit random effects of a SAR, SDM, SEM or SDEM panel.
 
     Parameters
@@ -414,6 +430,8 @@ def fit_re(panel, w, family: Family | str, logdet: LogDet | str = "auto",
     se : ``expected`` (the exact expected information, :func:`re_information`; default) or
         ``observed`` (numerical Hessian of the exact log-likelihood,
         :func:`observed_information`; splm's SEs of the spatial parameter and phi)
+    mundlak : correlated random effects (the unit means of X and WX as regressors,
+        coefficients ``mundlak[x]`` after theta; module docstring)
 
     Raises
     ------
@@ -438,7 +456,7 @@ def fit_re(panel, w, family: Family | str, logdet: LogDet | str = "auto",
     if const:
         raise InputError(f"the regressor(s) {const} are constant: random-effects models "
                          "estimate their own intercept; drop the column")
-    d = re_data(panel, w, family)
+    d = re_data(panel, w, family, mundlak)
     ld = logdet if isinstance(logdet, LogDet) else make_logdet(w, logdet)
     s, phi, ll = maximise_re(d, ld)
     coef, sse, _ = profile_re(d, s, phi)
@@ -447,7 +465,8 @@ def fit_re(panel, w, family: Family | str, logdet: LogDet | str = "auto",
     if not (np.isfinite(ll) and sigma2 > 0):
         raise NumericalError(f"{family.name} random effects: degenerate fit (sigma2 = "
                              f"{sigma2:.3g}, log-likelihood {ll:.6g})")
-    names = [family.spatial, INTERCEPT, *family.coef_names(panel.x_names), "phi", "sigma2"]
+    names = [family.spatial, INTERCEPT, *family.coef_names(panel.x_names),
+             *(mundlak_names(family, panel.x_names) if mundlak else []), "phi", "sigma2"]
     vec = np.r_[s, coef, phi, sigma2]
     notes = []
     lo, hi = ld.interval
