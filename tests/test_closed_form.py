@@ -227,6 +227,12 @@ def test_fallback_to_pymc_model_says_so(cigar):
         assert isinstance(compile_sampler(other, SamplerSpec(nuts_sampler="closed-form")),
                           CompiledNUTS)
     assert compile_sampler(sdm, SamplerSpec()).name == "closed-form"
+    from bayes_sdm.pymc_models import build_model
+
+    with pytest.warns(UserWarning, match="covers prepared pooled models, not a PyMC model"):
+        cs = compile_sampler(build_model(sdm.stats, sdm.logdet, sdm.family),
+                             SamplerSpec(nuts_sampler="closed-form"))
+    assert cs.name == "nutpie-pyfunc"
 
 
 def test_closed_form_fit_imports_neither_pymc_nor_pytensor(tmp_path):
