@@ -532,3 +532,53 @@ def logp_and_grad_at(x, buf) -> tuple[float, np.ndarray]:
     """(log-density, gradient) at ``x`` for a buffer (a convenience for tests)."""
     g = np.empty(int(buf[_NDIM]))
     return float(logp_grad(np.ascontiguousarray(x, dtype=float), buf, g)), g
+
+
+# C callbacks for nutpie (bayes_sdm.closed_form_nuts): int64 f(dims, x, out, logp | out,
+# user data); the user data is the buffer, whose length is its slot _LEN
+
+def _c_logp(dim, x_, out_, logp_, data_):  # pragma: no cover - called from Rust
+    buf = numba.carray(data_, (int(data_[_LEN]),))
+    nd = int(buf[_NDIM])
+    if dim != nd:
+        return -1
+    x = numba.carray(x_, (nd,))
+    out = numba.carray(out_, (nd,))
+    lp = logp_grad(x, buf, out)
+    logp_[0] = lp
+    for i in range(nd):
+        if not np.isfinite(out[i]):
+            return 3
+    if not np.isfinite(lp):
+        return 4
+    return 0
+
+
+def _c_expand(dim, expanded, x_, out_, data_):  # pragma: no cover - called from Rust
+    buf = numba.carray(data_, (int(data_[_LEN]),))
+    nd = int(buf[_NDIM])
+    ne = int(buf[_NEXP])
+    if dim != nd or expanded != ne:
+        return -1
+    x = numba.carray(x_, (nd,))
+    out = numba.carray(out_, (ne,))
+    expand_into(x, buf, out)
+    return 0
+
+
+_CALLBACKS = None
+
+
+def c_callbacks():
+    """The numba ``cfunc`` s (log-density with gradient, expansion) nutpie calls with the buffer
+    as user data; compiled once per machine (disk cache), loaded on first use per process."""
+    global _CALLBACKS
+    if _CALLBACKS is None:
+        from numba import types
+
+        dbl = types.CPointer(types.double)
+        _CALLBACKS = (
+            numba.cfunc(types.int64(types.uint64, dbl, dbl, dbl, dbl), cache=True)(_c_logp),
+            numba.cfunc(types.int64(types.uint64, types.uint64, dbl, dbl, dbl),
+                        cache=True)(_c_expand))
+    return _CALLBACKS

@@ -7,8 +7,14 @@ user-data pointer (what nutpie's own numba backend does for a compiled PyMC mode
 ``nutpie.compile_pymc``).  Here the two C callbacks are numba ``cfunc`` s over
 :func:`bayes_sdm.closed_form.logp_grad` / :func:`~bayes_sdm.closed_form.expand_into`, and the
 user data is the model's flat float64 buffer, so the compiled code depends on no data: numba
-caches it on disk (``cache=True``) and a new process, a new dataset or another family only loads
-it.  The chains run in parallel threads (the callbacks hold no GIL).
+caches it on disk (``cache=True``; the callbacks live beside the kernels in
+:mod:`bayes_sdm.closed_form`, so that a change there invalidates both) and a new process, a new
+dataset or another family only loads it.  The chains run in parallel threads (the callbacks
+hold no GIL).
+
+Why C callbacks rather than ``nutpie.compiled_pyfunc.from_pyfunc`` with a numba-jitted
+log-density: the latter still makes one Python call (and one numba dispatch) per gradient,
+GIL-bound, and measured about ten times slower on cigar (4 x 2,000 iterations, same kernels).
 
 The draws carry the variables, names and dims of the PyMC model's (``rho`` or ``lambda``,
 ``beta[coef]``, ``theta[coef]``, ``intercept``, ``sigma``, ``sigma2``, and the priors'
@@ -19,45 +25,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numba
-import numpy as np
 import pandas as pd
-from numba import types
 
-from .closed_form import _LEN, _NDIM, _NEXP, ClosedFormModel, expand_into, logp_grad
-
-_DBL = types.CPointer(types.double)
-
-
-@numba.cfunc(types.int64(types.uint64, _DBL, _DBL, _DBL, _DBL), cache=True)
-def _c_logp(dim, x_, out_, logp_, data_):  # pragma: no cover - called from Rust
-    buf = numba.carray(data_, (int(data_[_LEN]),))
-    nd = int(buf[_NDIM])
-    if dim != nd:
-        return -1
-    x = numba.carray(x_, (nd,))
-    out = numba.carray(out_, (nd,))
-    lp = logp_grad(x, buf, out)
-    logp_[0] = lp
-    for i in range(nd):
-        if not np.isfinite(out[i]):
-            return 3
-    if not np.isfinite(lp):
-        return 4
-    return 0
-
-
-@numba.cfunc(types.int64(types.uint64, types.uint64, _DBL, _DBL, _DBL), cache=True)
-def _c_expand(dim, expanded, x_, out_, data_):  # pragma: no cover - called from Rust
-    buf = numba.carray(data_, (int(data_[_LEN]),))
-    nd = int(buf[_NDIM])
-    ne = int(buf[_NEXP])
-    if dim != nd or expanded != ne:
-        return -1
-    x = numba.carray(x_, (nd,))
-    out = numba.carray(out_, (ne,))
-    expand_into(x, buf, out)
-    return 0
+from .closed_form import ClosedFormModel, c_callbacks
 
 
 def compiled_model(cf: ClosedFormModel):
@@ -65,6 +35,8 @@ def compiled_model(cf: ClosedFormModel):
     (import nutpie through :func:`bayes_sdm.sampling.import_nutpie` first)."""
     from nutpie import _lib
     from nutpie.sample import CompiledModel
+
+    c_logp, c_expand = c_callbacks()
 
     @dataclass(frozen=True)
     class ClosedFormCompiled(CompiledModel):
@@ -91,8 +63,8 @@ def compiled_model(cf: ClosedFormModel):
         def _make_model(self, init_mean):
             cfm = self.cf
             ptr = cfm.buffer.ctypes.data
-            expand_fn = _lib.ExpandFunc(cfm.n_dim, cfm.n_expanded, _c_expand.address, ptr, self)
-            logp_fn = _lib.LogpFunc(_c_logp.address, ptr, self)
+            expand_fn = _lib.ExpandFunc(cfm.n_dim, cfm.n_expanded, c_expand.address, ptr, self)
+            logp_fn = _lib.LogpFunc(c_logp.address, ptr, self)
             coords = self.coords
             dim_sizes = {k: len(v) for k, v in coords.items()}
             variables = _lib.PyVariable.new_variables(

@@ -49,6 +49,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from contextlib import contextmanager, nullcontext
 
 import numpy as np
@@ -64,8 +65,9 @@ SAMPLER_PACKAGE = {"closed-form": "nutpie", "nutpie-pyfunc": "nutpie", "nutpie":
 
 def resolve_sampler(name: str) -> str:
     """``auto`` -> ``nutpie-pyfunc`` when nutpie is installed (fastest here), else ``pymc``:
-    the implementation for a PyMC model (:func:`compile_sampler` picks ``closed-form`` for a
-    prepared pooled model it covers before asking this).
+    the implementation for a PyMC model.  ``closed-form`` -> ``nutpie-pyfunc`` too: a PyMC model
+    has no closed form (:func:`compile_sampler` takes ``closed-form`` for a prepared pooled
+    model it covers before asking this).
 
     Raises
     ------
@@ -81,7 +83,7 @@ def resolve_sampler(name: str) -> str:
         extra = {"numpyro": " (pip install 'bayes_sdm[jax]')",
                  "blackjax": " (pip install blackjax; untested with bayes_sdm)"}.get(module, "")
         raise InputError(f"sampler {name!r} needs {module}, which is not installed{extra}")
-    return name
+    return "nutpie-pyfunc" if name == "closed-form" else name
 
 
 @contextmanager
@@ -258,6 +260,7 @@ def compile_sampler(target, sampler: SamplerSpec, priors: PriorSpec | None = Non
         from .pymc_models import build_model
 
         target = build_model(target.stats, target.logdet, target.family, priors)
+        return CompiledNUTS(target, sampler, _fallback_warned=True)
     return CompiledNUTS(target, sampler)
 
 
@@ -265,8 +268,6 @@ def _closed_form(prep, sampler: SamplerSpec, priors: PriorSpec):
     """The closed-form NUTS of a prepared pooled model (``closed-form``, or ``auto`` with
     nutpie and numba installed) when :func:`bayes_sdm.closed_form.unsupported` covers it, else
     None (the PyMC model; an explicit ``closed-form`` warns, naming why)."""
-    import warnings
-
     name = sampler.nuts_sampler
     if name == "closed-form":
         resolve_sampler(name)
@@ -369,11 +370,13 @@ class ExactSampler:
 class CompiledNUTS:
     """A PyMC model compiled once for one NUTS implementation."""
 
-    def __init__(self, model, sampler: SamplerSpec):
+    def __init__(self, model, sampler: SamplerSpec, _fallback_warned: bool = False):
         self.model, self.spec = model, sampler
         self.name = resolve_sampler(sampler.nuts_sampler)
-        if self.name == "closed-form":  # a PyMC model: the closed form does not apply
-            self.name = "nutpie-pyfunc"
+        if sampler.nuts_sampler == "closed-form" and not _fallback_warned:
+            warnings.warn("the closed-form sampler covers prepared pooled models, not a PyMC "
+                          "model (regional, random effects, variance or dynamic models); "
+                          "sampling it with nutpie-pyfunc", UserWarning, stacklevel=3)
         check_memory(_model_values(model), sampler)
         self._compiled = None
         self._step = None

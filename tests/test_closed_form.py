@@ -227,3 +227,33 @@ def test_fallback_to_pymc_model_says_so(cigar):
         assert isinstance(compile_sampler(other, SamplerSpec(nuts_sampler="closed-form")),
                           CompiledNUTS)
     assert compile_sampler(sdm, SamplerSpec()).name == "closed-form"
+    from bayes_sdm.pymc_models import build_model
+
+    with pytest.warns(UserWarning, match="covers prepared pooled models, not a PyMC model"):
+        cs = compile_sampler(build_model(sdm.stats, sdm.logdet, sdm.family),
+                             SamplerSpec(nuts_sampler="closed-form"))
+    assert cs.name == "nutpie-pyfunc"
+
+
+def test_closed_form_fit_imports_neither_pymc_nor_pytensor(tmp_path):
+    """A pooled fit through the public API in a fresh process: PyMC and PyTensor stay out."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = ("import sys\n"
+            "from bayes_sdm.api import prepare, fit\n"
+            "from bayes_sdm.datasets import load_dataset\n"
+            "from bayes_sdm.spec import SamplerSpec\n"
+            "ds = load_dataset('cigar')\n"
+            "res = fit(prepare(ds.panel(), ds.weights, 'sdm', 'twoway'),\n"
+            "          sampler=SamplerSpec(draws=100, tune=100), progressbar=False)\n"
+            "assert res.attrs['nuts_sampler'] == 'closed-form'\n"
+            "print(sorted(m for m in ('pymc', 'pytensor') if m in sys.modules))\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
