@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import scipy.optimize as so
-from scipy import stats as sstats
+from scipy.special import ndtr, ndtri  # the normal cdf and its inverse (no scipy.stats import)
 
 from . import families
 from .design import transformed_columns
@@ -286,7 +286,7 @@ class MLResult:
         se = self.se.to_numpy(dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             z = est / se
-        p = 2.0 * sstats.norm.sf(np.abs(z))
+        p = 2.0 * ndtr(-np.abs(z))
         # variances (sigma2, or sigma2[<period>] with period variances) get no z-test of zero
         isig = np.array([str(n).startswith("sigma2") for n in self.params.index])
         z[isig] = p[isig] = np.nan
@@ -362,10 +362,10 @@ class MLResult:
             jflat = jac.reshape(m, -1)
             var = np.einsum("ia,ij,ja->a", jflat, cov, jflat).reshape(3, k)
             se = np.sqrt(np.clip(var, 0.0, None))
-            zq = sstats.norm.ppf(0.5 + prob / 2)
+            zq = ndtri(0.5 + prob / 2)
             lo, hi = point - zq * se, point + zq * se
             with np.errstate(divide="ignore", invalid="ignore"):
-                pp = np.where(se > 0, sstats.norm.cdf(point / se), (point > 0).astype(float))
+                pp = np.where(se > 0, ndtr(point / se), (point > 0).astype(float))
         else:
             if not np.all(np.isfinite(cov)):
                 raise InputError("the covariance of the estimates is not finite (see the fit's "
@@ -404,7 +404,7 @@ class MLResult:
         lab_hi = f"ci_{100 * (1 + prob) / 2:g}%"
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.where(se > 0, point / se, np.nan)
-        pval = 2 * sstats.norm.sf(np.abs(z))
+        pval = 2 * ndtr(-np.abs(z))
         rows = []
         for i, eff in enumerate(EFFECTS):
             for j, x in enumerate(self.x_names):

@@ -119,3 +119,42 @@ def test_flat_summary_labels_its_rows(cigar_fit):
             assert s.loc[f"effects[{e}, {c}]", "mean"] == pytest.approx(float(x.mean()),
                                                                          rel=1e-12)
             assert s.loc[f"effects[{e}, {c}]", "ess_bulk"] == cv.ess_bulk(x.values)
+
+
+def test_regional_tables_match_arviz():
+    """The regional summary's R-hat / ESS and the regional effects' HDIs (per region and
+    coefficient, autocorrelated draws) are arviz_stats' numbers."""
+    import arviz_stats as az
+    import xarray as xr
+    from arviz_base import rcParams
+
+    from bayes_sdm.reporting import regional_effects_table, regional_summary_table
+
+    rng = np.random.default_rng(0)
+
+    def ar(shape):
+        x = rng.standard_normal(shape)
+        for t in range(1, shape[1]):
+            x[:, t] = 0.7 * x[:, t - 1] + 0.71 * x[:, t]
+        return x
+
+    post = xr.Dataset({"rho": (("chain", "draw", "region"), ar((4, 300, 3))),
+                       "beta": (("chain", "draw", "region", "coef"), ar((4, 300, 3, 2))),
+                       "effects": (("chain", "draw", "region", "coef", "effect"),
+                                   ar((4, 300, 3, 2, 3)))},
+                      coords={"region": ["a", "b", "c"], "coef": ["x1", "x2"],
+                              "effect": ["direct", "indirect", "total"]})
+    dt = xr.DataTree.from_dict({"posterior": post})
+    s = regional_summary_table(dt)
+    ref = {"r_hat": az.rhat(post), "ess_bulk": az.ess(post),
+           "ess_tail": az.ess(post, method="tail", prob=rcParams["stats.ci_prob"])}
+    for r in s.itertuples():
+        v = r.parameter.split("[")[0]
+        sel = {"region": r.region, **({"coef": r.parameter[5:-1]} if v == "beta" else {})}
+        for k, want in ref.items():
+            assert getattr(r, k) == pytest.approx(float(want[v].sel(sel)), rel=1e-10)
+    e = regional_effects_table(dt)
+    h = az.hdi(post[["effects"]], prob=0.94)["effects"]
+    for r in e.itertuples():
+        lo, hi = h.sel(region=r.region, coef=r.variable, effect=r.effect).values
+        assert (r._6, r._7) == (pytest.approx(lo, rel=1e-10), pytest.approx(hi, rel=1e-10))
