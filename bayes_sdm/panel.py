@@ -225,8 +225,8 @@ def panel_from_frame(
         [data_units[i] for i in np.flatnonzero(~data_index.isin(unit_index))]
     if in_w_not_data or in_data_not_w:
         if in_data_not_w:  # listed in order of appearance in the data
-            app = pd.Index(np.asarray(pd.factorize(df[unit])[1]))
-            in_data_not_w = [app[i] for i in np.flatnonzero(~app.isin(unit_index))]
+            app = np.asarray(pd.factorize(df[unit])[1])
+            in_data_not_w = [app[i] for i in np.flatnonzero(~pd.Index(app).isin(unit_index))]
         msg = []
         if in_w_not_data:
             msg.append(f"units in W but not in the data: {in_w_not_data[:10]}"
@@ -319,7 +319,6 @@ def factorize_ids(values: pd.Series, sort: bool = False):
             rank = np.cumsum(present, dtype=np.intp) - 1
             return rank[off], (np.flatnonzero(present) + base).astype(arr.dtype)
     return pd.factorize(values, sort=sort)
-
 
 
 def _sorted_ids(ids) -> list:

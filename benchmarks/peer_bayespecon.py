@@ -34,6 +34,8 @@ Setting up the peer (never a test or CI dependency; done once by hand)::
 
     apt-get install -y libsuitesparse-dev            # SuiteSparse 5 headers (Debian 12)
     git clone <bayespecon snapshot> benchmarks/_work/bayespecon
+    #   (or, from a bare mirror: git --git-dir=<mirror> archive HEAD | tar -x -C <that folder>;
+    #    measured at knaaptime/bayespecon 7b2ff12, 2026-07-20)
     python3.12 -m venv benchmarks/_work/venv
     benchmarks/_work/venv/bin/pip install -c constraints.txt pymc==6.4.0 pytensor arviz \\
         libpysal formulaic lazy_loader numpy scipy pandas polyagamma psutil "scikit-sparse<0.5"
@@ -50,6 +52,9 @@ Usage::
     python benchmarks/peer_bayespecon.py [--cases cigar,knn3000] [--repeats 1]
         -> benchmarks/peer_results.md, peer_results.json
     benchmarks/_work/venv/bin/python benchmarks/peer_bayespecon.py peer knn3000   # one peer fit
+
+The dynamic SDM against bayespecon's ``SDMUPanelDynamic`` uses the same environment:
+``peer_dynamic.py`` (``peer_dynamic.md``).
 """
 
 from __future__ import annotations

@@ -177,3 +177,50 @@ def test_knn_vectorised_matches_the_loop_with_duplicate_points():
     for i in range(300):
         ref = nb[i][nb[i] != i][:k]
         assert sorted(w.matrix[[i]].indices.tolist()) == sorted(ref.tolist())
+
+
+@pytest.mark.parametrize("ids", [
+    np.repeat(np.arange(50), 3),                                  # 0 .. N-1
+    np.tile(np.arange(2001, 2011), 7),                            # years
+    np.array([5, -3, 5, 12, -3, 0, 7], dtype=np.int32),           # negative, small int type
+    np.array([3, 250, 3, 17], dtype=np.uint8),
+    np.array([1, 10 ** 9, 5, 1]),                                 # sparse span: hashed
+    np.array(["b", "a", "b", "c"], dtype=object),                 # not integers: hashed
+])
+def test_factorize_ids_is_sorted_factorize(ids):
+    """The direct-addressing id codes equal pandas' sorted factorization (codes, uniques and
+    their dtype)."""
+    from bayes_sdm.panel import factorize_ids
+
+    s = pd.Series(ids)
+    codes, uniq = factorize_ids(s, sort=True)
+    ref_codes, ref_uniq = pd.factorize(s, sort=True)
+    np.testing.assert_array_equal(codes, ref_codes)
+    np.testing.assert_array_equal(np.asarray(uniq), np.asarray(ref_uniq))
+    assert np.asarray(uniq).dtype == np.asarray(ref_uniq).dtype
+
+
+@pytest.mark.parametrize("order", ["unit-major", "period-major", "shuffled"])
+@pytest.mark.parametrize("w_order", ["sorted", "reversed"])
+def test_wide_arrays_the_same_for_every_row_order(order, w_order):
+    """The transposed-copy (unit-major rows), plain-copy (period-major) and scattered paths of
+    panel_from_frame give the same panel, cell by cell, checked against a dict lookup."""
+    from bayes_sdm.panel import panel_from_frame
+
+    n, t = 40, 4
+    df = long_table(n, t, seed=3).to_pandas()
+    df["id"] = df["id"] * 3 + 11  # integer ids that do not start at 0
+    df["x2"] = df["x2"].round(1).astype(np.float32)  # a column that is not float64
+    if order == "period-major":
+        df = df.sort_values(["year", "id"]).reset_index(drop=True)
+    elif order == "shuffled":
+        df = df.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    units = sorted(df["id"].unique().tolist(), reverse=w_order == "reversed")
+    p = panel_from_frame(df, "id", "year", "y", ["x1", "x2", "x3"], units=units)
+    assert p.units == tuple(units) and p.times == tuple(range(2001, 2001 + t))
+    look = df.set_index(["year", "id"])
+    for ti, tt in enumerate(p.times):
+        for ui, uu in enumerate(p.units):
+            row = look.loc[(tt, uu)]
+            assert p.y[ti, ui] == row["y"]
+            assert list(p.X[ti, ui]) == [row["x1"], float(row["x2"]), row["x3"]]
