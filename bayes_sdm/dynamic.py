@@ -520,7 +520,9 @@ def dynamic_effects(family: Family, rho, tau, eta, beta, theta, logdet: LogDet,
     Long run: ((1 - tau) I - (rho + eta) W)^{-1}(beta I + theta W) = the static lag effects at
     rho_L = (rho + eta)/(1 - tau) with beta, theta divided by (1 - tau) (Debarsy, Ertur &
     LeSage 2012, eq. 12; Elhorst 2014, eq. 4.9).  NaN where rho_L leaves the admissible
-    interval (a non-stationary draw).
+    interval (a non-stationary draw).  Error families (SEM, SDEM; ``rho`` is their lambda and
+    is ignored): short run as the static family, long run the lag formula at
+    rho_L = eta / (1 - tau).
 
     Returns
     -------
@@ -533,6 +535,9 @@ def dynamic_effects(family: Family, rho, tau, eta, beta, theta, logdet: LogDet,
         return family_effects(family, rho, beta, theta, logdet, row_standardized, sums)
     tau = np.asarray(tau, dtype=float)
     eta = np.asarray(eta, dtype=float)
+    if not family.lag:  # error families (bayes_sdm.dynamic_error): no rho; lag formula at eta
+        rho = np.zeros_like(tau)
+        family = families.get("sdm" if family.durbin else "sar")
     scale = 1.0 - tau
     rho_l = (rho + eta) / scale
     lo, hi = logdet.interval
