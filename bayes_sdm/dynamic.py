@@ -9,8 +9,8 @@ Debarsy, Ertur & LeSage 2012, Empirical Economics 42:...)::
 for t = 1, ..., T-1, conditional on the first period y_0 (a panel of T periods gives T' = T - 1
 periods of the likelihood).  Families (:mod:`bayes_sdm.families`): SAR (no theta) and SDM;
 forms ``unrestricted`` (tau, rho, eta free) and ``restricted`` (eta = -tau rho, so that the
-model is a spatially filtered AR(1), Elhorst 2014 sec. 4.3).  The dynamic SEM / SDEM are
-refused (not implemented yet).
+model is a spatially filtered AR(1), Elhorst 2014 sec. 4.3).  The dynamic SEM / SDEM are in
+:mod:`bayes_sdm.dynamic_error` (ML); SLX and SAC are refused (not implemented yet).
 
 Fixed effects (the transforms of the columns [y, Wy, y_{-1}, W y_{-1}, X, WX] of periods
 1..T-1):
@@ -198,7 +198,7 @@ def check_dynamic(family: Family | str, form: str, fe: str, panel: Panel | None 
     family = families.get(family)
     if not family.lag or family.error:
         raise InputError(f"not implemented yet: the dynamic {family.name.upper()} model "
-                         "(dynamic panels cover SAR and SDM)")
+                         "(dynamic panels cover SAR and SDM, and SEM and SDEM by ML)")
     if form not in DYNAMIC_FORMS:
         raise InputError(f"unknown dynamic form {form!r}; choose from {DYNAMIC_FORMS}")
     if fe not in DYNAMIC_FE:

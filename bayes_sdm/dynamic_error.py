@@ -59,8 +59,13 @@ import pandas as pd
 import scipy.optimize as so
 
 from . import families
-from .dynamic import DYNAMIC_CORRECTIONS, DYNAMIC_FE, DYNAMIC_SE, DynamicMLResult, \
-    complement_basis
+from .dynamic import (
+    DYNAMIC_CORRECTIONS,
+    DYNAMIC_FE,
+    DYNAMIC_SE,
+    DynamicMLResult,
+    complement_basis,
+)
 from .errors import InputError, NumericalError
 from .families import Family
 from .logdet import LogDet, make_logdet

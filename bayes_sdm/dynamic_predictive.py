@@ -281,7 +281,7 @@ def write_dynamic_plots(fit, panel, out_dir: str | Path, ml_result=None, ppc_dra
         paths.append(plot_effects_forest(
             xr.DataTree.from_dict({"posterior": xr.Dataset({"effects": eff})}),
             out / "effects_forest.png",
-            title=f"Short- and long-run effects (Debarsy, Ertur & LeSage 2012) - {label}"))
+            title=f"Short- and long-run effects - {label}"))
     with stages.stage(f"posterior predictive checks ({ppc_draws} draws per chain: y given "
                       "the first period, residual Moran's I)"):
         y_rep = dynamic_posterior_predictive(fit, panel, ppc_draws, seed)

@@ -108,14 +108,32 @@ def fit_and_write_dynamic(a, spec, inputs, out: Path, stages):
     q = a.quiet
     panel, w = inputs.panel, inputs.w
     ml_res = None
+    from . import families
+
+    error = families.get(spec.model).error and not families.get(spec.model).lag
+    if error and not a.ml_only:
+        raise InputError(f"not implemented yet: the Bayesian dynamic {spec.model.upper()} "
+                         "(bayes_sdm.dynamic_error fits it by ML: use --ml-only)")
     t0 = time.perf_counter()
     with stages.stage("dynamic panel: transform and log-determinant"):
-        dd = prepare_dynamic(panel, w, spec.model, spec.fe, spec.dynamic_form, spec.logdet)
+        if error:  # SEM / SDEM: the spatial-error likelihood (ML only)
+            from .dynamic_error import prepare_dynamic_error
+
+            dd = prepare_dynamic_error(panel, w, spec.model, spec.fe, spec.dynamic_form,
+                                       spec.logdet)
+        else:
+            dd = prepare_dynamic(panel, w, spec.model, spec.fe, spec.dynamic_form,
+                                 spec.logdet)
     t_prep = time.perf_counter() - t0
     if a.ml or a.ml_only:
         corr = ML_CORRECTION[a.ml_correction]
         with stages.stage(f"dynamic maximum likelihood (correction {corr})"):
-            ml_res = fit_dynamic_ml(dd, corr)
+            if error:
+                from .dynamic_error import fit_dynamic_error_ml
+
+                ml_res = fit_dynamic_error_ml(dd, corr)
+            else:
+                ml_res = fit_dynamic_ml(dd, corr)
             write_ml(out, ml_res)
         if not q:
             print(f"\nDynamic maximum likelihood (Yu, de Jong & Lee 2008; correction={corr})")
