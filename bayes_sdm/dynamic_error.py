@@ -90,7 +90,15 @@ class DynamicErrorData:
     N: int  # noqa: N815
     T: int  # noqa: N815
     form: str = "unrestricted"
-    extra: dict = field(default_factory=dict, repr=False)
+    #: prior scales: sd of the transformed y, X and WX columns
+    y_sd: float = 1.0
+    x_sd: np.ndarray = field(default=None, repr=False)
+    wx_sd: np.ndarray = field(default=None, repr=False)
+    #: unit FE only: the between columns [time means of [u, W u], y_0, W y_0, xbar, W xbar
+    #: (, 1 without time effects)] after the cross-section transform and their Gram matrix
+    #: (correlated random effects, :mod:`bayes_sdm.dynamic_error_bayes`)
+    zb: np.ndarray | None = field(default=None, repr=False)
+    gram_b: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def t(self) -> int:
@@ -168,17 +176,28 @@ def prepare_dynamic_error(panel: Panel, w: SpatialWeights, family: Family | str 
         cols.append(np.einsum("ij,tjk->tik", wm, x[1:]))
     u = np.concatenate(cols, axis=2)
     raw = np.concatenate([u, np.einsum("ij,tjc->tic", wm, u)], axis=2)
+    zb = None
     if fe in ("unit", "twoway"):
-        raw = raw - raw.mean(axis=0, keepdims=True)
+        means = raw.mean(axis=0)
+        xm = x[1:].mean(axis=0)
+        zb = np.column_stack([means, y[0], wy[0], xm, wm @ xm]
+                             + ([] if fe == "twoway" else [np.ones(panel.N)]))
+        raw = raw - means[None]
     wd = wm
     if fe in ("time", "twoway"):
         f = complement_basis(panel.N)
         raw = np.einsum("nm,tmc->tnc", f.T, raw)
         wd = f.T @ wm @ f
+        if zb is not None:
+            zb = f.T @ zb
     zf = raw.reshape(-1, raw.shape[2])
     ld = logdet if isinstance(logdet, LogDet) else make_logdet(w, logdet)
+    sd = zf.std(axis=0)
+    k = panel.K
     data = DynamicErrorData(raw, zf.T @ zf, wd, w, ld, family, fe, tuple(panel.x_names),
-                            panel.y_name, panel.N, panel.T)
+                            panel.y_name, panel.N, panel.T, "unrestricted", float(sd[0]),
+                            sd[3:3 + k], sd[3 + k:3 + 2 * k] if family.durbin else np.ones(k),
+                            zb, None if zb is None else zb.T @ zb)
     g = data.gram[1:data.p, 1:data.p]
     d = np.sqrt(np.clip(np.diag(g), 0, None))
     if np.any(d <= 1e-12 * max(1.0, d.max())) or \

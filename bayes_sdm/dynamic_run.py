@@ -36,8 +36,8 @@ class DynamicFit:
 
     def summary_table(self) -> pd.DataFrame:
         post = self.idata["posterior"]
-        names = [v for v in ("rho", "tau", "eta", "beta", "theta", "sigma2", "sigma_mu", "psi")
-                 if v in post.data_vars]
+        names = [v for v in ("rho", "lambda", "tau", "eta", "beta", "theta", "sigma2",
+                             "sigma_mu", "psi") if v in post.data_vars]
         cols = ["parameter", "mean", "sd", "hdi_3%", "hdi_97%", "r_hat", "ess_bulk",
                 "ess_tail"]
         return flat_summary(self.idata, names)[cols]
@@ -50,8 +50,8 @@ class DynamicFit:
         from .diagnostics import diagnose
 
         post = self.idata["posterior"]
-        names = [v for v in ("rho", "tau", "eta", "beta", "theta", "sigma2", "sigma_mu", "psi",
-                             "effects") if v in post.data_vars]
+        names = [v for v in ("rho", "lambda", "tau", "eta", "beta", "theta", "sigma2",
+                             "sigma_mu", "psi", "effects") if v in post.data_vars]
         if self.data.restricted:
             names.remove("eta")  # a function of tau and rho
         return diagnose(self.idata, var_names=names)
@@ -73,7 +73,15 @@ def fit_dynamic_bayes(dd: DynamicData, spec, mu: str = "cre", progressbar: bool 
                          "static models with one spatial parameter)")
     t0 = time.perf_counter()
     with stages.stage("building the dynamic model"):
-        model = build_dynamic_model(dd, spec.priors, mu=mu)
+        if dd.family.error:  # SEM / SDEM (bayes_sdm.dynamic_error_bayes)
+            from .dynamic_error_bayes import build_dynamic_error_model
+
+            if mu != "cre":
+                raise InputError("the Bayesian dynamic SEM / SDEM has correlated random "
+                                 "effects only")
+            model = build_dynamic_error_model(dd, spec.priors)
+        else:
+            model = build_dynamic_model(dd, spec.priors, mu=mu)
     with stages.stage("compiling and sampling the dynamic model",
                       own_output=progressbar and stages.on_terminal):
         idata = sample_nuts(model, spec.sampler, spec.sampler.seed, progressbar=progressbar)
@@ -111,9 +119,9 @@ def fit_and_write_dynamic(a, spec, inputs, out: Path, stages):
     from . import families
 
     error = families.get(spec.model).error and not families.get(spec.model).lag
-    if error and not a.ml_only:
-        raise InputError(f"not implemented yet: the Bayesian dynamic {spec.model.upper()} "
-                         "(bayes_sdm.dynamic_error fits it by ML: use --ml-only)")
+    if error and a.plots and not a.ml_only:
+        raise InputError(f"not implemented yet: predictive checks and figures of the dynamic "
+                         f"{spec.model.upper()} (drop --plots)")
     t0 = time.perf_counter()
     with stages.stage("dynamic panel: transform and log-determinant"):
         if error:  # SEM / SDEM: the spatial-error likelihood (ML only)

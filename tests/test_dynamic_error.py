@@ -165,7 +165,7 @@ def test_refusals(sim):
     assert "no unit effects" in r.notes[0] and (r.bias_correction == 0).all()
 
 
-def test_cli_dynamic_sdem_ml_only_and_bayes_refused(tmp_path, capsys):
+def test_cli_dynamic_sdem_ml_only_and_plots_refused(tmp_path, capsys):
     from bayes_sdm.cli import main
 
     base = ["--dataset", "cigar", "--model", "sdem", "--fe", "twoway", "--dynamic", "--quiet",
@@ -176,8 +176,8 @@ def test_cli_dynamic_sdem_ml_only_and_bayes_refused(tmp_path, capsys):
     assert {"lambda", "tau", "eta", "theta[logy]"} <= set(ml.index)
     eff = pd.read_csv(out / "ml_effects.csv")
     assert sorted(set(eff.horizon)) == ["long", "short"] and np.isfinite(eff["mean"]).all()
-    assert main([*base, "--out", str(tmp_path / "b")]) == 2
-    assert "Bayesian dynamic SDEM" in capsys.readouterr().err
+    assert main([*base, "--plots", "--out", str(tmp_path / "b")]) == 2
+    assert "dynamic SDEM (drop --plots)" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -197,3 +197,76 @@ def test_bias_correction_removes_the_bias_by_simulation():
          for c, v in est.items()}
     assert np.abs(z["bias"]).max() < 2.0
     assert z["none"][0] < -5.0
+
+
+# ----------------------------------------------------------------------------- Bayesian (CRE)
+def _explicit_cre_loglik(panel, w, fe, lam, tau, eta, beta, theta, s2, psi, smu):
+    """r_t = B (y_t - tau y_{t-1} - eta W y_{t-1} - X_t beta - W X_t theta) - h psi in the raw
+    space, then F_N' with time effects; every unit's T' residuals are N(0, s2 I + smu^2 J)."""
+    from scipy import stats
+
+    wm = w.matrix.toarray() if w.is_sparse else np.asarray(w.matrix)
+    y, x = panel.y, panel.X
+    tt, n = y.shape
+    b = np.eye(n) - lam * wm
+    xm = x[1:].mean(axis=0)
+    h = np.column_stack([y[0], wm @ y[0], xm, wm @ xm] + ([] if fe == "twoway"
+                                                           else [np.ones(n)]))
+    r = np.stack([b @ (y[t] - tau * y[t - 1] - eta * wm @ y[t - 1] - x[t] @ beta
+                       - wm @ (x[t] @ theta)) - h @ psi for t in range(1, tt)])  # (T', N)
+    ld = np.linalg.slogdet(b)[1]
+    if fe == "twoway":
+        ev, vec = np.linalg.eigh(np.eye(n) - np.ones((n, n)) / n)
+        r = r @ vec[:, ev > 0.5]
+        ld -= math.log1p(-lam)
+    cov = s2 * np.eye(tt - 1) + smu**2 * np.ones((tt - 1, tt - 1))
+    return (tt - 1) * ld + stats.multivariate_normal(np.zeros(tt - 1), cov).logpdf(r.T).sum()
+
+
+@pytest.mark.parametrize("fe", ["unit", "twoway"])
+@pytest.mark.parametrize("model", ["sdem", "sem"])
+def test_cre_loglik_equals_explicit_and_the_model(sim, fe, model):
+    from bayes_sdm.dynamic_error_bayes import build_dynamic_error_model, error_cre_loglik
+
+    panel, w = sim
+    dd = prepare_dynamic_error(panel, w, model, fe)
+    rng = np.random.default_rng(5)
+    m = 6 if fe == "twoway" else 7
+    for _ in range(3):
+        lam, tau, eta = rng.uniform(-0.3, 0.5), rng.uniform(0, 0.6), rng.uniform(-0.3, 0.3)
+        beta, theta = rng.normal(size=2), rng.normal(size=2)
+        th = theta if model == "sdem" else np.zeros(2)
+        s2, smu, psi = rng.uniform(0.5, 2), rng.uniform(0.2, 1.5), rng.normal(size=m)
+        a = error_cre_loglik(dd, lam, tau, eta, beta, th, s2, psi, smu)
+        want = _explicit_cre_loglik(panel, w, fe, lam, tau, eta, beta, th, s2, psi, smu)
+        assert a == pytest.approx(want, rel=1e-10)
+    if (model, fe) != ("sdem", "twoway"):
+        return
+    # the PyMC model's likelihood term is the numpy one at the model's values (one case: the
+    # compilation takes seconds)
+    mod = build_dynamic_error_model(dd)
+    names = ["loglik", "lambda", "tau", "eta", "beta", "theta", "sigma2", "psi", "sigma_mu"]
+    if model == "sem":
+        names.remove("theta")
+    f = mod.compile_fn([mod[v] for v in names], inputs=mod.value_vars,
+                       on_unused_input="ignore", point_fn=True)
+    v = dict(zip(names, f(mod.initial_point(random_seed=3)), strict=True))
+    want = error_cre_loglik(dd, float(v["lambda"]), float(v["tau"]), float(v["eta"]),
+                            v["beta"], v.get("theta", np.zeros(2)), float(v["sigma2"]),
+                            v["psi"], float(v["sigma_mu"]))
+    assert np.isfinite(want) and float(v["loglik"]) == pytest.approx(want, rel=1e-9)
+
+
+@pytest.mark.slow
+def test_cli_dynamic_sdem_bayes(tmp_path):
+    from bayes_sdm.cli import main
+
+    out = tmp_path / "b"
+    rc = main(["--dataset", "cigar", "--model", "sdem", "--fe", "twoway", "--dynamic",
+               "--quiet", "--no-progress", "--draws", "100", "--tune", "100", "--chains", "1",
+               "--out", str(out)])
+    assert rc in (0, 1)
+    summ = pd.read_csv(out / "summary.csv")
+    assert {"lambda", "tau", "eta", "sigma_mu", "psi[y0]"} <= set(summ.parameter)
+    eff = pd.read_csv(out / "effects.csv")
+    assert sorted(set(eff.horizon)) == ["long", "short"] and np.isfinite(eff["mean"]).all()
