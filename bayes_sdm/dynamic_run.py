@@ -119,9 +119,6 @@ def fit_and_write_dynamic(a, spec, inputs, out: Path, stages):
     from . import families
 
     error = families.get(spec.model).error and not families.get(spec.model).lag
-    if error and a.plots and not a.ml_only:
-        raise InputError(f"not implemented yet: predictive checks and figures of the dynamic "
-                         f"{spec.model.upper()} (drop --plots)")
     t0 = time.perf_counter()
     with stages.stage("dynamic panel: transform and log-determinant"):
         if error:  # SEM / SDEM: the spatial-error likelihood (ML only)
@@ -192,9 +189,12 @@ def write_dynamic_report(fit: DynamicFit, panel, out: Path, summary, effects, di
     figures = write_dynamic_plots(fit, panel, out / "figures", ml_result=ml_res,
                                   progress=stages, diagnostics=diag)
     dd = fit.data
-    notes = [f"Dynamic spatial panel ({dd.form} form; Yu, de Jong & Lee 2008): y_t = tau "
-             "y_(t-1) + rho W y_t + eta W y_(t-1) + X_t beta + W X_t theta + mu + alpha_t + "
-             "eps_t, conditional on the first period. Unit effects: correlated random effects "
+    eq = ("y_t = tau y_(t-1) + rho W y_t + eta W y_(t-1) + X_t beta + W X_t theta + mu + "
+          "alpha_t + eps_t" if dd.family.lag else
+          "y_t = tau y_(t-1) + eta W y_(t-1) + X_t beta + W X_t theta + u_t, u_t = lambda W "
+          "u_t + mu + alpha_t + eps_t")
+    notes = [f"Dynamic spatial panel ({dd.form} form; Yu, de Jong & Lee 2008): {eq}, "
+             "conditional on the first period. Unit effects: correlated random effects "
              "(Wooldridge 2005) on y_0, W y_0 and the time means of X and WX, integrated out. "
              "The effects table has short- and long-run rows (Debarsy, Ertur & LeSage 2012). "
              "Predictive replicates keep the observed first period and draw the later ones "

@@ -165,7 +165,7 @@ def test_refusals(sim):
     assert "no unit effects" in r.notes[0] and (r.bias_correction == 0).all()
 
 
-def test_cli_dynamic_sdem_ml_only_and_plots_refused(tmp_path, capsys):
+def test_cli_dynamic_sdem_ml_only_and_restricted_refused(tmp_path, capsys):
     from bayes_sdm.cli import main
 
     base = ["--dataset", "cigar", "--model", "sdem", "--fe", "twoway", "--dynamic", "--quiet",
@@ -176,8 +176,9 @@ def test_cli_dynamic_sdem_ml_only_and_plots_refused(tmp_path, capsys):
     assert {"lambda", "tau", "eta", "theta[logy]"} <= set(ml.index)
     eff = pd.read_csv(out / "ml_effects.csv")
     assert sorted(set(eff.horizon)) == ["long", "short"] and np.isfinite(eff["mean"]).all()
-    assert main([*base, "--plots", "--out", str(tmp_path / "b")]) == 2
-    assert "dynamic SDEM (drop --plots)" in capsys.readouterr().err
+    assert main([*base, "--ml-only", "--dynamic-form", "restricted", "--out",
+                 str(tmp_path / "b")]) == 2
+    assert "restricted" in capsys.readouterr().err
 
 
 @pytest.mark.slow
