@@ -248,9 +248,10 @@ def _fit_and_write(a, spec: ModelSpec, inputs, out: Path, stages, client=None):
 
         with stages.stage(f"maximum likelihood and tests (correction {a.ml_correction})"):
             if spec.variance == "unit":
-                raise InputError("not implemented yet: ML with unit variance scales (use the "
-                                 "Bayesian fit, or --ml-robust for sandwich standard errors)")
-            if spec.variance == "period":
+                from .variance_unit_ml import fit_unit_ml
+
+                ml_res, tests = fit_unit_ml(prep), None
+            elif spec.variance == "period":
                 from .variances import fit_period_ml
 
                 ml_res, tests = fit_period_ml(prep), None

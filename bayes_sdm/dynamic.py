@@ -9,8 +9,8 @@ Debarsy, Ertur & LeSage 2012, Empirical Economics 42:...)::
 for t = 1, ..., T-1, conditional on the first period y_0 (a panel of T periods gives T' = T - 1
 periods of the likelihood).  Families (:mod:`bayes_sdm.families`): SAR (no theta) and SDM;
 forms ``unrestricted`` (tau, rho, eta free) and ``restricted`` (eta = -tau rho, so that the
-model is a spatially filtered AR(1), Elhorst 2014 sec. 4.3).  The dynamic SEM / SDEM are
-refused (not implemented yet).
+model is a spatially filtered AR(1), Elhorst 2014 sec. 4.3).  The dynamic SEM / SDEM are in
+:mod:`bayes_sdm.dynamic_error` (ML); SLX and SAC are refused (not implemented yet).
 
 Fixed effects (the transforms of the columns [y, Wy, y_{-1}, W y_{-1}, X, WX] of periods
 1..T-1):
@@ -198,7 +198,7 @@ def check_dynamic(family: Family | str, form: str, fe: str, panel: Panel | None 
     family = families.get(family)
     if not family.lag or family.error:
         raise InputError(f"not implemented yet: the dynamic {family.name.upper()} model "
-                         "(dynamic panels cover SAR and SDM)")
+                         "(dynamic panels cover SAR and SDM, and SEM and SDEM by ML)")
     if form not in DYNAMIC_FORMS:
         raise InputError(f"unknown dynamic form {form!r}; choose from {DYNAMIC_FORMS}")
     if fe not in DYNAMIC_FE:
@@ -520,7 +520,9 @@ def dynamic_effects(family: Family, rho, tau, eta, beta, theta, logdet: LogDet,
     Long run: ((1 - tau) I - (rho + eta) W)^{-1}(beta I + theta W) = the static lag effects at
     rho_L = (rho + eta)/(1 - tau) with beta, theta divided by (1 - tau) (Debarsy, Ertur &
     LeSage 2012, eq. 12; Elhorst 2014, eq. 4.9).  NaN where rho_L leaves the admissible
-    interval (a non-stationary draw).
+    interval (a non-stationary draw).  Error families (SEM, SDEM; ``rho`` is their lambda and
+    is ignored): short run as the static family, long run the lag formula at
+    rho_L = eta / (1 - tau).
 
     Returns
     -------
@@ -533,6 +535,9 @@ def dynamic_effects(family: Family, rho, tau, eta, beta, theta, logdet: LogDet,
         return family_effects(family, rho, beta, theta, logdet, row_standardized, sums)
     tau = np.asarray(tau, dtype=float)
     eta = np.asarray(eta, dtype=float)
+    if not family.lag:  # error families (bayes_sdm.dynamic_error): no rho; lag formula at eta
+        rho = np.zeros_like(tau)
+        family = families.get("sdm" if family.durbin else "sar")
     scale = 1.0 - tau
     rho_l = (rho + eta) / scale
     lo, hi = logdet.interval

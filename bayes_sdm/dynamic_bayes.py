@@ -175,10 +175,11 @@ def build_dynamic_model(dd: DynamicData, priors: PriorSpec | None = None,
 
 def effects_draws(dd: DynamicData, post):
     """Short- and long-run effects of every draw: a DataArray (chain, draw, horizon, effect,
-    coef) from a posterior Dataset with rho, tau, eta, beta (and theta)."""
+    coef) from a posterior Dataset with rho (lambda for the error families of
+    :mod:`bayes_sdm.dynamic_error_bayes`), tau, eta, beta (and theta)."""
     import xarray as xr
 
-    rho = post["rho"].values
+    rho = post["rho" if "rho" in post else "lambda"].values  # an error family: unused
     tau = post["tau"].values
     eta = post["eta"].values
     beta = post["beta"].values

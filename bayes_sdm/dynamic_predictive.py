@@ -38,6 +38,11 @@ over units with time effects: F_N F_N' is the centring, and Moran's I centres) t
 :func:`bayes_sdm.dynamic.residual_coef`, for the observed panel and for the replicate of the
 same draw (Gelman, Meng & Stern 1996).
 
+The dynamic SEM / SDEM (:mod:`bayes_sdm.dynamic_error_bayes`) replicate the same way with the
+effects and errors inside the error filter, y_t = tau y_{t-1} + eta W y_{t-1} + X_t beta +
+W X_t theta + B^{-1}(mu + alpha_t + eps_t), B = I - lambda W, and the innovation
+e_t = B (y_t - tau y_{t-1} - eta W y_{t-1} - X_t beta - W X_t theta) (:func:`innovations`).
+
 Cost: one LU factorisation of I - rho W per replicated draw and T' solves with it.
 """
 
@@ -47,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dynamic import DynamicData, residual_coef
+from .dynamic import DynamicData
 from .errors import InputError
 
 REPLICATE_MODES = ("joint", "one_step")
@@ -70,7 +75,8 @@ def _factor(w, rho: float):
 def _draws(dd: DynamicData, post) -> dict:
     from .draws import flat
 
-    out = {v: flat(post, v) for v in ("rho", "tau", "eta", "sigma2")}
+    out = {v: flat(post, v) for v in ("tau", "eta", "sigma2")}
+    out["rho"] = flat(post, "rho") if dd.family.lag else flat(post, "lambda")  # the filter's
     out["beta"] = flat(post, "beta", ("coef",))
     out["theta"] = flat(post, "theta", ("coef",)) if dd.family.durbin else \
         np.zeros_like(out["beta"])
@@ -119,16 +125,33 @@ def replicate_effects(dd: DynamicData, panel, p: dict, e: np.ndarray,
     return eff
 
 
+def innovations(dd: DynamicData, y: np.ndarray, fx: np.ndarray, p: dict) -> np.ndarray:
+    """Raw innovations e (S, T', N) of panels y ((T, N) observed, or (S, T, N)) at the draws
+    ``p`` (fx (S, T', N) = X_t beta + W X_t theta): S y_t - tau y_{t-1} - eta W y_{t-1} - fx
+    for the lag families, B (y_t - tau y_{t-1} - eta W y_{t-1} - fx) for the error families
+    (:mod:`bayes_sdm.dynamic_error`; ``p["rho"]`` holds their lambda)."""
+    w = dd.w
+    y = np.broadcast_to(y, fx.shape[:1] + y.shape[-2:])
+    ns, tt, n = y.shape
+    wy = w.lag(y.reshape(ns * tt, n)).reshape(ns, tt, n)
+    r, ta, et = (p[v][:, None, None] for v in ("rho", "tau", "eta"))
+    v = y[:, 1:] - ta * y[:, :-1] - et * wy[:, :-1] - fx
+    if dd.family.lag:
+        return v - r * wy[:, 1:]
+    return v - r * w.lag(v.reshape(-1, n)).reshape(v.shape)
+
+
 def dynamic_replicates(dd: DynamicData, panel, posterior, seed: int | None = None,
                        mode: str = "joint") -> np.ndarray:
     """Replicated periods 1..T-1 (S, T', N), one per draw of ``posterior`` (module docstring).
 
     Parameters
     ----------
-    dd : the prepared dynamic data (:func:`bayes_sdm.dynamic.prepare_dynamic`)
+    dd : the prepared dynamic data (:func:`bayes_sdm.dynamic.prepare_dynamic`, or
+        :func:`bayes_sdm.dynamic_error.prepare_dynamic_error` for SEM / SDEM)
     panel : the panel it was prepared from (units in W's order)
-    posterior : Dataset (or DataTree node) with rho, tau, eta, beta (theta), sigma2 (psi,
-        sigma_mu)
+    posterior : Dataset (or DataTree node) with rho (lambda), tau, eta, beta (theta), sigma2
+        (psi, sigma_mu)
     mode : ``joint`` or ``one_step``
 
     Raises
@@ -141,8 +164,9 @@ def dynamic_replicates(dd: DynamicData, panel, posterior, seed: int | None = Non
     if mode not in REPLICATE_MODES:
         raise InputError(f"unknown replicate mode {mode!r}; choose from {REPLICATE_MODES}")
     post = posterior.to_dataset() if hasattr(posterior, "to_dataset") else posterior
-    missing = [v for v in ("rho", "tau", "eta", "beta", "sigma2",
-                           *(["theta"] if dd.family.durbin else [])) if v not in post.data_vars]
+    missing = [v for v in ("rho" if dd.family.lag else "lambda", "tau", "eta", "beta",
+                           "sigma2", *(["theta"] if dd.family.durbin else []))
+               if v not in post.data_vars]
     if missing:
         raise InputError(f"the posterior lacks {missing}, which the dynamic replicates need")
     y = np.asarray(panel.y, dtype=float)
@@ -156,23 +180,23 @@ def dynamic_replicates(dd: DynamicData, panel, posterior, seed: int | None = Non
     wy = w.lag(y)
     fx = np.einsum("tnk,sk->stn", x, p["beta"]) + np.einsum("tnk,sk->stn", w.lag(x),
                                                             p["theta"])
-    r, ta, et = (p[v][:, None, None] for v in ("rho", "tau", "eta"))
-    e = y[None, 1:] - r * wy[None, 1:] - ta * y[None, :-1] - et * wy[None, :-1] - fx
-    base = fx + replicate_effects(dd, panel, p, e, rng)
-    base = base + np.sqrt(p["sigma2"])[:, None, None] * rng.standard_normal(e.shape)
+    e = innovations(dd, y, fx, p)
+    shock = replicate_effects(dd, panel, p, e, rng)
+    shock = shock + np.sqrt(p["sigma2"])[:, None, None] * rng.standard_normal(e.shape)
     ns, tp, n = e.shape
+    lag = dd.family.lag
     out = np.empty((ns, tp, n))
     with small_blas(n):
         for s in range(ns):
             solve = _factor(w, float(p["rho"][s]))
             if mode == "one_step":
-                b = base[s] + p["tau"][s] * y[:-1] + p["eta"][s] * wy[:-1]
-                out[s] = solve(b.T).T
+                b = fx[s] + p["tau"][s] * y[:-1] + p["eta"][s] * wy[:-1]
+                out[s] = solve((b + shock[s]).T).T if lag else b + solve(shock[s].T).T
                 continue
             prev = y[0]
             for t in range(tp):
-                b = base[s, t] + p["tau"][s] * prev + p["eta"][s] * w.lag(prev[None])[0]
-                prev = out[s, t] = solve(b)
+                b = fx[s, t] + p["tau"][s] * prev + p["eta"][s] * w.lag(prev[None])[0]
+                prev = out[s, t] = solve(b + shock[s, t]) if lag else b + solve(shock[s, t])
     return out
 
 
@@ -195,44 +219,33 @@ def dynamic_posterior_predictive(fit, panel, draws: int | None = 100, seed: int 
                                 "time": list(panel.times[1:]), "unit": list(panel.units)})
 
 
-def _fe_columns(dd: DynamicData, wm_lag, y: np.ndarray, xcols: np.ndarray) -> np.ndarray:
-    """The FE-transformed columns (T', N, 4 + 2K) of a panel y (T, N) with X blocks xcols
-    (T', N, 2K), in N-space (module docstring)."""
-    wy = wm_lag(y)
-    z = np.concatenate([y[1:, :, None], wy[1:, :, None], y[:-1, :, None], wy[:-1, :, None],
-                        xcols], axis=2)
+def _fe_transform(dd: DynamicData, e: np.ndarray) -> np.ndarray:
+    """The FE transform of (..., T', N) residuals in N-space: time demeaning with unit effects,
+    centring over units with time effects (F_N F_N'; Moran's I centres anyway)."""
     if dd.fe in ("unit", "twoway"):
-        z = z - z.mean(axis=0, keepdims=True)
+        e = e - e.mean(axis=-2, keepdims=True)
     if dd.fe in ("time", "twoway"):
-        z = z - z.mean(axis=1, keepdims=True)
-    return z
+        e = e - e.mean(axis=-1, keepdims=True)
+    return e
 
 
 def residual_moran(dd: DynamicData, panel, post, y_rep) -> tuple[np.ndarray, np.ndarray]:
     """Moran's I by period (1..T-1) of the transformed residuals of the observed and of the
     replicated panels at the same draws: arrays (S, T') each."""
-    from .draws import flat
     from .plots import _moran_i
 
     yr = np.asarray(y_rep.transpose("chain", "draw", "time", "unit").values)
     c, d, tp, n = yr.shape
     post = post.to_dataset() if hasattr(post, "to_dataset") else post
-    post = post.sel(chain=y_rep.coords["chain"], draw=y_rep.coords["draw"])
-    beta = flat(post, "beta", ("coef",))
-    theta = flat(post, "theta", ("coef",)) if dd.family.durbin else None
-    rho, tau, eta = (flat(post, v) for v in ("rho", "tau", "eta"))
-    cs = np.stack([residual_coef(dd, rho[s], tau[s], eta[s], beta[s],
-                                 None if theta is None else theta[s]) for s in range(c * d)])
+    p = _draws(dd, post.sel(chain=y_rep.coords["chain"], draw=y_rep.coords["draw"]))
     y = np.asarray(panel.y, dtype=float)
     x = np.asarray(panel.X, dtype=float)[1:]
-    xcols = np.concatenate([x, dd.w.lag(x)], axis=2)
-    z_obs = _fe_columns(dd, dd.w.lag, y, xcols)
-    e_obs = np.einsum("tnc,sc->stn", z_obs, cs)
-    e_rep = np.empty_like(e_obs)
-    flat_rep = yr.reshape(c * d, tp, n)
-    for s in range(c * d):
-        z = _fe_columns(dd, dd.w.lag, np.concatenate([y[:1], flat_rep[s]]), xcols)
-        e_rep[s] = z @ cs[s]
+    fx = np.einsum("tnk,sk->stn", x, p["beta"]) + np.einsum("tnk,sk->stn", dd.w.lag(x),
+                                                            p["theta"])
+    e_obs = _fe_transform(dd, innovations(dd, y, fx, p))
+    full = np.concatenate([np.broadcast_to(y[:1], (c * d, 1, n)), yr.reshape(c * d, tp, n)],
+                          axis=1)
+    e_rep = _fe_transform(dd, innovations(dd, full, fx, p))
     wm = dd.w.matrix
     return _moran_i(e_obs, wm), _moran_i(e_rep, wm)
 
@@ -240,7 +253,7 @@ def residual_moran(dd: DynamicData, panel, post, y_rep) -> tuple[np.ndarray, np.
 def dynamic_parameter_vars(fit) -> list[str]:
     """The parameters of the trace and rank figures (the psi nuisance coefficients left out)."""
     post = fit.idata["posterior"]
-    names = [v for v in ("rho", "tau", "eta", "beta", "theta", "sigma2", "sigma_mu")
+    names = [v for v in ("rho", "lambda", "tau", "eta", "beta", "theta", "sigma2", "sigma_mu")
              if v in post.data_vars]
     if fit.data.restricted:
         names.remove("eta")
@@ -281,7 +294,7 @@ def write_dynamic_plots(fit, panel, out_dir: str | Path, ml_result=None, ppc_dra
         paths.append(plot_effects_forest(
             xr.DataTree.from_dict({"posterior": xr.Dataset({"effects": eff})}),
             out / "effects_forest.png",
-            title=f"Short- and long-run effects (Debarsy, Ertur & LeSage 2012) - {label}"))
+            title=f"Short- and long-run effects - {label}"))
     with stages.stage(f"posterior predictive checks ({ppc_draws} draws per chain: y given "
                       "the first period, residual Moran's I)"):
         y_rep = dynamic_posterior_predictive(fit, panel, ppc_draws, seed)
@@ -295,6 +308,7 @@ def write_dynamic_plots(fit, panel, out_dir: str | Path, ml_result=None, ppc_dra
                                           f"replicated - {label}\n(numbers: P(I_rep >= "
                                           "I_obs) per year)"))
     with stages.stage("figures: the spatial parameter"):
+        var = "rho" if fit.data.family.lag else "lambda"
         paths.append(plot_spatial_vs_ml(idata, out / ("rho_ml.png" if ml_result is not None
-                                                      else "rho.png"), ml_result, var="rho"))
+                                                      else "rho.png"), ml_result, var=var))
     return paths

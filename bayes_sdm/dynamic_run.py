@@ -36,8 +36,8 @@ class DynamicFit:
 
     def summary_table(self) -> pd.DataFrame:
         post = self.idata["posterior"]
-        names = [v for v in ("rho", "tau", "eta", "beta", "theta", "sigma2", "sigma_mu", "psi")
-                 if v in post.data_vars]
+        names = [v for v in ("rho", "lambda", "tau", "eta", "beta", "theta", "sigma2",
+                             "sigma_mu", "psi") if v in post.data_vars]
         cols = ["parameter", "mean", "sd", "hdi_3%", "hdi_97%", "r_hat", "ess_bulk",
                 "ess_tail"]
         return flat_summary(self.idata, names)[cols]
@@ -50,8 +50,8 @@ class DynamicFit:
         from .diagnostics import diagnose
 
         post = self.idata["posterior"]
-        names = [v for v in ("rho", "tau", "eta", "beta", "theta", "sigma2", "sigma_mu", "psi",
-                             "effects") if v in post.data_vars]
+        names = [v for v in ("rho", "lambda", "tau", "eta", "beta", "theta", "sigma2",
+                             "sigma_mu", "psi", "effects") if v in post.data_vars]
         if self.data.restricted:
             names.remove("eta")  # a function of tau and rho
         return diagnose(self.idata, var_names=names)
@@ -73,7 +73,15 @@ def fit_dynamic_bayes(dd: DynamicData, spec, mu: str = "cre", progressbar: bool 
                          "static models with one spatial parameter)")
     t0 = time.perf_counter()
     with stages.stage("building the dynamic model"):
-        model = build_dynamic_model(dd, spec.priors, mu=mu)
+        if dd.family.error:  # SEM / SDEM (bayes_sdm.dynamic_error_bayes)
+            from .dynamic_error_bayes import build_dynamic_error_model
+
+            if mu != "cre":
+                raise InputError("the Bayesian dynamic SEM / SDEM has correlated random "
+                                 "effects only")
+            model = build_dynamic_error_model(dd, spec.priors)
+        else:
+            model = build_dynamic_model(dd, spec.priors, mu=mu)
     with stages.stage("compiling and sampling the dynamic model",
                       own_output=progressbar and stages.on_terminal):
         idata = sample_nuts(model, spec.sampler, spec.sampler.seed, progressbar=progressbar)
@@ -108,14 +116,29 @@ def fit_and_write_dynamic(a, spec, inputs, out: Path, stages):
     q = a.quiet
     panel, w = inputs.panel, inputs.w
     ml_res = None
+    from . import families
+
+    error = families.get(spec.model).error and not families.get(spec.model).lag
     t0 = time.perf_counter()
     with stages.stage("dynamic panel: transform and log-determinant"):
-        dd = prepare_dynamic(panel, w, spec.model, spec.fe, spec.dynamic_form, spec.logdet)
+        if error:  # SEM / SDEM: the spatial-error likelihood (ML only)
+            from .dynamic_error import prepare_dynamic_error
+
+            dd = prepare_dynamic_error(panel, w, spec.model, spec.fe, spec.dynamic_form,
+                                       spec.logdet)
+        else:
+            dd = prepare_dynamic(panel, w, spec.model, spec.fe, spec.dynamic_form,
+                                 spec.logdet)
     t_prep = time.perf_counter() - t0
     if a.ml or a.ml_only:
         corr = ML_CORRECTION[a.ml_correction]
         with stages.stage(f"dynamic maximum likelihood (correction {corr})"):
-            ml_res = fit_dynamic_ml(dd, corr)
+            if error:
+                from .dynamic_error import fit_dynamic_error_ml
+
+                ml_res = fit_dynamic_error_ml(dd, corr)
+            else:
+                ml_res = fit_dynamic_ml(dd, corr)
             write_ml(out, ml_res)
         if not q:
             print(f"\nDynamic maximum likelihood (Yu, de Jong & Lee 2008; correction={corr})")
@@ -166,9 +189,12 @@ def write_dynamic_report(fit: DynamicFit, panel, out: Path, summary, effects, di
     figures = write_dynamic_plots(fit, panel, out / "figures", ml_result=ml_res,
                                   progress=stages, diagnostics=diag)
     dd = fit.data
-    notes = [f"Dynamic spatial panel ({dd.form} form; Yu, de Jong & Lee 2008): y_t = tau "
-             "y_(t-1) + rho W y_t + eta W y_(t-1) + X_t beta + W X_t theta + mu + alpha_t + "
-             "eps_t, conditional on the first period. Unit effects: correlated random effects "
+    eq = ("y_t = tau y_(t-1) + rho W y_t + eta W y_(t-1) + X_t beta + W X_t theta + mu + "
+          "alpha_t + eps_t" if dd.family.lag else
+          "y_t = tau y_(t-1) + eta W y_(t-1) + X_t beta + W X_t theta + u_t, u_t = lambda W "
+          "u_t + mu + alpha_t + eps_t")
+    notes = [f"Dynamic spatial panel ({dd.form} form; Yu, de Jong & Lee 2008): {eq}, "
+             "conditional on the first period. Unit effects: correlated random effects "
              "(Wooldridge 2005) on y_0, W y_0 and the time means of X and WX, integrated out. "
              "The effects table has short- and long-run rows (Debarsy, Ertur & LeSage 2012). "
              "Predictive replicates keep the observed first period and draw the later ones "

@@ -58,8 +58,8 @@ def test_cli_dynamic_bayes_writes_both_horizons(tmp_path):
     pd.testing.assert_frame_equal(back, eff, check_exact=False, rtol=1e-9)
 
 
-def test_cli_dynamic_refuses_sem(capsys, tmp_path):
-    rc = main(["--dataset", "cigar", "--model", "sem", "--dynamic", "--ml-only", "--quiet",
+def test_cli_dynamic_refuses_slx(capsys, tmp_path):
+    rc = main(["--dataset", "cigar", "--model", "slx", "--dynamic", "--ml-only", "--quiet",
                "--out", str(tmp_path / "x")])
     assert rc == 2
     assert "not implemented yet" in capsys.readouterr().err
