@@ -89,7 +89,7 @@ def _logdet_pieces(logdet):
     from .logdet.eigen import EigenLogDet
     from .logdet.interpolated import InterpolatedLogDet
 
-    if isinstance(logdet, EigenLogDet):
+    if isinstance(logdet, EigenLogDet) and type(logdet).symbolic is EigenLogDet.symbolic:
         if logdet._interp is not None:
             return _logdet_pieces(logdet._interp)
         if logdet.complex:

@@ -59,8 +59,8 @@ from .errors import InputError, Interrupted, NumericalError
 from .spec import NUTS_SAMPLERS, PriorSpec, SamplerSpec
 
 #: the package each sampler needs
-SAMPLER_PACKAGE = {"closed-form": "nutpie", "nutpie-pyfunc": "nutpie", "nutpie": "nutpie", "numpyro": "numpyro",
-                   "blackjax": "blackjax", "pymc": "pymc"}
+SAMPLER_PACKAGE = {"closed-form": "nutpie", "nutpie-pyfunc": "nutpie", "nutpie": "nutpie",
+                   "numpyro": "numpyro", "blackjax": "blackjax", "pymc": "pymc"}
 
 
 def resolve_sampler(name: str) -> str:

@@ -176,6 +176,9 @@ def test_nuts_agrees_with_exact_sampler(cigar):
     nuts = cs.sample()
     assert nuts.attrs["nuts_sampler"] == "closed-form"
     assert int(nuts["sample_stats"]["diverging"].sum()) == 0
+    again = compile_sampler(prep, SamplerSpec(draws=1000, tune=600, seed=5, cores=1),
+                            flat).sample()  # the same draws on one thread
+    np.testing.assert_array_equal(again["posterior"]["rho"], nuts["posterior"]["rho"])
     exact = compile_sampler(prep, SamplerSpec(kind="exact", draws=2000, seed=5), flat).sample()
     pn, pe = nuts["posterior"], exact["posterior"]
     assert set(pn.data_vars) >= {"rho", "beta", "theta", "sigma", "sigma2"}
