@@ -31,6 +31,8 @@ prior on its admissible interval.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -74,11 +76,13 @@ def error_cre_loglik(dd: DynamicErrorData, lam, tau, eta, beta, theta, sigma2, p
             - 0.5 * n * xp.log(2 * np.pi * vb) - t * sse_b / (2 * vb))
 
 
-def build_dynamic_error_model(dd: DynamicErrorData, priors: PriorSpec | None = None
-                              ) -> pm.Model:
+def build_dynamic_error_model(dd: DynamicErrorData, priors: PriorSpec | None = None,
+                              mutable: bool = False) -> pm.Model:
     """The PyMC model (module docstring).  Free variables ``lambda``, ``stationary_unit``
     (deterministic ``tau``, ``eta``), ``beta[coef]``, ``theta[coef]`` (SDEM), ``sigma``,
     ``psi[cre_term]``, ``sigma_mu``; the likelihood is the ``pm.Potential`` ``loglik``.
+    ``mutable``: the Gram matrices as ``pm.Data`` ``gram`` and ``gram_b`` (compiled once for
+    simulation-based calibration, :mod:`bayes_sdm.sbc.dynamic`).
 
     Raises
     ------
@@ -99,6 +103,9 @@ def build_dynamic_error_model(dd: DynamicErrorData, priors: PriorSpec | None = N
         hsd[-1] = 1.0
     bsd = max(float(dd.zb[:, 0].std()), 1e-12)
     with pm.Model(coords=coords) as m:
+        if mutable:
+            dd = dataclasses.replace(dd, gram=pm.Data("gram", dd.gram),
+                                     gram_b=pm.Data("gram_b", dd.gram_b))
         lam = spatial_prior("lambda", priors.rho, dd.interval)
         b = pm.Uniform("stationary_unit", 0.0, 1.0, shape=2)
         u1, u2 = 2.0 * b[0] - 1.0, 2.0 * b[1] - 1.0

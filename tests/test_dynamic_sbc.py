@@ -51,23 +51,31 @@ def test_prior_simulator_matches_the_model_prior():
     assert {"psi", "sigma_mu", "beta", "theta", "sigma2"} <= set(p)
 
 
-def test_mutable_model_fits_a_new_panel():
+@pytest.mark.parametrize("model", ["sdm", "sdem"])
+def test_mutable_model_fits_a_new_panel(model):
     """The compiled-once model with a simulated panel's Gram matrices set has the log density
     of the model built on that panel."""
     import pymc as pm
 
-    cfg = DynamicSBCConfig(N=9, T=4)
+    cfg = DynamicSBCConfig(N=9, T=4, model=model)
     design = make_dynamic_design(cfg)
     p = draw_dynamic_prior(design, 2, seed=1)
     panel = simulate_dynamic_panel(design, p, 0, np.random.default_rng(0))
-    dd = prepare_dynamic(panel, design.w, "sdm", "twoway", "unrestricted", "eigen")
+    if model == "sdem":
+        from bayes_sdm.dynamic_error import prepare_dynamic_error
+        from bayes_sdm.dynamic_error_bayes import build_dynamic_error_model
+
+        dd = prepare_dynamic_error(panel, design.w, "sdem", "twoway", "unrestricted", "eigen")
+        ref = build_dynamic_error_model(dd, sbc_dynamic_priors())
+    else:
+        dd = prepare_dynamic(panel, design.w, "sdm", "twoway", "unrestricted", "eigen")
+        ref = build_dynamic_model(dd, sbc_dynamic_priors(), mu="cre")
     with design.model:
         pm.set_data({"gram": dd.gram, "gram_b": dd.gram_b})
     ll_mut = design.model.compile_logp(vars=[design.model["loglik"]])
-    ref = build_dynamic_model(dd, sbc_dynamic_priors(), mu="cre")
     ll_ref = ref.compile_logp(vars=[ref["loglik"]])
     pt = design.model.initial_point()
-    pt["rho_interval__"] = 0.3
+    pt["rho_interval__" if model == "sdm" else "lambda_interval__"] = 0.3
     assert np.isfinite(ll_mut(pt))
     np.testing.assert_allclose(ll_mut(pt), ll_ref(pt), rtol=1e-10)
 
@@ -79,3 +87,9 @@ def test_dynamic_sbc_passes_and_the_within_model_fails():
     _, bad, info_bad = run_dynamic_sbc(DynamicSBCConfig(n_sims=100, mu="fixed"))
     assert not info_bad["passed"]
     assert "tau" in set(bad.loc[~bad["passed"], "quantity"])
+
+
+@pytest.mark.slow
+def test_dynamic_sdem_sbc_passes():
+    ranks, table, info = run_dynamic_sbc(DynamicSBCConfig(n_sims=100, model="sdem"))
+    assert info["passed"], table

@@ -22,6 +22,10 @@ from a reference panel.  One simulation:
 on y_0, :func:`bayes_sdm.dynamic_bayes.dynamic_loglik` without psi): its O(1/T) incidental-
 parameter (Nickell) bias makes the ranks of tau non-uniform at small T -- the deliberately wrong
 version, which SBC must reject.
+
+``model="sdem"``: the dynamic SDEM of :mod:`bayes_sdm.dynamic_error_bayes` the same way
+(lambda by ``pm.draw`` -- its stationary region does not depend on lambda, so the model has no
+Potential in the prior --, effects and errors inside the error filter).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .. import families
 from ..dynamic import prepare_dynamic
 from ..errors import InputError
 from ..panel import Panel
@@ -44,6 +49,8 @@ QUANTITIES = ("rho", "tau", "eta", "sigma2")
 @dataclass
 class DynamicSBCConfig:
     n_sims: int = 100
+    #: ``sdm`` (:mod:`bayes_sdm.dynamic_bayes`) or ``sdem`` (:mod:`bayes_sdm.dynamic_error_bayes`)
+    model: str = "sdm"
     N: int = 16  # noqa: N815
     T: int = 6  # noqa: N815
     K: int = 1  # noqa: N815
@@ -83,8 +90,20 @@ def make_dynamic_design(cfg: DynamicSBCConfig) -> DynamicSBCDesign:
     x = rng.standard_normal((cfg.T, cfg.N, cfg.K))
     names = tuple(f"x{k + 1}" for k in range(cfg.K))
     ref = Panel(rng.standard_normal((cfg.T, cfg.N)), x, w.ids, tuple(range(cfg.T)), "y", names)
-    dd = prepare_dynamic(ref, w, "sdm", "twoway", "unrestricted", "eigen")
-    model = build_dynamic_model(dd, sbc_dynamic_priors(), mu=cfg.mu, mutable=True)
+    fam = families.get(cfg.model)
+    if not fam.durbin or fam.lag == fam.error:
+        raise InputError(f"the dynamic SBC covers SDM and SDEM, not {cfg.model!r}")
+    if fam.error:
+        from ..dynamic_error import prepare_dynamic_error
+        from ..dynamic_error_bayes import build_dynamic_error_model
+
+        if cfg.mu != "cre":
+            raise InputError("the dynamic SDEM SBC covers correlated random effects")
+        dd = prepare_dynamic_error(ref, w, "sdem", "twoway", "unrestricted", "eigen")
+        model = build_dynamic_error_model(dd, sbc_dynamic_priors(), mutable=True)
+    else:
+        dd = prepare_dynamic(ref, w, "sdm", "twoway", "unrestricted", "eigen")
+        model = build_dynamic_model(dd, sbc_dynamic_priors(), mu=cfg.mu, mutable=True)
     return DynamicSBCDesign(cfg, w, x, model, 1.0 / dd.logdet.interval[0], dd.interval, names)
 
 
@@ -94,12 +113,19 @@ def draw_dynamic_prior(design: DynamicSBCDesign, n: int, seed: int) -> dict[str,
 
     m = design.model
     rng = np.random.default_rng(seed)
-    names = [v for v in ("stationary_unit", "beta", "theta", "sigma", "psi", "sigma_mu")
-             if v in m]
+    names = [v for v in ("stationary_unit", "lambda", "beta", "theta", "sigma", "psi",
+                         "sigma_mu") if v in m]
     vals = pm.draw([m[v] for v in names], draws=n, random_seed=seed)
     out = {k: np.asarray(v, dtype=float) for k, v in zip(names, vals)}
     lo, hi = design.interval
     om = design.omega_min
+    if "lambda" in out:  # SDEM: A = tau I + eta W, the region does not depend on lambda
+        b = out.pop("stationary_unit")
+        u1, u2 = 2.0 * b[:, 0] - 1.0, 2.0 * b[:, 1] - 1.0
+        out["eta"] = (u1 - u2) / (1.0 - om)
+        out["tau"] = u1 - out["eta"]
+        out["sigma2"] = out["sigma"] ** 2
+        return out
     grid = np.linspace(lo, hi, 2001)
     wmax = float(((1 - grid) * (1 - grid * om)).max())
     rho = np.empty(0)
@@ -131,15 +157,19 @@ def simulate_dynamic_panel(design: DynamicSBCDesign, p: dict, i: int,
     mu = h @ p["psi"][i] + p["sigma_mu"][i] * rng.standard_normal(cfg.N)
     beta, theta = p["beta"][i], p["theta"][i]
     for t in range(1, cfg.T):
-        b = (p["tau"][i] * y[t - 1] + p["eta"][i] * w.lag(y[t - 1:t])[0] + x[t] @ beta
-             + w.lag(x[t:t + 1])[0] @ theta + mu + rng.standard_normal()
-             + np.sqrt(p["sigma2"][i]) * rng.standard_normal(cfg.N))
-        y[t] = solve_spatial(w, p["rho"][i], b)
+        mean = (p["tau"][i] * y[t - 1] + p["eta"][i] * w.lag(y[t - 1:t])[0] + x[t] @ beta
+                + w.lag(x[t:t + 1])[0] @ theta)
+        shock = mu + rng.standard_normal() + np.sqrt(p["sigma2"][i]) * rng.standard_normal(cfg.N)
+        if "lambda" in p:  # SDEM: effects and errors inside the error filter
+            y[t] = mean + solve_spatial(w, p["lambda"][i], shock)
+        else:
+            y[t] = solve_spatial(w, p["rho"][i], mean + shock)
     return Panel(y, x, w.ids, tuple(range(cfg.T)), "y", design.x_names)
 
 
 def _quantities(cfg: DynamicSBCConfig, p: dict, x_names) -> dict[str, np.ndarray]:
-    out = {q: np.atleast_1d(p[q]) for q in QUANTITIES}
+    names = ("lambda", *QUANTITIES[1:]) if families.get(cfg.model).error else QUANTITIES
+    out = {q: np.atleast_1d(p[q]) for q in names}
     for k, x in enumerate(x_names):
         out[f"beta[{x}]"] = np.atleast_2d(p["beta"])[:, k]
         out[f"theta[{x}]"] = np.atleast_2d(p["theta"])[:, k]
@@ -175,14 +205,21 @@ def run_dynamic_sbc(cfg: DynamicSBCConfig | None = None, progress: bool = False)
     div = 0
     for i in range(cfg.n_sims):
         panel = simulate_dynamic_panel(sim_design, prior, i, rng)
-        dd = prepare_dynamic(panel, design.w, "sdm", "twoway", "unrestricted", "eigen")
+        if families.get(cfg.model).error:
+            from ..dynamic_error import prepare_dynamic_error
+
+            dd = prepare_dynamic_error(panel, design.w, "sdem", "twoway", "unrestricted",
+                                       "eigen")
+        else:
+            dd = prepare_dynamic(panel, design.w, "sdm", "twoway", "unrestricted", "eigen")
         data = {"gram": dd.gram} | ({"gram_b": dd.gram_b} if cfg.mu == "cre" else {})
         with quiet_sampling():
             tr = sampler.sample(cfg.seed + 1000 + i, data=data)
         post = tr["posterior"]
         div += int(np.asarray(tr["sample_stats"]["diverging"].values).sum())
         draws = {v: _thin(np.asarray(post[v].values, dtype=float), cfg.n_rank_draws)
-                 for v in ("rho", "tau", "eta", "beta", "theta", "sigma2", "sigma_mu")
+                 for v in ("rho", "lambda", "tau", "eta", "beta", "theta", "sigma2",
+                           "sigma_mu")
                  if v in post}
         q_post = _quantities(cfg, draws, design.x_names)
         for q in truth:
