@@ -159,6 +159,11 @@ def run(name: str, repeats: int, peer_python: Path, timeout: float, skip_peer: b
         env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={d / 'pytensor'}",
                    BAYES_SDM_CACHE=str(d / "bayes_sdm"), XDG_CACHE_HOME=str(d / "xdg"),
                    MPLBACKEND="Agg", PYTHONPATH=str(ROOT))
+        # numba's disk cache (the closed-form sampler) in the run's own folder, so that "cold"
+        # is cold; bytecode written as a user's Python does (this sandbox sets
+        # PYTHONDONTWRITEBYTECODE, which would recompile every module in every run)
+        env["NUMBA_CACHE_DIR"] = str(d / "numba")
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         if who == "peer":
             env.pop("PYTHONPATH")
         return env
