@@ -192,3 +192,18 @@ def test_comparison_correlated_effects_prefers_cre(family):
     ml = fit_re(panel, w, family, mundlak=True)
     for name, c in r["mundlak"]["coefficients"].items():
         assert c["mean"] == pytest.approx(ml.params[name], abs=2 * c["sd"])
+
+
+def test_select_model_reports_the_bayesian_counterpart_beside_hausman():
+    from bayes_sdm.selection import hausman_rows
+
+    panel, w = _simulate(True, "sar", seed=1)
+    rows, notes = hausman_rows(panel, w)
+    tests = [r["test"] for r in rows]
+    assert tests == ["Hausman FE vs RE (SAR)", "Bayes SAR: ELPD CRE - RE",
+                     "Bayes SAR: Mundlak coefficients = 0 (posterior tail prob.)",
+                     "Hausman FE vs RE (SEM)", "Bayes SEM: ELPD CRE - RE",
+                     "Bayes SEM: Mundlak coefficients = 0 (posterior tail prob.)"]
+    assert rows[0]["p"] < 0.01 and rows[1]["statistic"] > 10 and rows[2]["p"] < 0.01
+    assert any("correlated random effects are preferred" in n for n in notes)
+    assert any("not comparable" in n for n in notes)
