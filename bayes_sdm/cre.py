@@ -76,7 +76,7 @@ from . import families
 from .errors import InputError
 from .families import Family
 from .logdet import LogDet, make_logdet
-from .random_effects import MUNDLAK, REData, gram_at, re_data
+from .random_effects import MUNDLAK, REData, _proj, gram_at, re_data
 
 #: grid points per axis and refinement rounds of the (spatial, phi) posterior
 GRID = 32
@@ -88,20 +88,46 @@ DENSE_MAX = 2000
 HDI_PROB = 0.94
 
 
-def log_kernel(d: REData, logdet: LogDet, s: float, phi: float) -> float:
-    """log p(s, phi | y) up to a constant (module docstring)."""
-    g, jac = gram_at(d, s, phi)
-    grr = g[1:, 1:]
+def grams(d: REData, s: np.ndarray, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The GLS Gram matrices of :func:`~bayes_sdm.random_effects.gram_at` at K points
+    (s_k, phi_k), shape (K, 1 + p, 1 + p), and their log-determinant terms J (K,).  Lag
+    families: vectorised (y* = y - s Wy is linear in s, so G = G0 + s G1 + s^2 G2 for the
+    within and the between part); error families: one N x N factorisation per point."""
+    s = np.atleast_1d(np.asarray(s, float))
+    phi = np.atleast_1d(np.asarray(phi, float))
+    if d.family.error:
+        out = [gram_at(d, a, b) for a, b in zip(s, phi, strict=True)]
+        return np.array([g for g, _ in out]), np.array([j for _, j in out])
+    p0 = _proj(d, 0.0)
+    p1 = _proj(d, 1.0) - p0
+    parts = []
+    for m in (d.gw, d.gb):
+        c0, c1, c2 = p0.T @ m @ p0, p0.T @ m @ p1, p1.T @ m @ p1
+        parts.append(c0[None] + s[:, None, None] * (c1 + c1.T)[None]
+                     + (s * s)[:, None, None] * c2[None])
+    return parts[0] + (phi * phi)[:, None, None] * parts[1], d.N * np.log(phi)
+
+
+def _profile(g: np.ndarray):
+    """(coef_hat, G_RR, SSE, log|G_RR|) of Gram matrices (K, 1 + p, 1 + p)."""
+    grr = g[:, 1:, 1:]
     sign, ld_g = np.linalg.slogdet(grr)
-    if sign <= 0:
-        return -np.inf
-    coef = np.linalg.solve(grr, g[1:, 0])
-    sse = float(g[0, 0] - g[0, 1:] @ coef)
-    if not sse > 0:
-        return -np.inf
+    coef = np.linalg.solve(grr, g[:, 1:, :1])[..., 0]
+    sse = g[:, 0, 0] - np.einsum("kj,kj->k", g[:, 0, 1:], coef)
+    ld_g = np.where(sign > 0, ld_g, np.nan)
+    return coef, grr, sse, ld_g
+
+
+def log_kernel(d: REData, logdet: LogDet, s, phi) -> np.ndarray:
+    """log p(s, phi | y) up to a constant (module docstring), vectorised over points."""
+    s = np.atleast_1d(np.asarray(s, float))
+    g, jac = grams(d, s, phi)
+    _, _, sse, ld_g = _profile(g)
     nt = d.N * d.T
-    return float(jac + d.T * float(logdet.value(s)) - 0.5 * ld_g
-                 - 0.5 * (nt - d.p) * math.log(sse))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (jac + d.T * np.asarray(logdet.value(s), float) - 0.5 * ld_g
+               - 0.5 * (nt - d.p) * np.log(sse))
+    return np.where(np.isfinite(out) & (sse > 0), out, -np.inf)
 
 
 @dataclass
@@ -116,7 +142,8 @@ class GridPosterior:
 def _evaluate(d, logdet, s_edges, phi_edges) -> GridPosterior:
     sc = 0.5 * (s_edges[1:] + s_edges[:-1])
     pc = 0.5 * (phi_edges[1:] + phi_edges[:-1])
-    lp = np.array([[log_kernel(d, logdet, s, ph) for ph in pc] for s in sc])
+    ss, pp = np.meshgrid(sc, pc, indexing="ij")
+    lp = log_kernel(d, logdet, ss.ravel(), pp.ravel()).reshape(ss.shape)
     return GridPosterior(s_edges, phi_edges, lp)
 
 
@@ -134,7 +161,7 @@ def grid_posterior(d: REData, logdet: LogDet, n: int = GRID, rounds: int = ROUND
         if not np.isfinite(gp.logp).any():
             raise InputError("the random-effects posterior is zero on the whole grid "
                              "(a degenerate design?)")
-        keep = np.argwhere(gp.logp > np.nanmax(gp.logp) - DROP)
+        keep = np.argwhere(gp.logp > np.max(gp.logp) - DROP)
         i0, j0 = keep.min(axis=0)
         i1, j1 = keep.max(axis=0)
         i0, j0 = max(i0 - 1, 0), max(j0 - 1, 0)
@@ -143,28 +170,22 @@ def grid_posterior(d: REData, logdet: LogDet, n: int = GRID, rounds: int = ROUND
     return gp
 
 
-def posterior_draws(d: REData, logdet: LogDet, draws: int = 2000, seed: int = 0) -> dict:
+def posterior_draws(d: REData, logdet: LogDet, draws: int = 1000, seed: int = 0) -> dict:
     """Exact draws of (s, phi, sigma^2, coefficients) (module docstring)."""
     rng = np.random.default_rng(seed)
     gp = grid_posterior(d, logdet)
-    lp = np.where(np.isfinite(gp.logp), gp.logp, -np.inf)
-    prob = np.exp(lp - lp.max()).ravel()
+    prob = np.exp(gp.logp - gp.logp.max()).ravel()
     prob /= prob.sum()
     cells = rng.choice(prob.size, size=draws, p=prob)
     i, j = np.unravel_index(cells, gp.logp.shape)
     s = gp.s_edges[i] + rng.uniform(size=draws) * (gp.s_edges[i + 1] - gp.s_edges[i])
     phi = gp.phi_edges[j] + rng.uniform(size=draws) * (gp.phi_edges[j + 1] - gp.phi_edges[j])
     nt = d.N * d.T
-    coef = np.empty((draws, d.p))
-    sigma2 = np.empty(draws)
-    for k in range(draws):
-        g, _ = gram_at(d, s[k], phi[k])
-        grr = g[1:, 1:]
-        chat = np.linalg.solve(grr, g[1:, 0])
-        sse = float(g[0, 0] - g[0, 1:] @ chat)
-        sigma2[k] = sse / rng.chisquare(nt - d.p)
-        lc = np.linalg.cholesky(np.linalg.inv(grr))
-        coef[k] = chat + math.sqrt(sigma2[k]) * lc @ rng.standard_normal(d.p)
+    chat, grr, sse, _ = _profile(grams(d, s, phi)[0])
+    sigma2 = sse / rng.chisquare(nt - d.p, size=draws)
+    lc = np.linalg.cholesky(np.linalg.inv(grr))
+    z = rng.standard_normal((draws, d.p))
+    coef = chat + np.sqrt(sigma2)[:, None] * np.einsum("kij,kj->ki", lc, z)
     return {"s": s, "phi": phi, "sigma2": sigma2, "coef": coef}
 
 
@@ -173,36 +194,55 @@ def _dense(w) -> np.ndarray:
     return m.toarray() if sp.issparse(m) else np.asarray(m, float)
 
 
-def loo_conditionals(d: REData, y: np.ndarray, post: dict, by_unit: bool = False
-                     ) -> np.ndarray:
-    """log p(y_it | y_-it, theta) for every draw, shape (S, T, N); with ``by_unit`` the
-    leave-one-unit-out log p(y_i. | y_-i., theta), shape (S, N) (module docstring)."""
+def _terms(g: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(observation, unit) LOO log densities from g = Q (y - m), shape (..., T, N), and the
+    unit blocks of the precision, Q_ii-block = a_i Jbar + b_i E, a and b shaped (..., N)
+    (Buerkner et al. 2021)."""
+    t = g.shape[-2]
+    q = (a / t + b * (1.0 - 1.0 / t))[..., None, :]
+    obs = -0.5 * math.log(2 * math.pi) + 0.5 * np.log(q) - 0.5 * g * g / q
+    gbar = g.mean(axis=-2)
+    quad = t * gbar * gbar / a + ((g - gbar[..., None, :]) ** 2).sum(axis=-2) / b
+    unit = 0.5 * (-t * math.log(2 * math.pi) + np.log(a) + (t - 1) * np.log(b) - quad)
+    return obs, unit
+
+
+def conditionals(d: REData, y: np.ndarray, post: dict, chunk: int = 200
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(log p(y_it | y_-it, theta), shape (S, T, N); leave-one-unit-out log p(y_i. | y_-i.,
+    theta), shape (S, N)) for every draw of ``post`` (module docstring)."""
     y = np.asarray(y, float)
     t, n = y.shape
-    wm = d.w.matrix
-    wy = np.asarray(d.w.lag(y))
     s_all, phi_all, s2_all, coef = post["s"], post["phi"], post["sigma2"], post["coef"]
-    fit = np.einsum("tnp,sp->stn", d.regs, coef)  # R_t c per draw
-    out = np.empty((s_all.size, n) if by_unit else (s_all.size, t, n))
+    obs = np.empty((s_all.size, t, n))
+    unit = np.empty((s_all.size, n))
     if not d.family.error:
-        wd = sp.csr_matrix(wm) if sp.issparse(wm) else np.asarray(wm, float)
-        w_ii = np.asarray(sp.csr_matrix(wm).diagonal()) if sp.issparse(wm) else np.diag(wd)
-        col_sq = np.asarray((sp.csr_matrix(wm).multiply(wm)).sum(axis=0)).ravel() \
-            if sp.issparse(wm) else (wd * wd).sum(axis=0)
-        for k, (s, phi, s2) in enumerate(zip(s_all, phi_all, s2_all, strict=True)):
-            u = y - s * wy - fit[k]
-            v = u - (1.0 - phi * phi) * u.mean(axis=0)
-            g = (v - s * np.asarray((wd.T @ v.T).T)) / s2  # rows A' v_t
-            aa = 1.0 - 2.0 * s * w_ii + s * s * col_sq
-            if by_unit:  # Q_ii-block = (A'A)_ii / sigma^2 (phi^2 Jbar + E)
-                gbar = g.mean(axis=0)
-                quad = s2 / aa * (t * gbar * gbar / (phi * phi) + ((g - gbar) ** 2).sum(0))
-                out[k] = 0.5 * (-t * math.log(2 * math.pi) + t * np.log(aa / s2)
-                                + math.log(phi * phi) - quad)
-                continue
-            q = (1.0 - (1.0 - phi * phi) / t) * aa / s2
-            out[k] = -0.5 * math.log(2 * math.pi) + 0.5 * np.log(q) - 0.5 * g * g / q
-        return out
+        wc = sp.csr_matrix(d.w.matrix)
+        w_ii = wc.diagonal()
+        col_sq = np.asarray(wc.multiply(wc).sum(axis=0)).ravel()
+        wy = np.asarray(d.w.lag(y))
+
+        def right(a):  # rows a_t' W, i.e. (W' a_t)'
+            a = np.asarray(a, float)
+            flat = a.reshape(-1, n)
+            return np.asarray((wc.T @ flat.T).T).reshape(a.shape)
+
+        regs_w = right(d.regs.transpose(0, 2, 1)).transpose(0, 2, 1)  # (T, N, p)
+        y_w, wy_w = right(y), right(wy)
+        for lo in range(0, s_all.size, chunk):
+            sl = slice(lo, lo + chunk)
+            s = s_all[sl][:, None, None]
+            c = (1.0 - phi_all[sl] ** 2)[:, None, None]
+            s2 = s2_all[sl][:, None, None]
+            u = y - s * wy - np.einsum("tnp,sp->stn", d.regs, coef[sl])
+            u_w = y_w - s * wy_w - np.einsum("tnp,sp->stn", regs_w, coef[sl])
+            v = u - c * u.mean(axis=1, keepdims=True)
+            v_w = u_w - c * u_w.mean(axis=1, keepdims=True)
+            g = (v - s * v_w) / s2  # rows A' v_t / sigma^2
+            s1 = s[:, :, 0]
+            aa = (1.0 - 2.0 * s1 * w_ii + s1 * s1 * col_sq) / s2[:, :, 0]  # (A'A)_ii / s^2
+            obs[sl], unit[sl] = _terms(g, (phi_all[sl] ** 2)[:, None] * aa, aa)
+        return obs, unit
     if n > DENSE_MAX:
         raise InputError(f"the exact LOO conditionals of a random-effects error model need "
                          f"dense N x N algebra; not computed for N = {n} > {DENSE_MAX}")
@@ -213,19 +253,17 @@ def loo_conditionals(d: REData, y: np.ndarray, post: dict, by_unit: bool = False
         btb = b.T @ b
         kappa = 1.0 / (phi * phi) - 1.0
         m = np.linalg.solve(eye + kappa * btb, btb)
-        r = y - fit[k]
+        r = y - d.regs @ coef[k]
         rbar = r.mean(axis=0)
         g = ((r - rbar) @ btb + m @ rbar) / s2  # btb symmetric
-        bb, mm = np.diag(btb), np.diag(m)
-        if by_unit:  # Q_ii-block = (M_ii Jbar + (B'B)_ii E) / sigma^2
-            gbar = g.mean(axis=0)
-            quad = s2 * (t * gbar * gbar / mm + ((g - gbar) ** 2).sum(0) / bb)
-            out[k] = 0.5 * (-t * math.log(2 * math.pi * s2) + np.log(mm)
-                            + (t - 1) * np.log(bb) - quad)
-            continue
-        q = ((1.0 - 1.0 / t) * bb + mm / t) / s2
-        out[k] = -0.5 * math.log(2 * math.pi) + 0.5 * np.log(q) - 0.5 * g * g / q
-    return out
+        obs[k], unit[k] = _terms(g, np.diag(m) / s2, np.diag(btb) / s2)
+    return obs, unit
+
+
+def loo_conditionals(d: REData, y: np.ndarray, post: dict, by_unit: bool = False
+                     ) -> np.ndarray:
+    """One of :func:`conditionals`: by observation (S, T, N) or, ``by_unit``, by unit (S, N)."""
+    return conditionals(d, y, post)[1 if by_unit else 0]
 
 
 def _loo(ll: np.ndarray):
@@ -268,15 +306,16 @@ def mundlak_summary(names, draws: np.ndarray) -> dict:
         lo, hi = _hdi(draws[:, j])
         coefs[nm] = {"mean": float(mean[j]), "sd": float(draws[:, j].std(ddof=1)),
                      "hdi_low": lo, "hdi_high": hi, "hdi_covers_zero": bool(lo <= 0 <= hi)}
-    return {"coefficients": coefs, "hdi_prob": HDI_PROB,
+    return {"coefficients": coefs, "hdi_prob": HDI_PROB, "distance_zero": d0,
             "tail_probability_zero": float(np.mean(dist >= d0))}
 
 
 def re_vs_cre(panel, w, family: Family | str, logdet: LogDet | str = "auto",
-              draws: int = 2000, seed: int = 0) -> dict:
+              draws: int = 1000, seed: int = 0, observations: bool = False) -> dict:
     """The Bayesian FE/RE comparison (module docstring) of one family on (panel, W): ELPDs of
     RE and CRE, their difference and its standard error, the Mundlak coefficients' posterior
-    and a verdict; a JSON-ready dict.
+    and a verdict; a JSON-ready dict.  ``observations``: also the leave-one-observation-out
+    ELPDs (``observation_*`` keys; ArviZ's PSIS over N T points is the slow part).
 
     Raises
     ------
@@ -299,11 +338,10 @@ def re_vs_cre(panel, w, family: Family | str, logdet: LogDet | str = "auto",
     for name, flag in (("re", False), ("cre", True)):
         d = re_data(panel, w, family, mundlak=flag)
         post = posterior_draws(d, ld, draws, seed)
-        res[name] = (d, post, _loo(loo_conditionals(d, y, post, by_unit=True)),
-                     _loo(loo_conditionals(d, y, post)))
+        obs, unit = conditionals(d, y, post)
+        res[name] = (d, post, _loo(unit), _loo(obs) if observations else None)
     (_, _, u_re, o_re), (d_cre, post_cre, u_cre, o_cre) = res["re"], res["cre"]
     diff, dse = _difference(u_re, u_cre)
-    diff_o, dse_o = _difference(o_re, o_cre)
     idx = [j for j, nm in enumerate(d_cre.reg_names) if nm.startswith(MUNDLAK + "[")]
     mund = mundlak_summary([d_cre.reg_names[j] for j in idx], post_cre["coef"][:, idx])
     prefers = "cre" if diff > 2 * dse else "re"
@@ -316,12 +354,10 @@ def re_vs_cre(panel, w, family: Family | str, logdet: LogDet | str = "auto",
                    f"beyond its noise (difference {diff:.1f}, se {dse:.1f}); random effects "
                    "are adequate")
     k_max = max(float(np.nanmax(np.asarray(e.pareto_k))) for e in (u_re, u_cre))
-    return {
+    out = {
         "model": family.name, "elpd_re": float(u_re.elpd), "se_re": float(u_re.se),
         "elpd_cre": float(u_cre.elpd), "se_cre": float(u_cre.se), "elpd_diff": diff,
         "diff_se": dse, "prefers": prefers, "verdict": verdict,
-        "observation_elpd_re": float(o_re.elpd), "observation_elpd_cre": float(o_cre.elpd),
-        "observation_elpd_diff": diff_o, "observation_diff_se": dse_o,
         "mundlak": mund, "pareto_k_max": k_max, "draws": draws,
         "method": "exact posterior on a (spatial, phi) grid with conjugate coefficients and "
                   "sigma^2 (flat priors); PSIS-LOO on the exact leave-one-unit-out (verdict) "
@@ -329,3 +365,9 @@ def re_vs_cre(panel, w, family: Family | str, logdet: LogDet | str = "auto",
                   "integrated out, the same NT observations); CRE = RE + unit means of X (and "
                   "WX) in the unit effect's mean (Mundlak 1978)",
     }
+    if observations:
+        diff_o, dse_o = _difference(o_re, o_cre)
+        out.update({"observation_elpd_re": float(o_re.elpd),
+                    "observation_elpd_cre": float(o_cre.elpd),
+                    "observation_elpd_diff": diff_o, "observation_diff_se": dse_o})
+    return out

@@ -50,7 +50,7 @@ def fit_random_effects(panel, w, spec: ModelSpec, *, logdet: LogDet | None = Non
     family = families.get(spec.model)
     stages = as_stages(progress)
     t0 = time.perf_counter()
-    d = re_data(panel, w, family)
+    d = re_data(panel, w, family, spec.mundlak)
     ld = logdet if logdet is not None else make_logdet(w, spec.logdet)
     with stages.stage("building the random-effects model"):
         cs = compile_sampler(build_re_model(d, ld, spec.priors), spec.sampler)
@@ -82,7 +82,7 @@ def fit_random_effects(panel, w, spec: ModelSpec, *, logdet: LogDet | None = Non
     idata.attrs.update({
         "bayes_sdm_version": __version__, "spec": spec.to_yaml(), "spec_hash": spec.hash(),
         "data_hash": data_hash(panel, w), "dependencies": json.dumps(dependency_versions()),
-        "model": family.name, "fe": "random", "N": str(panel.N), "T": str(panel.T),
+        "model": family.name, "fe": "random", "mundlak": str(spec.mundlak), "N": str(panel.N), "T": str(panel.T),
         "weights": w.name, "logdet_method": getattr(ld, "method", "none"),
         "target_accept": str(spec.sampler.target_accept),
         "nuts_sampler": resolve_sampler(spec.sampler.nuts_sampler),

@@ -17,6 +17,9 @@ Free variables: ``rho`` | ``lambda`` (the spec's ``priors.rho`` on the admissibl
 ``intercept``), ``beta`` / ``theta`` (the spec's priors, dims ``coef``), ``phi`` (the
 quasi-demeaning weight phi^2 = sigma^2 / (T sigma_mu^2 + sigma^2), Uniform(0, 1)), ``sigma``
 (the spec's prior); deterministic ``sigma2`` and ``sigma2_mu`` = sigma^2 (1/phi^2 - 1) / T.
+Correlated random effects (``d.mundlak``, spec ``mundlak: true``; Mundlak 1978): the
+coefficients ``mundlak`` (dims ``mundlak_coef``, the unit means of X and WX) with the beta
+prior, scaled like beta; the rest is unchanged.
 With flat priors (``flat_sigma2`` for sigma) the posterior mode is the ML estimate
 (:func:`bayes_sdm.random_effects.fit_re`).
 """
@@ -42,10 +45,13 @@ def _column_sd(d: REData) -> np.ndarray:
     return np.sqrt(np.clip(ss / nt, 0.0, None))
 
 
-def re_loglik_symbolic(d: REData, logdet: LogDet, s, intercept, beta, theta, phi, sigma2):
-    """The RE log-likelihood in PyTensor (module docstring)."""
+def re_loglik_symbolic(d: REData, logdet: LogDet, s, intercept, beta, theta, phi, sigma2,
+                       mundlak=None):
+    """The RE log-likelihood in PyTensor (module docstring); ``mundlak``: the coefficients of
+    the unit means (``d.mundlak``, correlated random effects)."""
     coef = pt.concatenate([pt.reshape(intercept, (1,)), beta]
-                          + ([theta] if d.family.durbin else []))
+                          + ([theta] if d.family.durbin else [])
+                          + ([mundlak] if d.mundlak else []))
     one = pt.ones((1,))
     zeros = pt.zeros((d.p,))
     nt = d.N * d.T
@@ -96,7 +102,11 @@ def build_re_model(d: REData, logdet: LogDet, priors: PriorSpec | None = None) -
     x_sd = sd[3:3 + k]
     wx_sd = sd[3 + k:3 + 2 * k] if fam.durbin else None
     r_mean = d.zbar.mean(axis=0)[3:2 + d.p]  # means of X (and WX), the constant excluded
-    with pm.Model(coords={"coef": list(d.x_names)}) as m:
+    mund_names = list(d.reg_names[1 + fam.n_coef(k):]) if d.mundlak else []
+    coords = {"coef": list(d.x_names)}
+    if mund_names:
+        coords["mundlak_coef"] = mund_names
+    with pm.Model(coords=coords) as m:
         s = spatial_prior(fam.spatial, priors.rho, logdet.interval)
         beta = coef_prior("beta", priors.beta, ysd / np.maximum(x_sd, 1e-12))
         theta = None
@@ -104,12 +114,18 @@ def build_re_model(d: REData, logdet: LogDet, priors: PriorSpec | None = None) -
             theta = coef_prior("theta", priors.theta, ysd / np.maximum(wx_sd, 1e-12))
         # the intercept at the regressors' means (flat): c + R b = (c + Rbar b) + (R - Rbar) b
         # decorrelates it from the slopes (an exact linear change of variables, Jacobian 1)
-        slopes = pt.concatenate([beta] + ([theta] if fam.durbin else []))
+        mund = None
+        if mund_names:  # scaled by the sd of the unit means (the between variation)
+            m_sd = sd[3 + fam.n_coef(k):2 + d.p]
+            mund = coef_prior("mundlak", priors.beta, ysd / np.maximum(m_sd, 1e-12),
+                              dims="mundlak_coef")
+        slopes = pt.concatenate([beta] + ([theta] if fam.durbin else [])
+                                + ([mund] if mund is not None else []))
         centred = pm.Flat("intercept_centred")
         intercept = pm.Deterministic("intercept", centred - pt.dot(r_mean, slopes))
         phi = pm.Uniform("phi", lower=0.0, upper=1.0)
         _, sigma2 = sigma_prior(priors.sigma, ysd)
         pm.Deterministic("sigma2_mu", sigma2 * (1.0 / phi ** 2 - 1.0) / d.T)
         pm.Potential("loglik", re_loglik_symbolic(d, logdet, s, intercept, beta, theta, phi,
-                                                  sigma2))
+                                                  sigma2, mund))
     return m

@@ -162,8 +162,11 @@ def ml_tests(panel: Panel, w: SpatialWeights, fe: str, correction: str = "transf
 def hausman_rows(panel: Panel, w: SpatialWeights, lag_convention: str = "QWy"
                  ) -> tuple[list[dict], list[str]]:
     """The spatial Hausman tests of unit fixed against unit random effects for the SAR and the
-    SEM (:mod:`bayes_sdm.hausman`, splm's ``sphtest`` convention), as table rows, and a note
-    comparing the two fits (or saying why they were not computed)."""
+    SEM (:mod:`bayes_sdm.hausman`, splm's ``sphtest`` convention) and beside each its Bayesian
+    counterpart (:func:`bayes_sdm.cre.re_vs_cre`: random against correlated random effects by
+    leave-one-unit-out ELPD, and the posterior of the Mundlak coefficients), as table rows, and
+    notes comparing the fits (or saying why they were not computed)."""
+    from .cre import re_vs_cre
     from .hausman import spatial_hausman
     from .prepared import build
 
@@ -171,7 +174,8 @@ def hausman_rows(panel: Panel, w: SpatialWeights, lag_convention: str = "QWy"
     for fam in (families.SAR, families.SEM):
         name = f"Hausman FE vs RE ({fam.name.upper()})"
         try:
-            h = spatial_hausman(build(panel, w, fam, "unit", "none", lag_convention))
+            prep = build(panel, w, fam, "unit", "none", lag_convention)
+            h = spatial_hausman(prep)
         except InputError as err:
             notes.append(f"{name}: not computed ({err}).")
             continue
@@ -185,10 +189,34 @@ def hausman_rows(panel: Panel, w: SpatialWeights, lag_convention: str = "QWy"
             + ("" if h["v_diff_positive_definite"] else
                " V_FE - V_RE is not positive definite here; the statistic is |d'(V_FE - "
                "V_RE)^-1 d| as splm's sphtest."))
+        bname = f"Bayes {fam.name.upper()}"
+        try:
+            b = re_vs_cre(panel, w, fam, prep.logdet or "auto")
+        except InputError as err:
+            notes.append(f"{bname} RE vs CRE: not computed ({err}).")
+            continue
+        mund = b["mundlak"]
+        rows.append({"test": f"{bname}: ELPD CRE - RE", "statistic": b["elpd_diff"],
+                     "df": np.nan, "p": np.nan})
+        rows.append({"test": f"{bname}: Mundlak coefficients = 0 (posterior tail prob.)",
+                     "statistic": mund["distance_zero"], "df": len(mund["coefficients"]),
+                     "p": mund["tail_probability_zero"]})
+        outside = [n for n, c in mund["coefficients"].items() if not c["hdi_covers_zero"]]
+        notes.append(
+            f"{bname} (the Bayesian counterpart of the Hausman test): {b['verdict']}. "
+            f"Leave-one-unit-out ELPD: RE {b['elpd_re']:.1f}, CRE {b['elpd_cre']:.1f}; "
+            f"Mundlak coefficients whose {mund['hdi_prob']:.0%} HDI excludes 0: "
+            f"{', '.join(outside) if outside else 'none'}.")
     if rows:
-        notes.append("No Bayesian FE/RE comparison is reported: the marginal likelihoods and "
-                     "ELPDs of this package are of the FE-transformed data for FE models and "
-                     "of the untransformed data for RE, so they are not on one scale.")
+        notes.append(
+            "FE/RE in Bayesian terms: the FE likelihood is of the Lee-Yu transformed data and "
+            "the RE likelihood of all NT observations, so their ELPDs or marginal likelihoods "
+            "are not comparable; instead RE is compared with correlated random effects (the "
+            "unit effect's mean depends on the unit means of X: Mundlak 1978, whose beta is "
+            "the within estimator), both with the unit effects integrated out on the same "
+            "data, by PSIS-LOO on exact leave-one-unit-out conditionals (flat priors, exact "
+            "grid posterior); the 'statistic' of the Mundlak row is the posterior Mahalanobis "
+            "distance of 0 and its 'p' the posterior probability of a larger distance.")
     return rows, notes
 
 

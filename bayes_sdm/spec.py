@@ -287,6 +287,9 @@ class ModelSpec:
     #: ``homoskedastic`` or ``period`` (sigma_t^2, :mod:`bayes_sdm.variances`); left out of the
     #: YAML and the hash when homoskedastic
     variance: str = "homoskedastic"
+    #: with ``fe: random``: correlated random effects (the unit means of X and WX in the unit
+    #: effect's mean, Mundlak 1978; :mod:`bayes_sdm.cre`); left out of the YAML when off
+    mundlak: bool = False
     #: where to run (a Dask cluster, :func:`check_cluster`); not part of the spec's hash: it
     #: changes where the numbers are computed, not the numbers
     cluster: str | None = None
@@ -311,6 +314,9 @@ class ModelSpec:
             if self.dynamic or self.variance != "homoskedastic":
                 raise InputError("fe: random is not implemented yet with dynamic: or variance: "
                                  "(use fixed effects for those)")
+        if self.mundlak and self.fe != RANDOM:
+            raise InputError(f"mundlak: true (correlated random effects) applies to fe: random, "
+                             f"not fe: {self.fe}")
         if self.intercept is False and self.fe != "none":
             raise InputError(f"intercept: false applies to fe: none (a pooled panel or a "
                              f"cross-section); fe: {self.fe} has no separate intercept to drop")
@@ -352,6 +358,8 @@ class ModelSpec:
             d.pop("dynamic_form", None)
         if d.get("variance") == "homoskedastic":
             d.pop("variance", None)
+        if not d.get("mundlak"):
+            d.pop("mundlak", None)
         return d
 
     def to_yaml(self) -> str:
