@@ -33,9 +33,9 @@ from .progress import as_stages
 from .result import FitResult
 from .spec import DataSpec, HierarchySpec, ModelSpec, PriorSpec, SamplerSpec
 from .weights import SpatialWeights
-from .xarray_dask import install as _lazy_dask
+from .xarray_dask import install_if_enabled as _lazy_dask
 
-_lazy_dask()  # xarray without importing Dask while there are no Dask arrays (2 s)
+_lazy_dask()  # in a command-line process: xarray without importing Dask (bayes_sdm.xarray_dask)
 
 __all__ = ["FitResult", "Prepared", "effects_draws", "fit", "prepare", "provenance"]
 

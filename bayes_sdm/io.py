@@ -18,9 +18,9 @@ import pandas as pd
 import xarray as xr
 
 from .errors import InputError
-from .xarray_dask import install as _lazy_dask
+from .xarray_dask import install_if_enabled as _lazy_dask
 
-_lazy_dask()  # xarray without importing Dask while there are no Dask arrays (2 s)
+_lazy_dask()  # in a command-line process: xarray without importing Dask (bayes_sdm.xarray_dask)
 
 
 def _umask() -> int:

@@ -16,6 +16,10 @@ has not been imported, so both questions have their answer without the import:
 Nothing changes once Dask is in use (a ``--cluster`` run, ``bayes_sdm.distributed``): the
 answers are then Dask's own.  :func:`install` does nothing when xarray's internals are not the
 ones described (another xarray version): the imports then happen as before.
+
+Only a command-line process changes xarray this way (:func:`enable`, called by
+:func:`bayes_sdm.commands.run_command`; the modules that use xarray call
+:func:`install_if_enabled` when imported); a library user's xarray is left as it is.
 """
 
 from __future__ import annotations
@@ -73,6 +77,24 @@ def _collection_check(original):
 
     is_dask_collection.__wrapped__ = original
     return is_dask_collection
+
+
+_enabled = False
+
+
+def enable() -> None:
+    """Use :func:`install` in this process (the command line): now if xarray is imported,
+    else when a bayes_sdm module that uses xarray is (:func:`install_if_enabled`)."""
+    global _enabled
+    _enabled = True
+    if "xarray" in sys.modules:
+        install()
+
+
+def install_if_enabled() -> None:
+    """:func:`install` in a process that asked for it (:func:`enable`); nothing otherwise."""
+    if _enabled:
+        install()
 
 
 def install() -> None:

@@ -81,7 +81,8 @@ def test_xarray_still_sees_dask_arrays():
     pytest.importorskip("dask.array")
     code = (
         "import sys, tempfile, os, numpy as np\n"
-        "import bayes_sdm.io\n"
+        "import bayes_sdm.io, bayes_sdm.xarray_dask\n"
+        "bayes_sdm.xarray_dask.install()\n"
         "import xarray as xr\n"
         "ds = xr.Dataset({'a': (('x',), np.arange(4.0))})\n"
         "p = os.path.join(tempfile.mkdtemp(), 'a.nc')\n"
@@ -95,3 +96,11 @@ def test_xarray_still_sees_dask_arrays():
         "from xarray.namedarray.pycompat import array_type\n"
         "assert array_type('dask') == (da.Array,)\n")
     modules_after(code)
+
+
+def test_library_import_leaves_xarray_alone():
+    """Only a command-line process changes xarray's Dask checks; importing the library does not."""
+    modules_after(
+        "import bayes_sdm.api, bayes_sdm.io\n"
+        "from xarray.namedarray import utils\n"
+        "assert not hasattr(utils.is_dask_collection, '__wrapped__')\n")
