@@ -190,9 +190,9 @@ def hdi(x: np.ndarray, prob: float) -> np.ndarray:
 
 def default_tail_prob() -> float:
     """ArviZ's interval probability (``stats.ci_prob``), where the tail ESS is taken."""
-    from arviz_base import rcParams
+    from .arviz_light import import_arviz_base
 
-    return float(rcParams["stats.ci_prob"])
+    return float(import_arviz_base().rcParams["stats.ci_prob"])
 
 
 def describe(x: np.ndarray, prob: float, tail_prob: float | None = None) -> dict[str, float]:

@@ -148,8 +148,9 @@ def sample_exact(stats: SufficientStats, logdet: LogDet, model: Family | str = "
     ``effects[effect, coef]`` -- the names and dims of the PyMC model of
     :func:`bayes_sdm.pymc_models.build_model`.
     """
-    import arviz_base as az
+    from .arviz_light import import_arviz_base
 
+    az = import_arviz_base()
     model = families.get(model)
     if not exact_supported(model):
         covered = [f.name for f in families.FAMILIES if exact_supported(f)]

@@ -30,9 +30,9 @@ def arviz_defaults():
     ``arviz_base.rc_context`` sets ``stats.ci_prob`` and ``stats.ci_kind`` and restores the
     user's settings on exit (nothing is changed globally; ArviZ 1.x's own default is an 89%
     equal-tailed interval)."""
-    from arviz_base import rc_context
+    from .arviz_light import import_arviz_base
 
-    with rc_context(rc={"stats.ci_prob": HDI_PROB, "stats.ci_kind": "hdi"}):
+    with import_arviz_base().rc_context(rc={"stats.ci_prob": HDI_PROB, "stats.ci_kind": "hdi"}):
         yield
 
 

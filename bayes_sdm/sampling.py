@@ -472,8 +472,9 @@ def import_nutpie():
         import nutpie
 
         return nutpie
-    import arviz_base
+    from .arviz_light import import_arviz_base
 
+    arviz_base = import_arviz_base()
     shim = types.ModuleType("arviz", "arviz_base, for nutpie's import (bayes_sdm.sampling)")
 
     def _attr(name):

@@ -18,7 +18,8 @@ PKG = Path(__file__).resolve().parent.parent / "bayes_sdm"
 NUMERICS = ("bayes_sdm.errors", "bayes_sdm.families", "bayes_sdm.design", "bayes_sdm.panel",
             "bayes_sdm.weights", "bayes_sdm.logdet", "bayes_sdm.likelihood",
             "bayes_sdm.effects", "bayes_sdm.simulate", "bayes_sdm.prepared",
-            "bayes_sdm.draws", "bayes_sdm.information", "bayes_sdm.convergence")
+            "bayes_sdm.draws", "bayes_sdm.information", "bayes_sdm.convergence",
+            "bayes_sdm.arviz_light")
 #: the user layer: validation, naming, files, commands, tables, figures
 USER = ("bayes_sdm.api", "bayes_sdm.result", "bayes_sdm.cli", "bayes_sdm.commands",
         "bayes_sdm.io", "bayes_sdm.inputs", "bayes_sdm.spec", "bayes_sdm.reporting",

@@ -104,3 +104,29 @@ def test_library_import_leaves_xarray_alone():
         "import bayes_sdm.api, bayes_sdm.io\n"
         "from xarray.namedarray import utils\n"
         "assert not hasattr(utils.is_dask_collection, '__wrapped__')\n")
+
+
+def test_arviz_base_stand_ins_leave_no_trace():
+    """arviz_light imports arviz_base with stand-ins for the missing jax/numpyro: afterwards
+    ``import jax`` fails as before, and arviz_base's NumPyro converter says jax is missing."""
+    modules_after(
+        "import importlib.util, sys\n"
+        "import numpy as np\n"
+        "from bayes_sdm.arviz_light import import_arviz_base\n"
+        "az = import_arviz_base()\n"
+        "dt = az.from_dict({'posterior': {'a': np.ones((1, 2))}})\n"
+        "assert dt['posterior']['a'].shape == (1, 2)\n"
+        "if importlib.util.find_spec('jax') is None:\n"
+        "    assert 'jax' not in sys.modules and 'numpyro' not in sys.modules\n"
+        "    try:\n"
+        "        import jax\n"
+        "    except ModuleNotFoundError:\n"
+        "        pass\n"
+        "    else:\n"
+        "        raise AssertionError('jax importable after the stand-in')\n"
+        "    try:\n"
+        "        az.io_numpyro.jax.random\n"
+        "    except ModuleNotFoundError as err:\n"
+        "        assert 'jax' in str(err)\n"
+        "    else:\n"
+        "        raise AssertionError('stand-in did not raise')\n")
