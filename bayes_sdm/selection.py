@@ -208,7 +208,10 @@ def hausman_rows(panel: Panel, w: SpatialWeights, lag_convention: str = "QWy"
             f"{bname} (the Bayesian counterpart of the Hausman test): {b['verdict']}. "
             f"Leave-one-unit-out ELPD: RE {b['elpd_re']:.1f}, CRE {b['elpd_cre']:.1f}; "
             f"Mundlak coefficients whose {mund['hdi_prob']:.0%} HDI excludes 0: "
-            f"{', '.join(outside) if outside else 'none'}.")
+            f"{', '.join(outside) if outside else 'none'}."
+            + (f" Pareto k up to {b['pareto_k_max']:.2f} (> 0.7): the PSIS estimate is "
+               "unreliable for some units; read the ELPD difference with care."
+               if b["pareto_k_max"] > 0.7 else ""))
     if rows:
         notes.append(
             "FE/RE in Bayesian terms: the FE likelihood is of the Lee-Yu transformed data and "
