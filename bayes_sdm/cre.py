@@ -335,11 +335,16 @@ def re_vs_cre(panel, w, family: Family | str, logdet: LogDet | str = "auto",
     ld = logdet if isinstance(logdet, LogDet) else make_logdet(w, logdet)
     y = np.asarray(panel.y, float)
     res = {}
-    for name, flag in (("re", False), ("cre", True)):
-        d = re_data(panel, w, family, mundlak=flag)
-        post = posterior_draws(d, ld, draws, seed)
-        obs, unit = conditionals(d, y, post)
-        res[name] = (d, post, _loo(unit), _loo(obs) if observations else None)
+    # many small dense factorisations: a multi-threaded BLAS only adds synchronisation (x100
+    # slower per N x N Cholesky on a busy machine, measured at N = 176)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        for name, flag in (("re", False), ("cre", True)):
+            d = re_data(panel, w, family, mundlak=flag)
+            post = posterior_draws(d, ld, draws, seed)
+            obs, unit = conditionals(d, y, post)
+            res[name] = (d, post, _loo(unit), _loo(obs) if observations else None)
     (_, _, u_re, o_re), (d_cre, post_cre, u_cre, o_cre) = res["re"], res["cre"]
     diff, dse = _difference(u_re, u_cre)
     idx = [j for j, nm in enumerate(d_cre.reg_names) if nm.startswith(MUNDLAK + "[")]

@@ -240,8 +240,9 @@ def standardized_stats(stats: SufficientStats) -> SufficientStats:
     lay = stats.layout
     d = np.concatenate([np.full(lay.width(b), 1.0 / ys) if b in lay.y_block_names()
                         else 1.0 / xs for b in lay.blocks])
+    means = None if stats.means is None else stats.means * d
     return replace(stats, gram=stats.gram * d[:, None] * d[None, :], y_sd=1.0,
-                   x_sd=np.ones(k), wx_sd=stats.wx_sd / xs)
+                   x_sd=np.ones(k), wx_sd=stats.wx_sd / xs, means=means)
 
 
 def probabilities(log_marginal: Sequence[float]) -> np.ndarray:
@@ -263,7 +264,8 @@ def log_marginals(panel: Panel, w: SpatialWeights, fe: str | Sequence[str] = "tw
     ----------
     panel, w : data and weights
     fe : one fixed-effects type or several; probabilities are normalised within each FE type
-        (different FE transforms are different data, so their marginals are not comparable)
+        (different FE transforms are different data, so their marginals are not comparable);
+        ``none`` has an intercept (flat prior, integrated out), as the fits
     models : subset of ``ols, slx, sar, sdm, sem, sdem``
     correction, lag_convention : as in :func:`bayes_sdm.likelihood.sufficient_stats`
         (defaults: Lee-Yu transformation, lag-then-demean)
@@ -312,8 +314,9 @@ def log_marginals(panel: Panel, w: SpatialWeights, fe: str | Sequence[str] = "tw
                 st = standardized_stats(st)
             vals = [{"log_marginal": log_marginal_sdpdmod(st, ld, m, dofadj)} for m in fams]
         else:
-            st = sufficient_stats(panel, w, f, correction=correction,
-                                  lag_convention=lag_convention,
+            # fe none: with an intercept, as the fits (bayes_sdm.intercept)
+            st = sufficient_stats(panel, w, "intercept" if f == "none" else f,
+                                  correction=correction, lag_convention=lag_convention,
                                   layout=Layout.for_families(panel.K, *fams))
             if standardize:
                 st = standardized_stats(st)

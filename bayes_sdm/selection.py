@@ -143,7 +143,9 @@ def ml_tests(panel: Panel, w: SpatialWeights, fe: str, correction: str = "transf
     from .prepared import build
 
     notes: list[str] = []
-    raw = all_tests(build(panel, w, fe_test_model, fe, correction, lag_convention), correction,
+    # fe none: with an intercept, as fit_region (bayes_sdm.intercept)
+    raw = all_tests(build(panel, w, fe_test_model, "intercept" if fe == "none" else fe,
+                          correction, lag_convention), correction,
                     fe_test_models=(fe_test_model,))
     rows = []
     for key, v in raw.items():
@@ -206,7 +208,10 @@ def hausman_rows(panel: Panel, w: SpatialWeights, lag_convention: str = "QWy"
             f"{bname} (the Bayesian counterpart of the Hausman test): {b['verdict']}. "
             f"Leave-one-unit-out ELPD: RE {b['elpd_re']:.1f}, CRE {b['elpd_cre']:.1f}; "
             f"Mundlak coefficients whose {mund['hdi_prob']:.0%} HDI excludes 0: "
-            f"{', '.join(outside) if outside else 'none'}.")
+            f"{', '.join(outside) if outside else 'none'}."
+            + (f" Pareto k up to {b['pareto_k_max']:.2f} (> 0.7): the PSIS estimate is "
+               "unreliable for some units; read the ELPD difference with care."
+               if b["pareto_k_max"] > 0.7 else ""))
     if rows:
         notes.append(
             "FE/RE in Bayesian terms: the FE likelihood is of the Lee-Yu transformed data and "
@@ -387,10 +392,9 @@ def select_model(panel: Panel, w: SpatialWeights, fe: str = "twoway",
     lm = run(lm_tests, panel, w, fe, convention=lm_convention)
     notes: list[str] = []
     if fe == "none":
-        notes.append("fe none: the LM tests, ML tests and marginal likelihoods here are of models "
-                     "without an intercept (not implemented yet with one), while fit_region "
-                     "estimates an intercept by default; compare with fit_region --no-intercept "
-                     "or centre y and the regressors first.")
+        notes.append("fe none: the LM tests, ML tests and marginal likelihoods here include an "
+                     "intercept, as fit_region does by default (the W-lag of the constant is "
+                     "not added).")
     ml_f = run(ml_tests, panel, w, fe, correction, lag_convention) if ml else None
     mfe = [fe] if marginal_fe is None else list(marginal_fe)
     if fe not in mfe:

@@ -32,6 +32,15 @@ e'We and e'Wy are identical under both lag orders (the residuals are centred in 
 and W 1 = 1), but J differs: demean-then-lag keeps in W X b the per-period cross-sectional means
 that the time effects absorb, so Elhorst's J is larger by sum_t N mean_i((W X_t b)_i)^2.
 
+Pooled panels and cross-sections (``fe="none"``) have an intercept by default, as the fits
+(:mod:`bayes_sdm.intercept`): the OLS of y on [1, X] (Anselin 1988, "Spatial Econometrics",
+ch. 8; Elhorst 2014, sec. 3.5), from the Gram matrix of the grand-mean-demeaned columns (the
+transform ``intercept``): its residual e is Q(y - X b), orthogonal to iota, so e'W y and e'W e
+are unchanged by the demeaning and, W iota = iota (row-standardised W, required), the lag of
+the constant lies in the span of [1, X] that M annihilates in J.  Both conventions coincide
+then (n = NT, T periods, tau of W).  ``intercept=False`` gives the regression through the
+origin of earlier versions.
+
 Everything is computed from the Gram matrix of :func:`bayes_sdm.likelihood.sufficient_stats`
 (cost O(K^3) after one pass over the data) plus traces of W.
 """
@@ -133,17 +142,19 @@ def lm_statistics(parts: LMParts) -> dict[str, float]:
 
 
 def lm_tests(panel: Panel, w: SpatialWeights, fe: str = "twoway",
-             convention: str = "elhorst", return_parts: bool = False):
+             convention: str = "elhorst", return_parts: bool = False,
+             intercept: bool = True):
     """LM-lag, LM-error and their robust versions on the fixed-effect-transformed panel.
 
     Parameters
     ----------
     panel, w : the data and the weights (rows aligned)
-    fe : ``twoway`` | ``unit`` | ``time`` | ``none`` (``none``: pooled OLS *without* an
-        intercept, unlike ``prepare(fe="none")``, which estimates one by default; demean the
-        data yourself for an intercept)
+    fe : ``twoway`` | ``unit`` | ``time`` | ``none`` (``none``: pooled OLS with an intercept,
+        as ``prepare(fe="none")``; see ``intercept``)
     convention : ``"elhorst"`` (default) or ``"leeyu"`` (see the module docstring)
     return_parts : also return the :class:`LMParts`
+    intercept : with ``fe="none"``, regress on [1, X] (default; needs a row-standardised W)
+        rather than through the origin
 
     Returns
     -------
@@ -155,7 +166,15 @@ def lm_tests(panel: Panel, w: SpatialWeights, fe: str = "twoway",
     if convention not in CONVENTIONS:
         raise InputError(f"unknown LM convention {convention!r}; choose from {CONVENTIONS}")
     n, t = panel.N, panel.T
-    if convention == "elhorst":
+    if fe == "none" and intercept:
+        if not w.row_standardized:
+            raise InputError("LM tests with an intercept (fe none) need a row-standardised W "
+                             "(W iota = iota); pass intercept=False for the regression "
+                             "through the origin")
+        st = sufficient_stats(panel, w, "intercept", correction="none", lag_convention="QWy")
+        n_eff, t_eff = n * t, t
+        tau = trace_terms(w)
+    elif convention == "elhorst":
         st = sufficient_stats(panel, w, fe, correction="none", lag_convention="WQy")
         n_eff, t_eff = n * t, t
         tau = trace_terms(w)

@@ -78,7 +78,7 @@ def test_elhorst_convention_equals_direct_matrices(fe, symmetric):
     # add spatial structure so that the statistics are not all tiny
     y = panel.y + 0.8 * np.stack([w.matrix @ panel.y[s] for s in range(panel.T)])
     panel = Panel(y, panel.X, panel.units, panel.times, "y", panel.x_names)
-    ours = lm_tests(panel, w, fe)
+    ours = lm_tests(panel, w, fe, intercept=False)
     ref = direct_elhorst(panel, w, fe)
     assert list(ours.test) == list(TEST_NAMES)
     np.testing.assert_allclose(ours.statistic, ref, rtol=1e-9)
@@ -89,8 +89,27 @@ def test_elhorst_convention_equals_direct_matrices(fe, symmetric):
 @pytest.mark.parametrize("fe", ["twoway", "unit", "time", "none"])
 def test_leeyu_convention_equals_explicit_transform(fe):
     panel, w = random_panel(n=10, t=6, k=2, seed=22, symmetric=False)
-    ours = lm_tests(panel, w, fe, convention="leeyu")
+    ours = lm_tests(panel, w, fe, convention="leeyu", intercept=False)
     np.testing.assert_allclose(ours.statistic, direct_leeyu(panel, w, fe), rtol=1e-9)
+
+
+@pytest.mark.parametrize("convention", ["elhorst", "leeyu"])
+def test_pooled_lm_tests_have_an_intercept(convention):
+    """fe none: the LM statistics of the OLS with a constant on the stacked data with
+    kron(I_T, W) (Anselin 1988; Elhorst 2014, sec. 3.5), computed directly; they differ from
+    the regression through the origin."""
+    panel, w = random_panel(n=11, t=4, k=2, seed=23, symmetric=False)
+    y = panel.y + 3.0 + 0.6 * np.stack([w.matrix @ panel.y[s] for s in range(panel.T)])
+    panel = Panel(y, panel.X + 2.0, panel.units, panel.times, "y", panel.x_names)
+    n, t = panel.N, panel.T
+    wm = np.asarray(w.matrix)
+    x1 = np.c_[np.ones(n * t), panel.X.reshape(n * t, -1)]
+    ref = pooled_lm(panel.y.reshape(-1), x1, np.kron(np.eye(t), wm), t,
+                    np.trace(wm.T @ wm + wm @ wm))
+    ours = lm_tests(panel, w, "none", convention=convention)
+    np.testing.assert_allclose(ours.statistic, ref, rtol=1e-9)
+    origin = lm_tests(panel, w, "none", intercept=False).statistic.to_numpy()
+    assert np.abs(origin - ref).max() > 1e-3 * np.abs(ref).max()
 
 
 def test_transformed_traces():
@@ -145,3 +164,34 @@ def test_bad_inputs():
     coll = Panel(panel.y, x, panel.units, panel.times, "y", ("a", "b", "c"))
     with pytest.raises(InputError, match="collinear"):
         lm_tests(coll, w, "unit")
+
+
+def test_pooled_marginals_have_an_intercept():
+    """fe none: the log marginal likelihoods (flat prior on the intercept) do not change when
+    a constant is added to y or to a regressor; through the origin they would."""
+    from bayes_sdm.marginal import log_marginals
+
+    panel, w = random_panel(n=11, t=4, k=2, seed=24, symmetric=False)
+    shifted = Panel(panel.y + 5.0, panel.X + np.array([1.0, -3.0]), panel.units, panel.times,
+                    "y", panel.x_names)
+    kw = {"models": ("ols", "sar", "sdm", "sem"), "n_grid": 201, "n_panels": 8}
+    for standardize in (False, True):
+        a = log_marginals(panel, w, "none", standardize=standardize, **kw)
+        b = log_marginals(shifted, w, "none", standardize=standardize, **kw)
+        np.testing.assert_allclose(a.log_marginal, b.log_marginal, rtol=1e-9)
+    c = log_marginals(shifted, w, "twoway", **kw)  # sanity: a different transform differs
+    assert np.abs(c.log_marginal.to_numpy() - b.log_marginal.to_numpy()).max() > 1e-3
+
+
+def test_select_model_fe_none_uses_the_intercept():
+    from bayes_sdm.marginal import log_marginals
+    from bayes_sdm.selection import select_model
+
+    panel, w = random_panel(n=11, t=4, k=2, seed=25, symmetric=False)
+    res = select_model(panel, w, fe="none", ml=False, models=("ols", "sar", "sem"))
+    lm = res.lm_tests.set_index("test").statistic
+    np.testing.assert_allclose(lm[list(TEST_NAMES)].to_numpy(),
+                               lm_tests(panel, w, "none").statistic.to_numpy(), rtol=1e-12)
+    ref = log_marginals(panel, w, "none", models=("ols", "sar", "sem"), standardize=True)
+    np.testing.assert_allclose(res.probabilities.log_marginal, ref.log_marginal, rtol=1e-12)
+    assert any("include an intercept" in n for n in res.decision["notes"])
