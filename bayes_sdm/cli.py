@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--chains", type=int)
     s.add_argument("--seed", type=int)
     s.add_argument("--sampler", choices=[*NUTS_SAMPLERS, "exact"],
-                   help="NUTS implementation (auto: nutpie-pyfunc when nutpie is installed), or "
+                   help="NUTS implementation (auto: closed-form for the pooled SAR/SDM/SEM/SDEM/SLX "
+                        "models it covers, else nutpie-pyfunc when nutpie is installed), or "
                         "exact: independent draws from the exact posterior under the flat "
                         "reference prior (implies --priors flat)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
