@@ -98,7 +98,8 @@ def prepare(
         fe = "intercept"
         if client is not None or regions is not None:
             raise InputError("not implemented yet: an intercept in a distributed or regional "
-                             "model; pass intercept=False or use fixed effects")
+                             "model; pass intercept=False (fit_region --no-intercept, YAML "
+                             "intercept: false) or use fixed effects")
     if (regions is not None or hierarchy is not None) and \
             len(families.get(model).spatial_params) > 1:
         raise InputError(f"the regional models (the collapsed hierarchy) need one spatial "

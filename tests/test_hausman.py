@@ -147,11 +147,15 @@ def test_selection_reports_hausman(cigar, tmp_path):
         ref["hausman_lag.statistic"], rel=1e-5)
     assert got["Hausman FE vs RE (SEM)"]["statistic"] == pytest.approx(
         ref["hausman_error_bsk.statistic"], rel=1e-5)
-    assert any("not on one scale" in n for n in notes)
+    # beside each Hausman test its Bayesian counterpart (bayes_sdm.cre: RE vs CRE by ELPD on
+    # the same data; FE and RE ELPDs themselves are not comparable)
+    assert any("not comparable" in n for n in notes)
+    assert {"Bayes SAR: ELPD CRE - RE", "Bayes SEM: ELPD CRE - RE"} <= set(got)
     res = run_selection(panel, w, tmp_path / "sel", fe="twoway", models=["sar", "sem"],
                         label="cigar")
     lm = pd.read_csv(tmp_path / "sel" / "lm_tests.csv")
-    assert {"Hausman FE vs RE (SAR)", "Hausman FE vs RE (SEM)"} <= set(lm.test)
+    assert {"Hausman FE vs RE (SAR)", "Hausman FE vs RE (SEM)",
+            "Bayes SAR: ELPD CRE - RE"} <= set(lm.test)
     md = (tmp_path / "sel" / "selection.md").read_text()
     assert "Hausman FE vs RE (SAR)" in md and "random effects" in md
     assert res.decision["favoured"] in ("sar", "sem", "sdm")

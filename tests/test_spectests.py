@@ -195,3 +195,15 @@ def test_select_model_fe_none_uses_the_intercept():
     ref = log_marginals(panel, w, "none", models=("ols", "sar", "sem"), standardize=True)
     np.testing.assert_allclose(res.probabilities.log_marginal, ref.log_marginal, rtol=1e-12)
     assert any("include an intercept" in n for n in res.decision["notes"])
+
+
+def test_regional_fe_none_refuses_the_intercept_clearly(capsys):
+    """fe none with partial pooling: not silently without an intercept but refused, naming
+    the option that fits it without one."""
+    from bayes_sdm.cli import main
+
+    assert main(["--fe", "none", "--pooling", "partial", "--model", "sar", "--quiet",
+                 "--out", "/nonexistent/never-written"]) == 2
+    err = capsys.readouterr().err
+    assert "not implemented yet: an intercept in a distributed or regional model" in err
+    assert "--no-intercept" in err
