@@ -209,6 +209,36 @@ def check_dynamic(family: Family | str, form: str, fe: str, panel: Panel | None 
     return family
 
 
+def fe_transform(raw: np.ndarray, wm: np.ndarray, fe: str, between: list[np.ndarray]):
+    """The fixed-effects transform of the dynamic likelihood's columns (Yu, de Jong & Lee 2008).
+
+    ``raw`` (T', N, C) holds the columns of periods 1..T-1 built from the raw data (lags first).
+    Unit effects: each column's time means are removed, and they become, with ``between`` (the
+    initial-period columns y_0, W y_0, ...) and a constant without time effects, the between
+    columns ``zb`` (N, .) of the correlated random effects (Wooldridge 2005).  Time effects: the
+    rows of every period and of ``zb`` are multiplied by F_{N,N-1}' (orthonormal complement of
+    the constant; Lee & Yu 2010), and W becomes F' W F.
+
+    Returns
+    -------
+    (raw, wd, zb): the transformed columns, the transformed W, the between columns or None.
+    """
+    n = raw.shape[1]
+    zb = None
+    if fe in ("unit", "twoway"):
+        means = raw.mean(axis=0)
+        zb = np.column_stack([means, *between] + ([] if fe == "twoway" else [np.ones(n)]))
+        raw = raw - means[None]
+    wd = wm
+    if fe in ("time", "twoway"):
+        f = complement_basis(n)
+        raw = np.einsum("nm,tmc->tnc", f.T, raw)
+        wd = f.T @ wm @ f
+        if zb is not None:
+            zb = f.T @ zb
+    return raw, wd, zb
+
+
 def prepare_dynamic(panel: Panel, w: SpatialWeights, family: Family | str = "sdm",
                     fe: str = "twoway", form: str = "unrestricted",
                     logdet: str | LogDet = "auto") -> DynamicData:
@@ -232,19 +262,7 @@ def prepare_dynamic(panel: Panel, w: SpatialWeights, family: Family | str = "sdm
     wx = np.einsum("ij,tjk->tik", wm, x)
     raw = np.concatenate([y[1:, :, None], wy[1:, :, None], y[:-1, :, None], wy[:-1, :, None],
                           x[1:], wx[1:]], axis=2)
-    zb = None
-    if fe in ("unit", "twoway"):
-        means = raw.mean(axis=0)
-        zb = np.column_stack([means, y[0], wy[0]]
-                             + ([] if fe == "twoway" else [np.ones(panel.N)]))
-        raw = raw - means[None]
-    wd = wm
-    if fe in ("time", "twoway"):
-        f = complement_basis(panel.N)
-        raw = np.einsum("nm,tmc->tnc", f.T, raw)
-        wd = f.T @ wm @ f
-        if zb is not None:
-            zb = f.T @ zb
+    raw, wd, zb = fe_transform(raw, wm, fe, [y[0], wy[0]])
     zf = raw.reshape(-1, raw.shape[2])
     gram = zf.T @ zf
     sd = zf.std(axis=0)

@@ -64,7 +64,7 @@ from .dynamic import (
     DYNAMIC_FE,
     DYNAMIC_SE,
     DynamicMLResult,
-    complement_basis,
+    fe_transform,
 )
 from .errors import InputError, NumericalError
 from .families import Family
@@ -176,20 +176,8 @@ def prepare_dynamic_error(panel: Panel, w: SpatialWeights, family: Family | str 
         cols.append(np.einsum("ij,tjk->tik", wm, x[1:]))
     u = np.concatenate(cols, axis=2)
     raw = np.concatenate([u, np.einsum("ij,tjc->tic", wm, u)], axis=2)
-    zb = None
-    if fe in ("unit", "twoway"):
-        means = raw.mean(axis=0)
-        xm = x[1:].mean(axis=0)
-        zb = np.column_stack([means, y[0], wy[0], xm, wm @ xm]
-                             + ([] if fe == "twoway" else [np.ones(panel.N)]))
-        raw = raw - means[None]
-    wd = wm
-    if fe in ("time", "twoway"):
-        f = complement_basis(panel.N)
-        raw = np.einsum("nm,tmc->tnc", f.T, raw)
-        wd = f.T @ wm @ f
-        if zb is not None:
-            zb = f.T @ zb
+    xm = x[1:].mean(axis=0)
+    raw, wd, zb = fe_transform(raw, wm, fe, [y[0], wy[0], xm, wm @ xm])
     zf = raw.reshape(-1, raw.shape[2])
     ld = logdet if isinstance(logdet, LogDet) else make_logdet(w, logdet)
     sd = zf.std(axis=0)

@@ -28,21 +28,15 @@ pools them.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-import pandas as pd
-import scipy.optimize as so
 
-from .errors import NumericalError
-from .likelihood import coef_layout, coef_vector
+from .likelihood import coef_layout
 from .prepared import Prepared
 from .variances import (
     PeriodMLResult,
     UnitStats,
-    _num_hessian,
-    _split_params,
     check_variance_model,
+    fit_scale_ml,
     unit_loglik,
     unit_stats,
 )
@@ -89,75 +83,12 @@ def fit_unit_ml(prep: Prepared, us: UnitStats | None = None) -> PeriodMLResult:
     """
     check_variance_model(prep, "unit")
     us = us or unit_stats(prep)
-    fam = prep.family
-    spatial = fam.has_jacobian
     n = us.z.shape[1]
-    lo, hi = prep.logdet.interval if spatial else (0.0, 0.0)
-    if spatial and us.time_fe:
-        hi = min(hi, 1.0)
-
-    def unpack(x):
-        s = lo + (hi - lo) / (1.0 + math.exp(-x[0])) if spatial else 0.0
-        return s, np.exp(x[int(spatial):])
-
-    def negll(x):
-        s, s2 = unpack(x)
-        b = _profile(us, prep, s, 1.0 / s2)
-        _, beta, theta, _ = _split_params(prep, np.r_[[s] if spatial else [], b, 0.0])
-        return -float(unit_loglik(us, prep, s, beta, theta, 1.0, s2)), s, s2, beta, theta
-
-    def fun_grad(x):
-        f, s, s2, beta, theta = negll(x)
-        w = 1.0 / s2
-        c = coef_vector(prep.stats.layout, fam, s, beta, theta)
-        g = np.empty_like(x)
-        g[int(spatial):] = w * _dll_dw(us, c, w)  # d(-l)/d log sigma_i^2 = w_i dl/dw_i
-        if spatial:
-            e = np.zeros_like(x)
-            e[0] = 1e-6
-            g[0] = (negll(x + e)[0] - negll(x - e)[0]) / 2e-6
-        return f, g
-
-    from .ml import fit_ml
-
-    h = fit_ml(prep)
-    s0 = float(h.params.iloc[0]) if spatial else 0.0
-    x0 = np.r_[[math.log((s0 - lo) / (hi - s0))] if spatial else [],
-               np.full(n, math.log(float(h.params["sigma2"])))]
-    res = so.minimize(fun_grad, x0, jac=True, method="L-BFGS-B",
-                      options={"maxiter": 10000, "ftol": 1e-15, "gtol": 1e-9})
-    if not np.isfinite(res.fun):
-        raise NumericalError(f"unit-variance ML failed: {res.message}")
-    s, s2 = unpack(res.x)
-    if spatial and min(s - lo, hi - s) < 1e-6 * (hi - lo):
-        raise NumericalError(f"unit-variance ML: {fam.spatial}={s:.6g} is at the edge of its "
-                             "interval")
-    b = _profile(us, prep, s, 1.0 / s2)
-    vec = np.r_[[s] if spatial else [], b, s2]
-    units = [str(u) for u in prep.panel.units]
-    names = [*fam.spatial_params, *fam.coef_names(prep.panel.x_names),
-             *[f"sigma2[{u}]" for u in units]]
-
-    def full(v):
-        sp, beta, theta, s2v = _split_params(prep, v)
-        return float(unit_loglik(us, prep, sp, beta, theta, 1.0, s2v))
-
-    ll = full(vec)
-    try:
-        cov = np.linalg.inv(-_num_hessian(full, vec))
-    except np.linalg.LinAlgError as err:
-        raise NumericalError("unit-variance ML: singular Hessian") from err
-    sd = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.nan))
-    kpar = len(names)
-    n_eff = (n - 1 if us.time_fe else n) * us.n_periods
-    return PeriodMLResult(
-        params=pd.Series(vec, index=names, name="estimate"),
-        se=pd.Series(sd, index=names, name="se"),
-        cov=pd.DataFrame(cov, index=names, columns=names), loglik=ll, aic=-2 * ll + 2 * kpar,
-        bic=-2 * ll + kpar * math.log(n_eff), r2=float("nan"), n_eff=n_eff, family=fam,
-        fe=prep.fe, correction=prep.correction, lag_convention=prep.lag_convention,
-        x_names=prep.panel.x_names, N=prep.panel.N, T=prep.panel.T, se_method="observed",
-        interval=prep.logdet.interval if spatial else None,
+    return fit_scale_ml(
+        prep, loglik=lambda s, beta, theta, s2: unit_loglik(us, prep, s, beta, theta, 1.0, s2),
+        profile=lambda s, w: _profile(us, prep, s, w), dll_dw=lambda c, w: _dll_dw(us, c, w),
+        time_fe=us.time_fe, scale_names=[f"sigma2[{u}]" for u in prep.panel.units],
+        n_eff=(n - 1 if us.time_fe else n) * us.n_periods, label="unit-variance",
         notes=["unit variances sigma2[i] = sigma^2 v_i (ML estimates the products); standard "
                "errors from the numerical Hessian of the full log-likelihood; each sigma2[i] "
-               f"rests on {us.n_periods} periods"], logdet=prep.logdet, w=prep.w)
+               f"rests on {us.n_periods} periods"])

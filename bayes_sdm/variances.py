@@ -174,11 +174,45 @@ def fit_period_ml(prep: Prepared, ps: PeriodStats | None = None) -> PeriodMLResu
     """
     check_variance_model(prep, "period")
     ps = ps or period_stats(prep)
+    n = ps.n
+
+    def dll_dw(c, w):
+        """dl/dw_t at coefficient vector c (module docstring)."""
+        m = _quad(ps, c, np)
+        d = np.diagonal(m)
+        if ps.unit_fe:
+            sw = w.sum()
+            mw = m @ w
+            return 0.5 * n * (1.0 / w - 1.0 / sw) - 0.5 * (d - 2 * mw / sw + (w @ mw) / sw**2)
+        return 0.5 * n / w - 0.5 * d
+
+    return fit_scale_ml(
+        prep, loglik=lambda s, beta, theta, s2: period_loglik(ps, prep, s, beta, theta, s2),
+        profile=lambda s, w: _profile(ps, prep, s, w), dll_dw=dll_dw, time_fe=ps.time_fe,
+        scale_names=[f"sigma2[{t}]" for t in ps.times],
+        n_eff=ps.n * (ps.T - 1 if ps.unit_fe else ps.T), label="period-variance", maxiter=5000,
+        notes=["period variances sigma2[t]; standard errors from the numerical Hessian of the "
+               "full log-likelihood"])
+
+
+def fit_scale_ml(prep: Prepared, *, loglik, profile, dll_dw, time_fe: bool,
+                 scale_names: list[str], n_eff: int, label: str, notes: list[str],
+                 maxiter: int = 10000) -> PeriodMLResult:
+    """ML of a model whose error variances sigma2[j] differ by period or by unit.
+
+    The coefficients are profiled out by weighted least squares (``profile(s, w)``, w = 1 /
+    sigma2); the spatial parameter (logit of its interval) and log sigma2[j] are maximised by
+    L-BFGS-B with the gradient analytic in log sigma2[j] (envelope theorem: ``dll_dw(c, w)``
+    is dl/dw_j at the coefficient vector c) and a central difference in the spatial
+    coordinate, from the homoskedastic ML estimate.  Standard errors from the numerical
+    Hessian of the full log-likelihood ``loglik(s, beta, theta, sigma2)``.
+    """
+    from .ml import fit_ml
+
     fam = prep.family
-    tt = ps.T
     spatial = fam.has_jacobian
     lo, hi = prep.logdet.interval if spatial else (0.0, 0.0)
-    if spatial and ps.time_fe:
+    if spatial and time_fe:
         hi = min(hi, 1.0)
 
     def unpack(x):
@@ -187,69 +221,49 @@ def fit_period_ml(prep: Prepared, ps: PeriodStats | None = None) -> PeriodMLResu
 
     def negll(x):
         s, s2 = unpack(x)
-        b = _profile(ps, prep, s, 1.0 / s2)
+        b = profile(s, 1.0 / s2)
         beta, theta = _split_params(prep, np.r_[[s] if spatial else [], b])[1:3]
-        return -float(period_loglik(ps, prep, s, beta, theta, s2)), s, s2, beta, theta
+        return -float(loglik(s, beta, theta, s2)), s, s2, beta, theta
 
     def fun_grad(x):
-        """The profiled objective and its gradient: analytic in log sigma_t^2 (envelope
-        theorem, beta and theta at their GLS values), a central difference in the spatial
-        parameter's coordinate."""
         f, s, s2, beta, theta = negll(x)
         w = 1.0 / s2
         c = coef_vector(prep.stats.layout, fam, s, beta, theta)
-        m = _quad(ps, c, np)
-        d = np.diagonal(m)
-        n = ps.n
-        if ps.unit_fe:
-            sw = w.sum()
-            mw = m @ w
-            dll_dw = 0.5 * n * (1.0 / w - 1.0 / sw) - 0.5 * (d - 2 * mw / sw
-                                                             + (w @ mw) / sw**2)
-        else:
-            dll_dw = 0.5 * n / w - 0.5 * d
         g = np.empty_like(x)
-        g[int(spatial):] = w * dll_dw  # d(-ll)/d log sigma_t^2 = w_t dll/dw_t
+        g[int(spatial):] = w * dll_dw(c, w)  # d(-l)/d log sigma2_j = w_j dl/dw_j
         if spatial:
-            h = 1e-6
             e = np.zeros_like(x)
-            e[0] = h
-            g[0] = (negll(x + e)[0] - negll(x - e)[0]) / (2 * h)
+            e[0] = 1e-6
+            g[0] = (negll(x + e)[0] - negll(x - e)[0]) / 2e-6
         return f, g
 
-    # start: the homoskedastic ML
-    from .ml import fit_ml
-
-    h = fit_ml(prep)
+    h = fit_ml(prep)  # the start: the homoskedastic ML
     s0 = float(h.params.iloc[0]) if spatial else 0.0
     x0 = np.r_[[math.log((s0 - lo) / (hi - s0))] if spatial else [],
-               np.full(tt, math.log(float(h.params["sigma2"])))]
+               np.full(len(scale_names), math.log(float(h.params["sigma2"])))]
     res = so.minimize(fun_grad, x0, jac=True, method="L-BFGS-B",
-                      options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-9})
+                      options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-9})
     if not np.isfinite(res.fun):
-        raise NumericalError(f"period-variance ML failed: {res.message}")
+        raise NumericalError(f"{label} ML failed: {res.message}")
     s, s2 = unpack(res.x)
     if spatial and min(s - lo, hi - s) < 1e-6 * (hi - lo):
-        raise NumericalError(f"period-variance ML: {fam.spatial}={s:.6g} is at the edge of "
-                             "its interval")
-    b = _profile(ps, prep, s, 1.0 / s2)
+        raise NumericalError(f"{label} ML: {fam.spatial}={s:.6g} is at the edge of its "
+                             "interval")
+    b = profile(s, 1.0 / s2)
     vec = np.r_[[s] if spatial else [], b, s2]
-    names = [*fam.spatial_params, *fam.coef_names(prep.panel.x_names),
-             *[f"sigma2[{t}]" for t in ps.times]]
+    names = [*fam.spatial_params, *fam.coef_names(prep.panel.x_names), *scale_names]
 
     def full(v):
         sp, beta, theta, s2v = _split_params(prep, v)
-        return float(period_loglik(ps, prep, sp, beta, theta, s2v))
+        return float(loglik(sp, beta, theta, s2v))
 
     ll = full(vec)
-    hess = _num_hessian(full, vec)
     try:
-        cov = np.linalg.inv(-hess)
+        cov = np.linalg.inv(-_num_hessian(full, vec))
     except np.linalg.LinAlgError as err:
-        raise NumericalError("period-variance ML: singular Hessian") from err
+        raise NumericalError(f"{label} ML: singular Hessian") from err
     sd = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.nan))
     kpar = len(names)
-    n_eff = ps.n * (tt - 1 if ps.unit_fe else tt)
     return PeriodMLResult(
         params=pd.Series(vec, index=names, name="estimate"),
         se=pd.Series(sd, index=names, name="se"),
@@ -257,9 +271,8 @@ def fit_period_ml(prep: Prepared, ps: PeriodStats | None = None) -> PeriodMLResu
         bic=-2 * ll + kpar * math.log(n_eff), r2=float("nan"), n_eff=n_eff, family=fam,
         fe=prep.fe, correction=prep.correction, lag_convention=prep.lag_convention,
         x_names=prep.panel.x_names, N=prep.panel.N, T=prep.panel.T, se_method="observed",
-        interval=prep.logdet.interval if spatial else None,
-        notes=["period variances sigma2[t]; standard errors from the numerical Hessian of "
-               "the full log-likelihood"], logdet=prep.logdet, w=prep.w)
+        interval=prep.logdet.interval if spatial else None, notes=notes, logdet=prep.logdet,
+        w=prep.w)
 
 
 def _num_hessian(f, x: np.ndarray) -> np.ndarray:
