@@ -38,6 +38,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
+from bench_input import write_table  # noqa: E402
 from peer_bayespecon import _rho_from_summary, timed  # noqa: E402
 
 WORK = HERE / "_work" / "cli"
@@ -76,18 +77,7 @@ def write_panel(n: int, fmt: str, work: Path = WORK, seed: int = 0) -> Path:
     xall = np.concatenate(xs)
     for j in range(3):
         cols[f"x{j + 1}"] = xall[:, j]
-    table = pa.table(cols)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    if fmt == "csv":
-        import pyarrow.csv as pacsv
-
-        pacsv.write_csv(table, tmp)
-    else:
-        import pyarrow.parquet as pq
-
-        pq.write_table(table, tmp)
-    os.replace(tmp, path)
-    return path
+    return write_table(pa.table(cols), path, fmt)
 
 
 def cli_cmd(path: Path, out: Path, exact: bool) -> list[str]:

@@ -55,7 +55,11 @@ def write_panel(n: int, fmt: str, t: int = T, seed: int = 0, work: Path = WORK) 
             "px": xy[unit, 0], "py": xy[unit, 1]}
     for name in ("y", "x1", "x2", "x3"):
         cols[name] = rng.standard_normal(n * t)
-    table = pa.table(cols)
+    return write_table(pa.table(cols), path, fmt)
+
+
+def write_table(table, path: Path, fmt: str) -> Path:
+    """Write a pyarrow table as CSV or Parquet, complete or not at all (temporary + rename)."""
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     if fmt == "csv":
         import pyarrow.csv as pacsv
