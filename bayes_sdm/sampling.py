@@ -264,6 +264,17 @@ def compile_sampler(target, sampler: SamplerSpec, priors: PriorSpec | None = Non
     return CompiledNUTS(target, sampler)
 
 
+#: nutpie releases whose C-callback interface (``nutpie._lib.LogpFunc`` / ``ExpandFunc``, not
+#: part of nutpie's public API) :mod:`bayes_sdm.closed_form_nuts` is written and tested against
+CLOSED_FORM_NUTPIE = ("0.16.",)
+
+
+def _nutpie_version() -> str:
+    from importlib.metadata import version
+
+    return version("nutpie")
+
+
 def _closed_form(prep, sampler: SamplerSpec, priors: PriorSpec):
     """The closed-form NUTS of a prepared pooled model (``closed-form``, or ``auto`` with
     nutpie and numba installed) when :func:`bayes_sdm.closed_form.unsupported` covers it, else
@@ -279,6 +290,9 @@ def _closed_form(prep, sampler: SamplerSpec, priors: PriorSpec):
     priors.validate()
     why = unsupported(prep.stats, prep.logdet, prep.family, priors,
                       regional=prep.regional is not None)
+    if why is None and not _nutpie_version().startswith(CLOSED_FORM_NUTPIE):
+        why = (f"nutpie {_nutpie_version()} (it drives nutpie {', '.join(CLOSED_FORM_NUTPIE)}x's "
+               "internal C-callback interface)")
     if why is not None:
         if name == "closed-form":
             warnings.warn(f"the closed-form sampler does not cover {why}; sampling the PyMC "

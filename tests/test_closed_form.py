@@ -260,3 +260,20 @@ def test_closed_form_fit_imports_neither_pymc_nor_pytensor(tmp_path):
                          cwd=tmp_path, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_untested_nutpie_release_falls_back(cigar, monkeypatch):
+    """The closed form drives nutpie's internal C-callback interface: under a nutpie release it
+    was not tested with, ``auto`` samples the PyMC model, and an explicit ``closed-form`` says
+    why."""
+    from bayes_sdm import sampling
+
+    prep = prepare(*cigar, "sdm", "twoway")
+    monkeypatch.setattr(sampling, "_nutpie_version", lambda: "0.99.0")
+    assert sampling._closed_form(prep, SamplerSpec(nuts_sampler="auto"), PriorSpec()) is None
+    with pytest.warns(UserWarning, match="nutpie 0.99.0"):
+        assert sampling._closed_form(prep, SamplerSpec(nuts_sampler="closed-form"),
+                                     PriorSpec()) is None
+    monkeypatch.setattr(sampling, "_nutpie_version", lambda: "0.16.11")
+    assert isinstance(sampling._closed_form(prep, SamplerSpec(nuts_sampler="auto"), PriorSpec()),
+                      sampling.ClosedFormNUTS)
