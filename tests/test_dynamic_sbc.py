@@ -93,3 +93,38 @@ def test_dynamic_sbc_passes_and_the_within_model_fails():
 def test_dynamic_sdem_sbc_passes():
     ranks, table, info = run_dynamic_sbc(DynamicSBCConfig(n_sims=100, model="sdem"))
     assert info["passed"], table
+
+
+def test_sbc_command_runs_the_dynamic_pair(tmp_path, monkeypatch):
+    """``python -m bayes_sdm.sbc --which dynamic`` runs the CRE model and the wrong within
+    version with the command's settings, writes their ranks and uniformity tables, and exits 0
+    only when the first is calibrated and the second is not (the sampling itself is the slow
+    test above; here run_dynamic_sbc is replaced by a recorder)."""
+    import pandas as pd
+
+    from bayes_sdm.sbc import cli, dynamic
+
+    seen = []
+
+    def fake(cfg, progress=False):
+        seen.append(cfg)
+        table = pd.DataFrame({"quantity": ["tau"], "passed": [cfg.mu == "cre"]})
+        return (pd.DataFrame({"tau": [1, 2]}), table,
+                {"passed": cfg.mu == "cre", "wall_s": 0.1, "divergences": 0})
+
+    monkeypatch.setattr(dynamic, "run_dynamic_sbc", fake)
+    rc = cli._run(["--which", "dynamic", "--sims", "7", "--N", "9", "--T", "5",
+                   "--out", str(tmp_path)])
+    assert rc == 0
+    assert [c.mu for c in seen] == ["cre", "fixed"]
+    assert all(c.n_sims == 7 and c.N == 9 and c.T == 5 for c in seen)
+    for mu in ("cre", "fixed"):
+        assert (tmp_path / f"dynamic-sdm-{mu}" / "ranks.csv").exists()
+        assert (tmp_path / f"dynamic-sdm-{mu}" / "uniformity.csv").exists()
+
+    def broken_cre(cfg, progress=False):
+        r, t, info = fake(cfg)
+        return r, t, {**info, "passed": False}
+
+    monkeypatch.setattr(dynamic, "run_dynamic_sbc", broken_cre)
+    assert cli._run(["--which", "dynamic", "--sims", "2", "--out", str(tmp_path)]) == 1

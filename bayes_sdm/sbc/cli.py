@@ -24,9 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="sdm", choices=["sdm", "sar", "sem", "sdem", "sac", "slx"])
     p.add_argument("--fe", default="twoway", choices=["twoway", "unit", "time", "none"])
     p.add_argument("--which", default="all",
-                   choices=["all", "both", "correct", "broken", "hierarchical"],
+                   choices=["all", "both", "correct", "broken", "hierarchical", "dynamic"],
                    help="all: the two-way SDM, the broken (uncorrected) likelihood and the "
-                        "hierarchical regional model; both: the first two")
+                        "hierarchical regional model; both: the first two; dynamic: the "
+                        "Bayesian dynamic SDM (correlated random effects) and its wrong within "
+                        "version (bayes_sdm.sbc.dynamic; --sims, --N, --T, --K, --draws, "
+                        "--tune, --chains, --rank-draws, --seed apply)")
     p.add_argument("--draws", type=int, default=200, help="posterior draws per chain")
     p.add_argument("--tune", type=int, default=300)
     p.add_argument("--chains", type=int, default=2)
@@ -73,6 +76,10 @@ def _run(argv: list[str] | None = None) -> int:
 
     a = build_parser().parse_args(argv)
     logging.getLogger("pymc").setLevel(logging.ERROR)
+    if a.which == "dynamic":
+        if a.cluster:
+            raise InputError("the dynamic SBC runs in this process (no --cluster)")
+        return _run_dynamic(a)
     runs = {"all": ["correct", "broken", "hierarchical"], "both": ["correct", "broken"],
             "correct": ["correct"], "broken": ["broken"],
             "hierarchical": ["hierarchical"]}[a.which]
@@ -107,6 +114,33 @@ def _run_all(a, runs, client) -> int:
     ok = (results.get("correct", True) and results.get("hierarchical", True)
           and not results.get("broken", False))
     return 0 if ok else 1
+
+
+def _run_dynamic(a) -> int:
+    """The dynamic SDM's SBC (correlated random effects) and the wrong within version: exit 0
+    when the first is calibrated and the second is not."""
+    from .dynamic import DynamicSBCConfig, run_dynamic_sbc
+
+    results = {}
+    for mu in ("cre", "fixed"):
+        cfg = DynamicSBCConfig(n_sims=a.sims, N=a.N, T=a.T, K=a.K, mu=mu, draws=a.draws,
+                               tune=a.tune, chains=a.chains, n_rank_draws=a.rank_draws,
+                               seed=a.seed)
+        label = f"dynamic-sdm-{mu}"
+        print(f"SBC {label}: {cfg.n_sims} simulations, N={cfg.N}, T={cfg.T}, K={cfg.K}, "
+              f"{cfg.chains}x{cfg.draws} draws", flush=True)
+        ranks, table, info = run_dynamic_sbc(cfg, progress=True)
+        out = Path(a.out) / label
+        out.mkdir(parents=True, exist_ok=True)
+        ranks.to_csv(out / "ranks.csv", index=False)
+        table.to_csv(out / "uniformity.csv", index=False)
+        with pd.option_context("display.width", 140, "display.max_columns", 20):
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        print(f"{label}: {'calibrated' if info['passed'] else 'NOT calibrated'}; wall "
+              f"{info['wall_s']:.1f} s; {info['divergences']} divergent transitions; wrote "
+              f"{out}/", flush=True)
+        results[mu] = info["passed"]
+    return 0 if results["cre"] and not results["fixed"] else 1
 
 
 if __name__ == "__main__":
