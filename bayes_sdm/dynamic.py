@@ -88,8 +88,32 @@ DYNAMIC_FE = ("none", "unit", "time", "twoway")
 _IY, _IWY, _IY1, _IWY1, _IX = 0, 1, 2, 3, 4
 
 
+class DynamicShape:
+    """What the transformed dynamic data of the lag (:class:`DynamicData`) and error
+    (:class:`bayes_sdm.dynamic_error.DynamicErrorData`) models share: T, N, ``wd``, ``x_names``
+    and ``fe`` give the sizes of the likelihood."""
+
+    @property
+    def t(self) -> int:
+        """Periods of the likelihood, T' = T - 1."""
+        return self.T - 1
+
+    @property
+    def n(self) -> int:
+        """Rows a period after the transform (N, or N - 1 with time effects)."""
+        return self.wd.shape[0]
+
+    @property
+    def K(self) -> int:  # noqa: N802
+        return len(self.x_names)
+
+    @property
+    def time_fe(self) -> bool:
+        return self.fe in ("time", "twoway")
+
+
 @dataclass(frozen=True)
-class DynamicData:
+class DynamicData(DynamicShape):
     """The transformed columns of a dynamic panel and what the likelihood needs.
 
     ``z`` (T', n, 4 + 2K): [y, Wy, y_{-1}, W y_{-1}, X, WX] after the FE transform; ``gram``
@@ -117,24 +141,6 @@ class DynamicData:
     #: :mod:`bayes_sdm.dynamic_bayes`), and their Gram matrix
     zb: np.ndarray | None = field(default=None, repr=False)
     gram_b: np.ndarray | None = field(default=None, repr=False)
-
-    @property
-    def t(self) -> int:
-        """Periods of the likelihood, T' = T - 1."""
-        return self.T - 1
-
-    @property
-    def n(self) -> int:
-        """Rows a period after the transform (N, or N - 1 with time effects)."""
-        return self.wd.shape[0]
-
-    @property
-    def K(self) -> int:  # noqa: N802
-        return len(self.x_names)
-
-    @property
-    def time_fe(self) -> bool:
-        return self.fe in ("time", "twoway")
 
     @property
     def restricted(self) -> bool:

@@ -64,6 +64,7 @@ from .dynamic import (
     DYNAMIC_FE,
     DYNAMIC_SE,
     DynamicMLResult,
+    DynamicShape,
     fe_transform,
 )
 from .errors import InputError, NumericalError
@@ -74,7 +75,7 @@ from .weights import SpatialWeights
 
 
 @dataclass(frozen=True)
-class DynamicErrorData:
+class DynamicErrorData(DynamicShape):
     """Transformed columns [u, W u] (T', n, 2p) of a dynamic error panel, u = [y, y_{-1},
     W y_{-1}, X, (WX)], their Gram matrix, W* (n x n) and the log-determinant of W."""
 
@@ -101,25 +102,9 @@ class DynamicErrorData:
     gram_b: np.ndarray | None = field(default=None, repr=False)
 
     @property
-    def t(self) -> int:
-        return self.T - 1
-
-    @property
-    def n(self) -> int:
-        return self.wd.shape[0]
-
-    @property
-    def K(self) -> int:  # noqa: N802
-        return len(self.x_names)
-
-    @property
     def p(self) -> int:
         """Columns of u."""
         return self.z.shape[2] // 2
-
-    @property
-    def time_fe(self) -> bool:
-        return self.fe in ("time", "twoway")
 
     @property
     def restricted(self) -> bool:
