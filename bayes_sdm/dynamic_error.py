@@ -59,14 +59,8 @@ import pandas as pd
 import scipy.optimize as so
 
 from . import families
-from .dynamic import (
-    DYNAMIC_CORRECTIONS,
-    DYNAMIC_FE,
-    DYNAMIC_SE,
-    DynamicMLResult,
-    DynamicShape,
-    fe_transform,
-)
+from .dynamic import DYNAMIC_FE, DynamicShape, fe_transform
+from .dynamic_result import DynamicMLResult, check_ml_options, ml_result
 from .errors import InputError, NumericalError
 from .families import Family
 from .logdet import LogDet, make_logdet
@@ -281,11 +275,7 @@ def fit_dynamic_error_ml(dd: DynamicErrorData, correction: str = "bias",
     if not isinstance(dd, DynamicErrorData):
         raise InputError(f"fit_dynamic_error_ml takes prepare_dynamic_error(...)'s data, got "
                          f"{type(dd).__name__}")
-    if correction not in DYNAMIC_CORRECTIONS:
-        raise InputError(f"unknown dynamic correction {correction!r}; choose from "
-                         f"{DYNAMIC_CORRECTIONS}")
-    if se not in DYNAMIC_SE:
-        raise InputError(f"unknown dynamic se method {se!r}; choose from {DYNAMIC_SE}")
+    check_ml_options(correction, se)
     n, t, k = dd.n, dd.t, dd.K
     lam = _maximise(dd)
     delta, sse = profile(dd, lam)
@@ -318,24 +308,9 @@ def fit_dynamic_error_ml(dd: DynamicErrorData, correction: str = "bias",
         else inv
     m = info.shape[0]
     order = [m - 2, *range(m - 2), m - 1]  # (lam, delta..., sigma2)
-    cov = cov_f[np.ix_(order, order)]
-    vec = public(delta, lam, sigma2)
-    sd = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.nan))
-    yc = dd.z[:, :, 0]
-    sst = float(((yc - yc.mean()) ** 2).sum())
     c = residual_coef(dd, lam, delta[0], delta[1], delta[2:2 + k], delta[2 + k:])
-    s_fit = float(c @ dd.gram @ c)
-    kpar = len(names)
-    return DynamicMLResult(
-        params=pd.Series(vec, index=names, name="estimate"),
-        se=pd.Series(sd, index=names, name="se"),
-        cov=pd.DataFrame(cov, index=names, columns=names),
-        loglik=ll, aic=-2 * ll + 2 * kpar, bic=-2 * ll + kpar * math.log(n * t),
-        r2=1.0 - s_fit / sst if sst > 0 else float("nan"), n_eff=n * t, family=dd.family,
-        fe=dd.fe, correction=correction, lag_convention="QWy", x_names=dd.x_names, N=dd.N,
-        T=dd.T, se_method=se, interval=dd.logdet.interval, sse=s_fit,
-        bias_correction=pd.Series(vec - uncorr.to_numpy(), index=names), notes=notes,
-        logdet=dd.logdet, w=dd.w, form=dd.form, uncorrected=uncorr)
+    return ml_result(dd, names, public(delta, lam, sigma2), cov_f[np.ix_(order, order)], ll, c,
+                     correction, se, notes, uncorr)
 
 
 def simulate_dynamic_error(w: SpatialWeights, T: int, tau: float, lam: float,  # noqa: N803
