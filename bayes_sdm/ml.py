@@ -56,6 +56,7 @@ import scipy.optimize as so
 from scipy.special import ndtr, ndtri  # the normal cdf and its inverse (no scipy.stats import)
 
 from . import families
+from .convergence import hdi
 from .design import transformed_columns
 from .effects import EFFECTS, family_effects, total_sums
 from .errors import InputError, NumericalError
@@ -194,18 +195,17 @@ def maximise_concentrated(stats: SufficientStats, logdet: LogDet, family: Family
 
 
 def hdi_interval(x: np.ndarray, prob: float = HDI_PROB) -> tuple[float, float]:
-    """Shortest interval holding ``prob`` of the draws (ArviZ's HDI for a unimodal sample)."""
-    x = np.sort(np.asarray(x, dtype=float).ravel())
+    """Shortest interval holding ``prob`` of the finite draws (:func:`bayes_sdm.convergence.hdi`,
+    ArviZ's HDI for a unimodal sample); NaN without finite draws, their range when
+    floor(prob n) = 0."""
+    x = np.asarray(x, dtype=float).ravel()
     x = x[np.isfinite(x)]
-    nn = x.size
-    if nn == 0:
+    if x.size == 0:
         return (np.nan, np.nan)
-    k = int(np.floor(prob * nn))
-    if k >= nn or k == 0:
-        return (float(x[0]), float(x[-1]))
-    widths = x[k:] - x[: nn - k]
-    i = int(np.argmin(widths))
-    return (float(x[i]), float(x[i + k]))
+    if int(np.floor(prob * x.size)) == 0:
+        return (float(x.min()), float(x.max()))
+    lo, hi = hdi(x, prob)
+    return (float(lo), float(hi))
 
 
 @dataclass

@@ -198,19 +198,14 @@ def regional_summary_table(idata) -> pd.DataFrame:
         d = _describe(da)
         other = [x for x in da.dims if x not in ("chain", "draw")]
         x = da.transpose(*other, "chain", "draw").values
-        shape = x.shape[:-2]
-        r, eb, et = np.empty(shape), np.empty(shape), np.empty(shape)
-        for idx in np.ndindex(*shape):
-            r[idx], eb[idx], et[idx] = rhat(x[idx]), ess_bulk(x[idx]), ess_tail(x[idx],
-                                                                              tail_prob)
-        for idx in np.ndindex(*shape):
-            lab = {x: str(da.coords[x].values[i]) for x, i in zip(other, idx, strict=True)}
+        for idx in np.ndindex(*x.shape[:-2]):
+            lab = {o: str(da.coords[o].values[i]) for o, i in zip(other, idx, strict=True)}
             par = v + (f"[{lab['coef']}]" if "coef" in lab else "")
             rows.append({"parameter": par, "region": lab.get("region", ""),
                          "mean": float(d["mean"][idx]), "sd": float(d["sd"][idx]),
                          "hdi_3%": float(d["hdi_3%"][idx]), "hdi_97%": float(d["hdi_97%"][idx]),
-                         "r_hat": float(r[idx]), "ess_bulk": float(eb[idx]),
-                         "ess_tail": float(et[idx])})
+                         "r_hat": float(rhat(x[idx])), "ess_bulk": float(ess_bulk(x[idx])),
+                         "ess_tail": float(ess_tail(x[idx], tail_prob))})
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
