@@ -48,7 +48,13 @@ import numpy as np
 
 from . import families
 from .errors import InputError
-from .likelihood import coef_layout, coef_vector, intercept_sse
+from .likelihood import (
+    coef_layout,
+    coef_vector,
+    intercept_prior_sd,
+    intercept_sse,
+    prior_scale_refs,
+)
 
 # header slots of the buffer
 _NDIM, _P, _NS, _SKIND, _LO, _HI, _BA, _BB, _SCONST, _SIGKIND, _SIGSCALE, _NEFF, _JA, _JB, \
@@ -197,22 +203,16 @@ class ClosedFormModel:
         q1 = q1 + q1.T
         q2 = m1.T @ gx @ m1
         npar = q0.shape[0]
-        ysd = max(stats.y_sd, 1e-12)
+        ysd, bref, tref = prior_scale_refs(stats)
         mu = np.zeros(npar - 1)
         sd = np.zeros(npar - 1)  # 0: flat
-        for name, sl, ref in (("beta", slice(0, k), ysd / np.maximum(stats.x_sd, 1e-12)),
-                              ("theta", slice(k, n_coef),
-                               ysd / np.maximum(stats.wx_sd, 1e-12))):
+        for name, sl, ref in (("beta", slice(0, k), bref), ("theta", slice(k, n_coef), tref)):
             pr = getattr(priors, name)
             if sl.stop > sl.start and pr["dist"] == "normal":
                 mu[sl] = pr.get("mu", 0.0)
                 sd[sl] = pr.get("scale", 2.5) * ref
         if alpha_on and priors.beta["dist"] != "flat":
-            lay = stats.layout
-            ybar = abs(float(stats.means[lay.index("y")]))
-            xbar = np.abs(stats.means[lay.slice("X")])
-            sd[-1] = priors.beta.get("scale", 2.5) * (ybar + stats.y_sd) * (
-                1.0 + float(np.sum(xbar / np.maximum(stats.x_sd, 1e-12))))
+            sd[-1] = intercept_prior_sd(stats, priors.beta.get("scale", 2.5))
         head = np.zeros(_HEADER)
         self.n_dim = ns + n_coef + 1 + int(alpha_on)
         head[_NDIM], head[_P], head[_NS], head[_NCOEF] = self.n_dim, npar, ns, n_coef

@@ -49,6 +49,7 @@ import pytensor.tensor as pt
 from .dynamic import DynamicData, dynamic_effects
 from .effects import EFFECTS
 from .errors import InputError
+from .likelihood import prior_scale_refs
 from .pymc_models import coef_prior, sigma_prior, spatial_prior
 from .spec import PriorSpec
 
@@ -129,7 +130,7 @@ def build_dynamic_model(dd: DynamicData, priors: PriorSpec | None = None,
     priors = priors or PriorSpec()
     priors.validate()
     k = dd.K
-    ysd = max(dd.y_sd, 1e-12)
+    ysd, bref, tref = prior_scale_refs(dd)
     coords = {"coef": list(dd.x_names)}
     if mu == "cre":
         coords["cre_term"] = cre_terms(dd)
@@ -154,10 +155,10 @@ def build_dynamic_model(dd: DynamicData, priors: PriorSpec | None = None,
             # the region's area 4 (1 - rho)(1 - rho omega_min) cancels: p(rho, tau, eta) is
             # the rho prior times a constant on the stationary region
             pm.Potential("stationary_region", pt.log1p(-rho) + pt.log1p(-rho * omega_min))
-        beta = coef_prior("beta", priors.beta, ysd / np.maximum(dd.x_sd, 1e-12))
+        beta = coef_prior("beta", priors.beta, bref)
         theta = pt.zeros((k,))
         if dd.family.durbin:
-            theta = coef_prior("theta", priors.theta, ysd / np.maximum(dd.wx_sd, 1e-12))
+            theta = coef_prior("theta", priors.theta, tref)
         sigma, sigma2 = sigma_prior(priors.sigma, ysd)
         if mu == "fixed":
             ll = dynamic_loglik(dd, rho, tau, eta, beta, theta, sigma2, xp=pt)

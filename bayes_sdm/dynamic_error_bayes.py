@@ -39,6 +39,7 @@ import pytensor.tensor as pt
 
 from .dynamic_error import DynamicErrorData, residual_coef
 from .errors import InputError
+from .likelihood import prior_scale_refs
 from .pymc_models import coef_prior, sigma_prior, spatial_prior
 from .spec import PriorSpec
 
@@ -94,7 +95,7 @@ def build_dynamic_error_model(dd: DynamicErrorData, priors: PriorSpec | None = N
                          "'twoway'")
     priors = priors or PriorSpec()
     priors.validate()
-    ysd = max(dd.y_sd, 1e-12)
+    ysd, bref, tref = prior_scale_refs(dd)
     coords = {"coef": list(dd.x_names), "cre_term": error_cre_terms(dd)}
     omega_min = 1.0 / dd.logdet.interval[0]
     p2 = 2 * dd.p
@@ -111,10 +112,10 @@ def build_dynamic_error_model(dd: DynamicErrorData, priors: PriorSpec | None = N
         u1, u2 = 2.0 * b[0] - 1.0, 2.0 * b[1] - 1.0
         eta = pm.Deterministic("eta", (u1 - u2) / (1.0 - omega_min))
         tau = pm.Deterministic("tau", u1 - eta)
-        beta = coef_prior("beta", priors.beta, ysd / np.maximum(dd.x_sd, 1e-12))
+        beta = coef_prior("beta", priors.beta, bref)
         theta = None
         if dd.family.durbin:
-            theta = coef_prior("theta", priors.theta, ysd / np.maximum(dd.wx_sd, 1e-12))
+            theta = coef_prior("theta", priors.theta, tref)
         _, sigma2 = sigma_prior(priors.sigma, ysd)
         psi = pm.Normal("psi", 0.0, 2.5 * bsd / hsd, dims="cre_term")
         sigma_mu = pm.HalfNormal("sigma_mu", sigma=2.5 * bsd)

@@ -132,6 +132,26 @@ class SufficientStats:
         return replace(self, terms=fe_terms(self.terms.fe, self.N, self.T, correction))
 
 
+def prior_scale_refs(stats) -> tuple[float, np.ndarray, np.ndarray]:
+    """The reference scales of the weakly informative priors, from the transformed data of
+    ``stats`` (anything with ``y_sd``, ``x_sd``, ``wx_sd``): (sd(y), sd(y)/sd(x_k),
+    sd(y)/sd(Wx_k)), each floored at 1e-12 -- the prior sd of beta_k / theta_k is the prior's
+    ``scale`` times its reference (autoscaling as Gelman et al. 2008, Ann. Appl. Stat. 2)."""
+    ysd = max(stats.y_sd, 1e-12)
+    return ysd, ysd / np.maximum(stats.x_sd, 1e-12), ysd / np.maximum(stats.wx_sd, 1e-12)
+
+
+def intercept_prior_sd(stats: SufficientStats, scale: float) -> float:
+    """The intercept's prior sd: scale (|ybar| + sd(y)) (1 + sum_k |xbar_k| / sd(x_k)), wide
+    enough for |alpha| <= |ybar| + sum_k |beta_k xbar_k| with each beta_k on the scale of its
+    prior (:mod:`bayes_sdm.intercept`)."""
+    lay = stats.layout
+    ybar = abs(float(stats.means[lay.index("y")]))
+    xbar = np.abs(stats.means[lay.slice("X")])
+    return scale * (ybar + stats.y_sd) * (1.0 + float(np.sum(xbar / np.maximum(stats.x_sd,
+                                                                               1e-12))))
+
+
 def sufficient_stats(panel, w, fe: str = "twoway", correction: str = "transform",
                      lag_convention: str = "QWy", layout: Layout | None = None
                      ) -> SufficientStats:

@@ -28,7 +28,7 @@ import pytensor.tensor as pt
 from . import families
 from .errors import InputError
 from .families import Family
-from .likelihood import SufficientStats, loglik
+from .likelihood import SufficientStats, intercept_prior_sd, loglik, prior_scale_refs
 from .logdet import LogDet
 from .spec import PriorSpec
 
@@ -43,17 +43,10 @@ def coef_prior(name: str, prior: dict, scale_ref: np.ndarray, dims: str = "coef"
 
 def intercept_prior(stats: SufficientStats, prior: dict):
     """The intercept ``intercept`` of a model with ``fe="none"`` (:mod:`bayes_sdm.intercept`):
-    flat with a flat beta prior, else Normal(0, scale * (|ybar| + sd(y)) (1 + sum_k |xbar_k| /
-    sd(x_k))) -- wide enough for |alpha| <= |ybar| + sum_k |beta_k xbar_k| with each beta_k on
-    the scale of its prior."""
+    flat with a flat beta prior, else Normal(0, :func:`~bayes_sdm.likelihood.intercept_prior_sd`)."""
     if prior["dist"] == "flat":
         return pm.Flat("intercept")
-    lay = stats.layout
-    ybar = abs(float(stats.means[lay.index("y")]))
-    xbar = np.abs(stats.means[lay.slice("X")])
-    sd = prior.get("scale", 2.5) * (ybar + stats.y_sd) * (
-        1.0 + float(np.sum(xbar / np.maximum(stats.x_sd, 1e-12))))
-    return pm.Normal("intercept", mu=0.0, sigma=sd)
+    return pm.Normal("intercept", mu=0.0, sigma=intercept_prior_sd(stats, prior.get("scale", 2.5)))
 
 
 def spatial_prior(name: str, prior: dict, interval: tuple[float, float]):
@@ -134,13 +127,13 @@ def build_model(stats: SufficientStats, logdet: LogDet, model: Family | str = "s
     if panel is not None:
         data = _predictive_data_for(stats, panel, w)
         coords.update({"time": list(data.times), "unit": list(data.units)})
-    ysd = max(stats.y_sd, 1e-12)
+    ysd, bref, tref = prior_scale_refs(stats)
     with pm.Model(coords=coords) as m:
         rho = spatial_priors(family, priors, logdet)
-        beta = coef_prior("beta", priors.beta, ysd / np.maximum(stats.x_sd, 1e-12))
+        beta = coef_prior("beta", priors.beta, bref)
         theta = None
         if family.durbin:
-            theta = coef_prior("theta", priors.theta, ysd / np.maximum(stats.wx_sd, 1e-12))
+            theta = coef_prior("theta", priors.theta, tref)
         sigma, sigma2 = sigma_prior(priors.sigma, ysd)
         alpha = intercept_prior(stats, priors.beta) if stats.means is not None else None
         if data is None:

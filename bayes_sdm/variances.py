@@ -42,7 +42,7 @@ import scipy.optimize as so
 
 from .design import transformed_columns
 from .errors import InputError, NumericalError
-from .likelihood import coef_layout, coef_vector
+from .likelihood import coef_layout, coef_vector, prior_scale_refs
 from .ml import MLResult
 from .prepared import Prepared
 from .spec import VARIANCES
@@ -308,14 +308,14 @@ def build_period_model(prep: Prepared, priors=None, ps: PeriodStats | None = Non
     priors = priors or PriorSpec()
     priors.validate()
     st = prep.stats
-    ysd = max(st.y_sd, 1e-12)
+    ysd, bref, tref = prior_scale_refs(st)
     coords = {"coef": list(st.x_names), "time": [str(t) for t in ps.times]}
     with pm.Model(coords=coords) as m:
         spatial = spatial_priors(prep.family, priors, prep.logdet)
-        beta = coef_prior("beta", priors.beta, ysd / np.maximum(st.x_sd, 1e-12))
+        beta = coef_prior("beta", priors.beta, bref)
         theta = None
         if prep.family.durbin:
-            theta = coef_prior("theta", priors.theta, ysd / np.maximum(st.wx_sd, 1e-12))
+            theta = coef_prior("theta", priors.theta, tref)
         d = priors.sigma
         if d["dist"] == "halfnormal":
             sigma = pm.HalfNormal("sigma", sigma=d.get("scale", 1.0) * ysd, dims="time")
@@ -499,14 +499,14 @@ def build_unit_model(prep: Prepared, priors=None, df: float = UNIT_DF,
     priors = priors or PriorSpec()
     priors.validate()
     st = prep.stats
-    ysd = max(st.y_sd, 1e-12)
+    ysd, bref, tref = prior_scale_refs(st)
     coords = {"coef": list(st.x_names), "unit": [str(u) for u in prep.panel.units]}
     with pm.Model(coords=coords) as m:
         spatial = spatial_priors(prep.family, priors, prep.logdet)
-        beta = coef_prior("beta", priors.beta, ysd / np.maximum(st.x_sd, 1e-12))
+        beta = coef_prior("beta", priors.beta, bref)
         theta = None
         if prep.family.durbin:
-            theta = coef_prior("theta", priors.theta, ysd / np.maximum(st.wx_sd, 1e-12))
+            theta = coef_prior("theta", priors.theta, tref)
         _, sigma2 = sigma_prior(priors.sigma, ysd)
         v = pm.InverseGamma("v", alpha=df / 2, beta=df / 2, dims="unit")
         pm.Potential("loglik", unit_loglik(us, prep, spatial, beta, theta, sigma2, v, xp=pt))
