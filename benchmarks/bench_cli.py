@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from bench_input import write_table  # noqa: E402
-from peer_bayespecon import _rho_from_summary, timed  # noqa: E402
+from peer_bayespecon import _rho_from_summary, timed, tool_env  # noqa: E402
 
 WORK = HERE / "_work" / "cli"
 T, K, RHO = 10, 6, 0.4
@@ -93,10 +93,7 @@ def cli_cmd(path: Path, out: Path, exact: bool) -> list[str]:
 def run(n: int, fmt: str, repeats: int, exact: bool, timeout: float, work: Path, log) -> None:
     path = write_panel(n, fmt, work)
     base = Path(tempfile.mkdtemp(prefix=f"cli-{n}-"))
-    env = dict(os.environ, BAYES_SDM_CACHE=str(base / "cache"), NUMBA_CACHE_DIR=str(base / "nb"),
-               PYTENSOR_FLAGS=f"base_compiledir={base / 'pt'}", MPLBACKEND="Agg",
-               PYTHONPATH=str(ROOT))
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as a user's Python
+    env = tool_env(base)  # every cache in this run's folder; bytecode as a user's Python
     plan = [("nuts", "cold", False)] + [("nuts", "warm", False)] * repeats
     if exact:
         plan += [("exact", "warm", True)] * repeats

@@ -201,6 +201,21 @@ def _rho_from_summary(out: Path) -> dict:
     return {}
 
 
+def tool_env(d: Path, ours: bool = True) -> dict:
+    """The environment of one tool's processes: every cache (PyTensor's compile dir,
+    bayes_sdm's, numba's -- the closed-form sampler --, XDG) in the folder ``d``, so that "cold"
+    is cold; bytecode written as a user's Python does (this sandbox sets
+    PYTHONDONTWRITEBYTECODE, which would recompile every module in every run); bayes_sdm from
+    this checkout (``ours``)."""
+    env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={d / 'pytensor'}",
+               BAYES_SDM_CACHE=str(d / "bayes_sdm"), XDG_CACHE_HOME=str(d / "xdg"),
+               NUMBA_CACHE_DIR=str(d / "numba"), MPLBACKEND="Agg", PYTHONPATH=str(ROOT))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if not ours:
+        env.pop("PYTHONPATH")
+    return env
+
+
 def run_case(case: str, repeats: int, peer_python: Path, timeout: float, skip_peer: bool,
              log) -> list[dict]:
     rows = []
@@ -210,18 +225,7 @@ def run_case(case: str, repeats: int, peer_python: Path, timeout: float, skip_pe
         d.mkdir()
 
     def env_for(tool):
-        d = dirs[tool]
-        env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={d / 'pytensor'}",
-                   BAYES_SDM_CACHE=str(d / "bayes_sdm"), XDG_CACHE_HOME=str(d / "xdg"),
-                   MPLBACKEND="Agg", PYTHONPATH=str(ROOT))
-        # numba's disk cache (the closed-form sampler) in the run's own folder, so that "cold"
-        # is cold; bytecode written as a user's Python does (this sandbox sets
-        # PYTHONDONTWRITEBYTECODE, which would recompile every module in every run)
-        env["NUMBA_CACHE_DIR"] = str(d / "numba")
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        if tool == "peer":
-            env.pop("PYTHONPATH")
-        return env
+        return tool_env(dirs[tool], ours=tool != "peer")
 
     plan = []
     if not skip_peer:

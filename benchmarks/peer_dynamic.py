@@ -147,7 +147,7 @@ def _estimates(path: Path, mean: str, sd: str) -> dict:
 
 def run(name: str, repeats: int, peer_python: Path, timeout: float, skip_peer: bool,
         log) -> list[dict]:
-    from peer_bayespecon import timed
+    from peer_bayespecon import timed, tool_env
 
     base = Path(tempfile.mkdtemp(prefix=f"peer-{name}-"))
     dirs = {tool: base / tool for tool in ("peer", "ours")}
@@ -155,18 +155,7 @@ def run(name: str, repeats: int, peer_python: Path, timeout: float, skip_peer: b
         d.mkdir()
 
     def env_for(who):
-        d = dirs[who]
-        env = dict(os.environ, PYTENSOR_FLAGS=f"base_compiledir={d / 'pytensor'}",
-                   BAYES_SDM_CACHE=str(d / "bayes_sdm"), XDG_CACHE_HOME=str(d / "xdg"),
-                   MPLBACKEND="Agg", PYTHONPATH=str(ROOT))
-        # numba's disk cache (the closed-form sampler) in the run's own folder, so that "cold"
-        # is cold; bytecode written as a user's Python does (this sandbox sets
-        # PYTHONDONTWRITEBYTECODE, which would recompile every module in every run)
-        env["NUMBA_CACHE_DIR"] = str(d / "numba")
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        if who == "peer":
-            env.pop("PYTHONPATH")
-        return env
+        return tool_env(dirs[who], ours=who != "peer")
 
     peer = [str(peer_python), str(Path(__file__).resolve()), "peer", name]
     plan = []
