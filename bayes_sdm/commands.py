@@ -264,9 +264,11 @@ def run_command(run, argv, name: str, log_dir=None) -> int:
     """
     # a command-line process only: xarray without importing Dask while no Dask array can exist
     # (about 2 s of a 1 s fit); a library user's xarray is left as it is (bayes_sdm.xarray_dask)
+    from .numpy_lazy import enable as lazy_numpy
     from .xarray_dask import enable as lazy_dask
 
     lazy_dask()
+    lazy_numpy()  # SciPy's import without running numpy.f2py / numpy.testing (numpy_lazy)
     try:
         with _sigterm_as_interrupt():
             return run(argv)

@@ -12,7 +12,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("pymc", "pytensor", "matplotlib", "arviz_plots", "arviz_stats", "scipy.stats", "nutpie",
-         "numba", "dask", "distributed", "jax", "pandas", "xarray", "scipy")
+         "numba", "dask", "distributed", "jax", "pandas", "xarray", "scipy",
+         # modules of numpy.f2py / numpy.testing: present only once those have run their code
+         "numpy.f2py.crackfortran", "numpy.testing._private.utils")
 
 #: runs a script as ``python script args`` and prints the heavy modules it imported at exit
 WRAPPER = (
@@ -62,7 +64,8 @@ def test_exact_sampler_run_imports_only_what_it_needs(tmp_path):
     got = modules_of_run(["--dataset", "cigar", "--model", "sdm", "--fe", "twoway",
                           "--sampler", "exact"], tmp_path)
     assert not got & {"pymc", "pytensor", "matplotlib", "arviz_plots", "arviz_stats",
-                      "scipy.stats", "nutpie", "numba", "dask", "distributed"}, got
+                      "scipy.stats", "nutpie", "numba", "dask", "distributed",
+                      "numpy.f2py.crackfortran", "numpy.testing._private.utils"}, got
     assert {"summary.csv", "effects.csv", "diagnostics.json", "posterior.nc"} <= set(
         os.listdir(tmp_path / "out"))
 
@@ -130,3 +133,24 @@ def test_arviz_base_stand_ins_leave_no_trace():
         "        assert 'jax' in str(err)\n"
         "    else:\n"
         "        raise AssertionError('stand-in did not raise')\n")
+
+
+def test_numpy_lazy_submodules_run_on_first_use():
+    """bayes_sdm.numpy_lazy: SciPy's import leaves numpy.f2py / numpy.testing unexecuted; the
+    first attribute read or ``import numpy.testing`` runs them in full, as a plain import would;
+    a module already imported is left alone."""
+    modules_after(
+        "import sys\n"
+        "import numpy as np\n"
+        "from bayes_sdm.numpy_lazy import enable\n"
+        "assert enable() == ['numpy.f2py', 'numpy.testing']\n"
+        "assert enable() == []\n"
+        "import scipy.sparse, scipy.linalg, scipy.special\n"
+        "assert 'numpy.testing._private.utils' not in sys.modules\n"
+        "assert 'numpy.f2py.crackfortran' not in sys.modules\n"
+        "import numpy.testing as npt\n"
+        "npt.assert_allclose(np.ones(2), np.ones(2))\n"
+        "assert 'numpy.testing._private.utils' in sys.modules\n"
+        "from numpy.testing import assert_array_equal\n"
+        "assert np.testing.assert_array_equal is assert_array_equal\n"
+        "assert callable(np.f2py.run_main) and 'numpy.f2py.crackfortran' in sys.modules\n")
