@@ -200,13 +200,19 @@ class RunFolder:
     def _remove_stale(self, parent: Path) -> None:
         """Temporary folders of runs that were killed (SIGKILL cannot be caught): their process
         is gone, so nothing will finish them."""
-        for p in parent.glob(f".{self.out.name}.*.partial"):
+        head = f".{self.out.name}."  # the names ``.<out>.<pid>.*.partial`` (os.scandir: no
+        # pattern matching or Path per entry of a large parent such as /tmp)
+        with os.scandir(parent) as entries:
+            stale = [e.path for e in entries
+                     if e.name.startswith(head) and e.name.endswith(".partial")
+                     and len(e.name) > len(head) + len(".partial")]
+        for path in stale:
             try:
-                pid = int(p.name[len(self.out.name) + 2:].split(".", 1)[0])
+                pid = int(os.path.basename(path)[len(head):].split(".", 1)[0])
             except ValueError:
                 continue
             if not _alive(pid):
-                shutil.rmtree(p, ignore_errors=True)
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:

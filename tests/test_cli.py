@@ -174,3 +174,23 @@ def test_spec_refuses_unknown_logdet():
 
     with pytest.raises(InputError, match="unknown log-determinant method 'lu'"):
         ModelSpec(logdet="lu").validate()
+
+
+def test_run_folder_removes_only_stale_partials_of_its_own_name(tmp_path):
+    """A killed run's ``.<out>.<pid>.*.partial`` folder (its process gone) is removed by the
+    next run into the same ``--out``; a live process's, another output's and a name without a
+    process id are kept."""
+    import os
+
+    from bayes_sdm.commands import RunFolder
+
+    dead = 2 ** 22 + 12345  # above the default pid_max (2^22): no process has it
+    keep = [f".run.{os.getpid()}.ab.partial", f".runx.{dead}.ab.partial",
+            ".run.notapid.ab.partial", f".run.{dead}.ab.old"]
+    for name in keep + [f".run.{dead}.cd.partial"]:
+        (tmp_path / name).mkdir()
+    with RunFolder(tmp_path / "run") as tmp:
+        (tmp / "x.txt").write_text("x")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(keep + ["run"])
+    assert (tmp_path / "run" / "x.txt").read_text() == "x"
