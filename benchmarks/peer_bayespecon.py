@@ -128,7 +128,9 @@ def peer_fit(case: str, draws: int = 1000, tune: int = 1000, chains: int = 4) ->
     return {"tool": "bayespecon", "case": case, "import_s": round(t_import, 2),
             "total_in_process_s": round(time.perf_counter() - t0, 2),
             "rho_mean": float(rho.mean()), "rho_sd": float(rho.std()),
-            "logdet_method": str(getattr(model, "logdet_method", None))}
+            # the method its auto-selection resolved (``logdet_method`` is the argument, None)
+            "logdet_method": str(getattr(model, "_resolved_logdet_method", None)
+                                 or getattr(model, "logdet_method", None))}
 
 
 # ------------------------------------------------------------------------- commands and timing
@@ -283,7 +285,10 @@ def render(rows: list[dict], info: dict) -> str:
                 pick("bayes_sdm exact", "wall_s")
             pc, oc, ec = pick("bayespecon", "cpu_s"), pick("bayes_sdm", "cpu_s"), \
                 pick("bayes_sdm exact", "cpu_s")
-            ratio = f"{ow / pw:.2f} ({oc / pc:.2f})" if pw and ow and pc and oc else "—"
+            def r(v):  # three decimals below 0.1 (N = 30,000: about 0.01)
+                return f"{v:.2f}" if v >= 0.1 else f"{v:.3f}"
+
+            ratio = f"{r(ow / pw)} ({r(oc / pc)})" if pw and ow and pc and oc else "—"
 
             def f(v, d=1):
                 return "—" if v is None else f"{v:.{d}f}"
