@@ -110,6 +110,64 @@ def _logdet_pieces(logdet):
     return None
 
 
+def fill_header(head, priors, logdet, ysd: float, terms) -> tuple[float, float]:
+    """Write the spatial parameter's interval and prior, the sigma prior and the Lee-Yu terms
+    (n*, a, b) into the header ``head``; returns the interval ((0, 1) without ``logdet``).
+    Shared by every closed-form posterior (:mod:`bayes_sdm.regional.closed_form` too)."""
+    lo, hi = (logdet.interval if logdet is not None else (0.0, 1.0))
+    head[_LO], head[_HI] = lo, hi
+    rp = priors.rho
+    if rp["dist"] == "beta":
+        a, b = float(rp.get("alpha", 1.01)), float(rp.get("beta", 1.01))
+        head[_SKIND], head[_BA], head[_BB] = 1, a, b
+        head[_SCONST] = -(math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b))
+    sp = priors.sigma
+    head[_SIGKIND] = SIGMA_KINDS[sp["dist"]]
+    head[_SIGSCALE] = sp.get("scale", 1.0) * ysd
+    head[_NEFF], head[_JA], head[_JB] = terms.n_eff, terms.a, terms.b
+    return lo, hi
+
+
+def logdet_buffer(logdet) -> np.ndarray:
+    """The log-determinant's pieces (:func:`_logdet_pieces`) as the flat array that
+    :func:`logdet_and_deriv` reads (no pieces without ``logdet``)."""
+    pieces = _logdet_pieces(logdet) if logdet is not None else []
+    ld = [float(len(pieces))]
+    for kind, *arrays in pieces:
+        ld += [float(kind), float(len(arrays[-1]))]
+        for arr in arrays:
+            ld += list(np.asarray(arr, dtype=float))
+    return np.asarray(ld)
+
+
+def spatial_sigma_names(family, priors) -> tuple[list[str], list[tuple]]:
+    """Names and shapes of the spatial parameter (with the Beta prior's ``_unit``), sigma,
+    sigma^2 and the sigma prior's auxiliary variable, in the order :func:`spatial_of` /
+    :func:`sigma_extras` expand them (the PyMC model's names,
+    :func:`bayes_sdm.pymc_models.spatial_prior` / ``sigma_prior``)."""
+    names = []
+    if family.spatial_params:
+        names.append(family.spatial)
+        if priors.rho["dist"] == "beta":
+            names.append(f"{family.spatial}_unit")
+    names += ["sigma", "sigma2"]
+    extra = {"jeffreys": "log_sigma2", "flat_sigma2": "sigma2_flat"}.get(priors.sigma["dist"])
+    if extra:
+        names.append(extra)
+    return names, [()] * len(names)
+
+
+def spatial_sigma_support(buf) -> tuple[np.ndarray, float]:
+    """PyMC's support points of the spatial parameter (0 or 1 entries: the logit of the Beta
+    mean, 0 for the uniform) and of sigma's unconstrained variable (log of the half-normal's or
+    exponential's scale, else 0)."""
+    z = np.zeros(int(buf[_NS]))
+    if z.size and int(buf[_SKIND]) == 1:
+        z[0] = math.log(buf[_BA] / buf[_BB])  # logit of the mean a / (a + b)
+    kind = int(buf[_SIGKIND])
+    return z, (math.log(buf[_SIGSCALE]) if kind in (0, 1) else 0.0)
+
+
 def _maps(stats, family):
     """(M0, M1, G) with c(s, p) = (M0 + s M1) p, p = (1, beta, theta[, alpha]), and SSE =
     c'Gc: M0, M1 from :func:`~bayes_sdm.likelihood.coef_layout`; with an intercept, c gains the
@@ -217,24 +275,8 @@ class ClosedFormModel:
         self.n_dim = ns + n_coef + 1 + int(alpha_on)
         head[_NDIM], head[_P], head[_NS], head[_NCOEF] = self.n_dim, npar, ns, n_coef
         head[_HASALPHA] = float(alpha_on)
-        lo, hi = (logdet.interval if ns else (0.0, 1.0))
-        head[_LO], head[_HI] = lo, hi
-        rp = priors.rho
-        if rp["dist"] == "beta":
-            a, b = float(rp.get("alpha", 1.01)), float(rp.get("beta", 1.01))
-            head[_SKIND], head[_BA], head[_BB] = 1, a, b
-            head[_SCONST] = -(math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b))
-        sp = priors.sigma
-        head[_SIGKIND] = SIGMA_KINDS[sp["dist"]]
-        head[_SIGSCALE] = sp.get("scale", 1.0) * ysd
-        t = stats.terms
-        head[_NEFF], head[_JA], head[_JB] = t.n_eff, t.a, t.b
-        pieces = _logdet_pieces(logdet) if ns else []
-        ld = [float(len(pieces))]
-        for kind, *arrays in pieces:
-            ld += [float(kind), float(len(arrays[-1]))]
-            for arr in arrays:
-                ld += list(np.asarray(arr, dtype=float))
+        fill_header(head, priors, logdet if ns else None, ysd, stats.terms)
+        ld = logdet_buffer(logdet if ns else None)
         self._names_shapes(family, stats, priors, alpha_on)
         head[_NEXP] = sum(int(np.prod(s)) for s in self.shapes)
         head[_LDOFF] = _HEADER + 2 * (npar - 1) + 3 * npar * npar
@@ -243,7 +285,7 @@ class ClosedFormModel:
         self.buffer[_LEN] = self.buffer.size
         self.buffer.setflags(write=False)
         self.n_expanded = int(head[_NEXP])
-        self.support_point = self._support_point(priors, lo, hi)
+        self.support_point = self._support_point()
 
     def _names_shapes(self, family, stats, priors, alpha_on) -> None:
         """The expansion's variables (order of :func:`_expand_into`) with shapes and dims."""
@@ -255,37 +297,22 @@ class ClosedFormModel:
         if alpha_on:
             names.append("intercept")
             shapes.append(())
-        if family.spatial_params:
-            names.append(family.spatial)
-            shapes.append(())
-            if priors.rho["dist"] == "beta":
-                names.append(f"{family.spatial}_unit")
-                shapes.append(())
-        names += ["sigma", "sigma2"]
-        shapes += [(), ()]
-        extra = {"jeffreys": "log_sigma2", "flat_sigma2": "sigma2_flat"}.get(
-            priors.sigma["dist"])
-        if extra:
-            names.append(extra)
-            shapes.append(())
+        sn, ss = spatial_sigma_names(family, priors)
+        names += sn
+        shapes += ss
         self.names, self.shapes = names, shapes
         self.dims = {n: ("coef",) for n in ("beta", "theta") if n in names}
         self.coords = {"coef": list(stats.x_names)}
 
-    def _support_point(self, priors, lo, hi) -> np.ndarray:
+    def _support_point(self) -> np.ndarray:
         """PyMC's initial point (the priors' support points) in the unconstrained space."""
         x = np.zeros(self.n_dim)
         ns = int(self.buffer[_NS])
-        if ns and priors.rho["dist"] == "beta":
-            a, b = self.buffer[_BA], self.buffer[_BB]
-            x[0] = math.log(a / b)  # logit of the mean a / (a + b)
         n_coef = int(self.buffer[_NCOEF])
         mu = self.buffer[_HEADER:_HEADER + n_coef]
         sdv = self.buffer[_HEADER + int(self.buffer[_P]) - 1:][:n_coef]
         x[ns:ns + n_coef] = np.where(sdv > 0, mu, 0.0)
-        kind = int(self.buffer[_SIGKIND])
-        if kind in (0, 1):  # HalfNormal / Exponential: sigma at its scale (PyMC's support point)
-            x[ns + n_coef] = math.log(self.buffer[_SIGSCALE])
+        x[0:ns], x[ns + n_coef] = spatial_sigma_support(self.buffer)
         return x
 
     def initial_point(self, seed) -> np.ndarray:
@@ -398,6 +425,50 @@ def spatial_of(z, buf):
 
 
 @numba.njit(cache=True)
+def sigma_of(xs, buf):
+    """(sigma^2, prior + log-Jacobian, its xs-derivative, d log sigma^2 / d xs) at the
+    unconstrained ``xs``: log sigma (half-normal, exponential) or log sigma^2 (Jeffreys, flat
+    sigma^2 with the HalfFlat's log-transform Jacobian), as :func:`bayes_sdm.pymc_models.sigma_prior`."""
+    kind = int(buf[_SIGKIND])
+    if kind <= 1:
+        sigma = math.exp(xs)
+        sc = buf[_SIGSCALE]
+        if kind == 0:
+            lp = 0.5 * math.log(2.0 / math.pi) - math.log(sc) - 0.5 * (sigma / sc) ** 2 + xs
+            dlp = 1.0 - (sigma / sc) ** 2
+        else:
+            lp = -math.log(sc) - sigma / sc + xs
+            dlp = 1.0 - sigma / sc
+        return sigma * sigma, lp, dlp, 2.0
+    if kind == 3:  # HalfFlat with the log transform: its Jacobian
+        return math.exp(xs), xs, 1.0, 1.0
+    return math.exp(xs), 0.0, 0.0, 1.0
+
+
+@numba.njit(cache=True)
+def sigma_extras(xs, buf, out, i):
+    """Write sigma, sigma^2 and the prior's auxiliary variable (``log_sigma2`` or
+    ``sigma2_flat``) of the unconstrained ``xs`` into ``out`` from ``i``; returns the next slot."""
+    kind = int(buf[_SIGKIND])
+    if kind <= 1:
+        sigma = math.exp(xs)
+    elif kind == 2:
+        sigma = math.exp(0.5 * xs)
+    else:
+        sigma = math.sqrt(math.exp(xs))
+    out[i] = sigma
+    out[i + 1] = sigma * sigma
+    i += 2
+    if kind == 2:
+        out[i] = xs
+        i += 1
+    elif kind == 3:
+        out[i] = math.exp(xs)
+        i += 1
+    return i
+
+
+@numba.njit(cache=True)
 def logp_grad(x, buf, grad):
     """The log-density at the unconstrained ``x`` (priors, transforms' log-Jacobians and the
     Lee-Yu likelihood); its gradient is written into ``grad``."""
@@ -450,27 +521,9 @@ def logp_grad(x, buf, grad):
         qp[i] = acc
         sse += p[i] * acc
         dsse_ds += p[i] * acc1
-    # sigma^2 and its prior, v = log sigma^2
-    kind = int(buf[_SIGKIND])
-    xs = x[isig]
-    if kind <= 1:
-        sigma = math.exp(xs)
-        sigma2 = sigma * sigma
-        sc = buf[_SIGSCALE]
-        if kind == 0:
-            lp += 0.5 * math.log(2.0 / math.pi) - math.log(sc) \
-                - 0.5 * (sigma / sc) ** 2 + xs
-            grad[isig] += 1.0 - (sigma / sc) ** 2
-        else:
-            lp += -math.log(sc) - sigma / sc + xs
-            grad[isig] += 1.0 - sigma / sc
-        dv = 2.0
-    else:
-        sigma2 = math.exp(xs)
-        if kind == 3:  # HalfFlat with the log transform: its Jacobian
-            lp += xs
-            grad[isig] += 1.0
-        dv = 1.0
+    sigma2, lps, dlps, dv = sigma_of(x[isig], buf)
+    lp += lps
+    grad[isig] += dlps
     neff = buf[_NEFF]
     lp += -0.5 * neff * (_LOG_2PI + math.log(sigma2)) - sse / (2.0 * sigma2)
     grad[isig] += dv * (-0.5 * neff + sse / (2.0 * sigma2))
@@ -511,20 +564,7 @@ def expand_into(x, buf, out):
         if int(buf[_SKIND]) == 1:
             out[i] = u
             i += 1
-    kind = int(buf[_SIGKIND])
-    if kind <= 1:
-        sigma = math.exp(x[isig])
-    elif kind == 2:
-        sigma = math.exp(0.5 * x[isig])
-    else:
-        sigma = math.sqrt(math.exp(x[isig]))
-    out[i] = sigma
-    out[i + 1] = sigma * sigma
-    i += 2
-    if kind == 2:
-        out[i] = x[isig]
-    elif kind == 3:
-        out[i] = math.exp(x[isig])
+    sigma_extras(x[isig], buf, out, i)
     return 0
 
 

@@ -16,7 +16,6 @@ import numpy as np
 
 from ..errors import InputError
 from ..likelihood import loglik
-from ..pymc_models import build_model, coef_prior, sigma_prior, spatial_prior
 from ..spec import PriorSpec
 from .collapsed import CollapsedHierarchy, QuadraticSSE
 from .data import RegionalData, pooled_block_logdet, quick_estimates, scale_refs
@@ -105,6 +104,13 @@ class RegionalModel:
             raise AttributeError(name)
         return getattr(self.data, name)
 
+    def pymc_model(self):
+        """The PyMC model (``model``; None with per-region ``region_models``), built on first
+        use."""
+        if self.model is None and self.region_models is None:
+            _build_graphs(self)
+        return self.model
+
     def attrs(self) -> dict[str, str]:
         import json
 
@@ -137,7 +143,7 @@ def check_model_options(parameterization, rho_interval) -> None:
 def build_regional_model(data: RegionalData, priors: PriorSpec | None = None,
                          hyper: HyperPriors | Mapping | None = None, tau=None,
                          parameterization="auto", rho_interval: str = "common",
-                         marginalize: bool = True) -> RegionalModel:
+                         marginalize: bool = True, graph: bool = True) -> RegionalModel:
     """Build the PyMC graph of a regional model (no sampling).
 
     Parameters
@@ -156,6 +162,9 @@ def build_regional_model(data: RegionalData, priors: PriorSpec | None = None,
         (:class:`~bayes_sdm.regional.collapsed.CollapsedHierarchy`; default) and draw them from
         their exact conditional after sampling; ``False`` samples them explicitly (partially
         non-centred)
+    graph : build the PyMC graph now (``False``: on the first :meth:`RegionalModel.pymc_model`,
+        so that a fit on the closed-form sampler, :mod:`bayes_sdm.regional.closed_form`,
+        never imports PyMC)
     """
     check_model_options(parameterization, rho_interval)
     priors = priors or PriorSpec()
@@ -163,7 +172,22 @@ def build_regional_model(data: RegionalData, priors: PriorSpec | None = None,
     hyper = hyper if isinstance(hyper, HyperPriors) else HyperPriors.from_dict(hyper)
     hyper.validate()
     rm = RegionalModel(data, priors, hyper, _tau_dict(tau), parameterization, rho_interval)
-    family, blocks = data.family, data.blocks
+    if data.pooling == "partial":
+        rm.centring = centring_se(rm)
+        rm.marginalize = bool(marginalize)
+        if rm.marginalize:
+            rm.collapsed = make_collapsed(rm)
+            collapsed_hyper_numbers(rm)  # refuses mixed flat / normal priors now
+    if graph:
+        rm.pymc_model()
+    return rm
+
+
+def _build_graphs(rm: RegionalModel) -> None:
+    """Set ``rm.model`` (or ``rm.region_models``) to the PyMC model(s)."""
+    from ..pymc_models import build_model
+
+    data, priors, family, blocks = rm.data, rm.priors, rm.family, rm.blocks
     if data.pooling == "complete":
         if data.regional_w == "block":
             ld = pooled_block_logdet(blocks) if family.has_jacobian else None
@@ -174,14 +198,8 @@ def build_regional_model(data: RegionalData, priors: PriorSpec | None = None,
         rm.region_models = {b.name: build_model(b.stats, b.logdet, family, priors)
                             for b in blocks}
     else:
-        if data.pooling == "partial":
-            rm.centring = centring_se(rm)
-            rm.marginalize = bool(marginalize)
-            if rm.marginalize:
-                rm.collapsed = make_collapsed(rm)
         rm.model = (_build_block_partial(rm) if data.regional_w == "block"
                     else _build_full_regional(rm))
-    return rm
 
 
 def _scale_mean(name: str, prior: dict, ysd: float):
@@ -284,6 +302,8 @@ def _hier_coef(name, prior, scale_ref, tau_scale, tau_fixed, se, mode):
     """beta_g,k ~ N(mean_k, tau_k): mean_k with the pooled model's prior, tau_k half-normal."""
     import pymc as pm
     import pytensor.tensor as pt
+
+    from ..pymc_models import coef_prior
 
     mean = coef_prior(f"{name}_mean", prior, scale_ref)
     if tau_fixed is None:
@@ -422,23 +442,29 @@ def _mean_prior(prior: dict, scale_ref: np.ndarray):
     return np.full(s0.shape, float(prior.get("mu", 0.0))), s0
 
 
-def _collapsed_hyper(rm: RegionalModel):
-    """Group scales (sampled or fixed) and the means' prior of the collapsed model."""
-    import pymc as pm
-    import pytensor.tensor as pt
+def collapsed_hyper_numbers(rm: RegionalModel):
+    """The collapsed model's group scales and the means' prior, as numbers: per common mean
+    (beta's K, then theta's K) whether its group scale is learned, its fixed value (original
+    units; NaN when learned), the half-normal prior scale of a learned one (``hyper`` times the
+    reference scale of :func:`~bayes_sdm.likelihood.prior_scale_refs`), and the means' prior
+    (m0, s0), (None, None) when flat.
 
+    Raises
+    ------
+    InputError
+        beta and theta priors of different kinds (one flat, one normal).
+    """
     priors, hyper, tau = rm.priors, rm.hyper, rm.tau
     _, sx, swx = scale_refs(rm.pooled_stats)
-    durbin = rm.family.durbin
-    taus, m0s, s0s = [], [], []
+    learned, fixed, scale, m0s, s0s = [], [], [], [], []
     for name, prior, ref, hs in (("beta", priors.beta, sx, hyper.beta_tau),
                                  ("theta", priors.theta, swx, hyper.theta_tau)):
-        if name == "theta" and not durbin:
+        if name == "theta" and not rm.family.durbin:
             continue
-        if tau[name] is None:
-            taus.append(pm.HalfNormal(f"{name}_tau", sigma=hs * ref, dims="coef"))
-        else:
-            taus.append(pt.constant(tau[name] * ref))
+        ref = np.asarray(ref, dtype=float)
+        learned.append(np.full(ref.shape, tau[name] is None))
+        fixed.append(np.full(ref.shape, np.nan) if tau[name] is None else tau[name] * ref)
+        scale.append(hs * ref)
         m0, s0 = _mean_prior(prior, ref)
         m0s.append(m0)
         s0s.append(s0)
@@ -448,6 +474,21 @@ def _collapsed_hyper(rm: RegionalModel):
                          "flat; pass marginalize=False otherwise")
     m0 = None if flat[0] else np.concatenate(m0s)
     s0 = None if flat[0] else np.concatenate(s0s)
+    return (np.concatenate(learned), np.concatenate(fixed), np.concatenate(scale), m0, s0)
+
+
+def _collapsed_hyper(rm: RegionalModel):
+    """Group scales (sampled or fixed) and the means' prior of the collapsed PyMC model."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    learned, fixed, scale, m0, s0 = collapsed_hyper_numbers(rm)
+    k = rm.panel.K
+    taus = []
+    for g, name in enumerate(("beta", "theta")[:learned.size // k]):
+        sl = slice(g * k, (g + 1) * k)
+        taus.append(pm.HalfNormal(f"{name}_tau", sigma=scale[sl], dims="coef")
+                    if learned[sl].all() else pt.constant(fixed[sl]))
     return pt.concatenate(taus) if len(taus) > 1 else taus[0], m0, s0
 
 
@@ -504,6 +545,8 @@ def _build_full_regional(rm: RegionalModel):
     """Full W, one rho and sigma, region-specific beta_g / theta_g (partial or no pooling)."""
     import pymc as pm
     import pytensor.tensor as pt
+
+    from ..pymc_models import coef_prior, sigma_prior, spatial_prior
 
     priors, hyper, tau, family = rm.priors, rm.hyper, rm.tau, rm.family
     se, mode = rm.centring, rm.parameterization
