@@ -400,27 +400,29 @@ def _sample_pooled(prep: Prepared, spec: ModelSpec, progressbar: bool, stages):
 def _sample_regional(prep: Prepared, spec: ModelSpec, progressbar: bool, stages):
     from .regional.effects import finish_posterior, stack_regions
     from .regional.model import PARTIAL_TARGET_ACCEPT, build_regional_model
-    from .sampling import CompiledNUTS
+    from .sampling import regional_samplers
 
     if spec.sampler.kind == "exact":
         raise InputError("the exact sampler covers pooled models; use NUTS for a regional model")
     h = spec.hierarchy
-    with stages.stage("building the regional model"):
-        rm = build_regional_model(prep.regional, spec.priors, **h.model_options())
     s = spec.sampler
-    if rm.pooling == "partial" and s.target_accept < PARTIAL_TARGET_ACCEPT:
-        s = dataclasses.replace(s, target_accept=PARTIAL_TARGET_ACCEPT)
+    with stages.stage("building the regional model"):
+        rm = build_regional_model(prep.regional, spec.priors, graph=False, **h.model_options())
+        if rm.pooling == "partial" and s.target_accept < PARTIAL_TARGET_ACCEPT:
+            s = dataclasses.replace(s, target_accept=PARTIAL_TARGET_ACCEPT)
+        samplers = regional_samplers(rm, s)
     t_sample = 0.0
-    if rm.region_models is not None:
+    if None not in samplers:
         fits = {}
-        for g, (name, m) in enumerate(rm.region_models.items()):
-            fits[name], dt = _run_sampler(CompiledNUTS(m, s), s.seed + 7919 * g, progressbar,
-                                          stages, f" region {name} ({_draws_text(s)})")
+        for g, (name, cs) in enumerate(samplers.items()):
+            fits[name], dt = _run_sampler(cs, s.seed + 7919 * g, progressbar, stages,
+                                          f" region {name} ({_draws_text(s, cs.name)})")
             t_sample += dt
         idata = stack_regions(fits, rm.regions.names)
     else:
-        idata, t_sample = _run_sampler(CompiledNUTS(rm.model, s), s.seed, progressbar, stages,
-                                       f" ({_draws_text(s)})")
+        cs = samplers[None]
+        idata, t_sample = _run_sampler(cs, s.seed, progressbar, stages,
+                                       f" ({_draws_text(s, cs.name)})")
     with stages.stage("regional effects and spillovers"):
         idata = finish_posterior(rm, idata, s.seed, h.perspective)
     return idata, rm, s, t_sample

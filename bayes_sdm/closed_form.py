@@ -337,6 +337,11 @@ class ClosedFormModel:
             i += m
         return res
 
+    @staticmethod
+    def callbacks():
+        """The numba C callbacks nutpie calls (:mod:`bayes_sdm.closed_form_nuts`)."""
+        return c_callbacks()
+
 
 # ---------------------------------------------------------------------------------------------
 # numba kernels (compiled on first use, cached on disk)

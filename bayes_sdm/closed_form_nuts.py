@@ -27,20 +27,22 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .closed_form import ClosedFormModel, c_callbacks
 
-
-def compiled_model(cf: ClosedFormModel):
-    """A nutpie ``CompiledModel`` for a :class:`~bayes_sdm.closed_form.ClosedFormModel`
-    (import nutpie through :func:`bayes_sdm.sampling.import_nutpie` first)."""
+def compiled_model(cf):
+    """A nutpie ``CompiledModel`` for a closed-form model
+    (:class:`~bayes_sdm.closed_form.ClosedFormModel` or
+    :class:`~bayes_sdm.regional.closed_form.CollapsedClosedForm`: a flat float64 ``buffer``,
+    ``n_dim``, ``n_expanded``, ``names``, ``shapes``, ``dims``, ``coords``, ``initial_point``
+    and ``callbacks()``, the two numba C callbacks); import nutpie through
+    :func:`bayes_sdm.nutpie_pyfunc.import_nutpie` first."""
     from nutpie import _lib
     from nutpie.sample import CompiledModel
 
-    c_logp, c_expand = c_callbacks()
+    c_logp, c_expand = cf.callbacks()
 
     @dataclass(frozen=True)
     class ClosedFormCompiled(CompiledModel):
-        cf: ClosedFormModel = field(default=None)
+        cf: object = field(default=None)
 
         @property
         def n_dim(self):

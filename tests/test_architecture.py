@@ -173,7 +173,7 @@ def test_import_bayes_sdm_is_light():
 
 def test_nuts_fit_does_not_import_plotting():
     """A NUTS fit (nutpie) imports neither matplotlib nor ArviZ's plots (nutpie's own
-    ``import arviz`` is served from arviz_base: :func:`bayes_sdm.sampling.import_nutpie`)."""
+    ``import arviz`` is served from arviz_base: :func:`bayes_sdm.nutpie_pyfunc.import_nutpie`)."""
     code = ("from bayes_sdm import load_dataset, prepare, fit\n"
             "ds = load_dataset('cigar')\n"
             "from bayes_sdm.spec import SamplerSpec\n"

@@ -269,11 +269,11 @@ def test_untested_nutpie_release_falls_back(cigar, monkeypatch):
     from bayes_sdm import sampling
 
     prep = prepare(*cigar, "sdm", "twoway")
+    args = (prep.stats, prep.logdet, prep.family, PriorSpec())
     monkeypatch.setattr(sampling, "_nutpie_version", lambda: "0.99.0")
-    assert sampling._closed_form(prep, SamplerSpec(nuts_sampler="auto"), PriorSpec()) is None
+    assert sampling._closed_form(*args, SamplerSpec(nuts_sampler="auto")) is None
     with pytest.warns(UserWarning, match="nutpie 0.99.0"):
-        assert sampling._closed_form(prep, SamplerSpec(nuts_sampler="closed-form"),
-                                     PriorSpec()) is None
+        assert sampling._closed_form(*args, SamplerSpec(nuts_sampler="closed-form")) is None
     monkeypatch.setattr(sampling, "_nutpie_version", lambda: "0.16.11")
-    assert isinstance(sampling._closed_form(prep, SamplerSpec(nuts_sampler="auto"), PriorSpec()),
+    assert isinstance(sampling._closed_form(*args, SamplerSpec(nuts_sampler="auto")),
                       sampling.ClosedFormNUTS)

@@ -113,7 +113,7 @@ def test_compiled_functions_follow_shared_data(tmp_path, monkeypatch):
     import pytensor
     import pytensor.tensor as pt
 
-    from bayes_sdm.sampling import compiled_functions
+    from bayes_sdm.nutpie_pyfunc import compiled_functions
 
     monkeypatch.setenv("BAYES_SDM_CACHE", str(tmp_path))
     x = pt.dvector("x")

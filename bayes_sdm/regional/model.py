@@ -183,17 +183,23 @@ def build_regional_model(data: RegionalData, priors: PriorSpec | None = None,
     return rm
 
 
+def complete_pooling_inputs(rm: RegionalModel):
+    """The sufficient statistics and log-determinant of the complete-pooling model (one pooled
+    model: the block-diagonal W's, or the full W's)."""
+    data, blocks = rm.data, rm.blocks
+    if data.regional_w == "block":
+        return data.pooled_stats, (pooled_block_logdet(blocks) if rm.family.has_jacobian
+                                   else None)
+    return blocks[0].stats, blocks[0].logdet
+
+
 def _build_graphs(rm: RegionalModel) -> None:
     """Set ``rm.model`` (or ``rm.region_models``) to the PyMC model(s)."""
     from ..pymc_models import build_model
 
     data, priors, family, blocks = rm.data, rm.priors, rm.family, rm.blocks
     if data.pooling == "complete":
-        if data.regional_w == "block":
-            ld = pooled_block_logdet(blocks) if family.has_jacobian else None
-            rm.model = build_model(data.pooled_stats, ld, family, priors)
-        else:
-            rm.model = build_model(blocks[0].stats, blocks[0].logdet, family, priors)
+        rm.model = build_model(*complete_pooling_inputs(rm), family, priors)
     elif data.pooling == "none" and data.regional_w == "block":
         rm.region_models = {b.name: build_model(b.stats, b.logdet, family, priors)
                             for b in blocks}
