@@ -215,10 +215,15 @@ def _taus(x, buf, grad, first, nm, tfix, tsc, tau):
     return lp
 
 
-@numba.njit(cache=True)
+#: floating-point reassociation only (vectorised dot products; NaN and inf keep their
+#: meaning, which the positive-definiteness check needs)
+_FAST = {"reassoc", "contract"}
+
+
+@numba.njit(cache=True, fastmath=_FAST)
 def _cholesky(p, n):
     """Lower Cholesky factor of the symmetric positive definite ``p`` (n x n); NaN when
-    ``p`` is not positive definite."""
+    ``p`` is not positive definite (inner products over contiguous rows of L)."""
     low = np.zeros((n, n))
     for j in range(n):
         acc = p[j, j]
@@ -237,25 +242,29 @@ def _cholesky(p, n):
     return low
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=_FAST)
 def _inverse_from_cholesky(low, n):
-    """(L L')^-1 from the lower factor L: L^-1 by forward substitution, then L^-T L^-1."""
-    linv = np.zeros((n, n))
-    for j in range(n):
-        linv[j, j] = 1.0 / low[j, j]
-        for i in range(j + 1, n):
-            acc = 0.0
-            for k in range(j, i):
-                acc -= low[i, k] * linv[k, j]
-            linv[i, j] = acc / low[i, i]
-    out = np.zeros((n, n))
+    """(L L')^-1 from the lower factor L: X = L^-1 row by row (forward substitution), then
+    X'X, both as rank-one updates over contiguous rows."""
+    x = np.zeros((n, n))
     for i in range(n):
+        for k in range(i):
+            lik = low[i, k]
+            for j in range(k + 1):
+                x[i, j] -= lik * x[k, j]
+        x[i, i] += 1.0
+        inv = 1.0 / low[i, i]
         for j in range(i + 1):
-            acc = 0.0
-            for k in range(i, n):
-                acc += linv[k, i] * linv[k, j]
-            out[i, j] = acc
-            out[j, i] = acc
+            x[i, j] *= inv
+    out = np.zeros((n, n))
+    for k in range(n):
+        for i in range(k + 1):
+            xki = x[k, i]
+            for j in range(i + 1):
+                out[i, j] += xki * x[k, j]
+    for i in range(n):
+        for j in range(i):
+            out[j, i] = out[i, j]
     return out
 
 
