@@ -332,7 +332,9 @@ def fit(prep: Prepared, spec: ModelSpec | None = None, *, priors: PriorSpec | No
     t1 = time.perf_counter()
     post = idata["posterior"].to_dataset()
     if rm is None and "effects" not in post:
-        with stages.stage("effects (LeSage & Pace 2009)"):
+        from .sampling import small_blas
+
+        with stages.stage("effects (LeSage & Pace 2009)"), small_blas(prep.panel.N):
             post["effects"] = effects_draws(prep, post)
             idata["posterior"] = xr.DataTree(post)
     idata.attrs.update(provenance(prep, spec))
@@ -400,7 +402,7 @@ def _sample_pooled(prep: Prepared, spec: ModelSpec, progressbar: bool, stages):
 def _sample_regional(prep: Prepared, spec: ModelSpec, progressbar: bool, stages):
     from .regional.effects import finish_posterior, stack_regions
     from .regional.model import PARTIAL_TARGET_ACCEPT, build_regional_model
-    from .sampling import regional_samplers
+    from .sampling import regional_samplers, small_blas
 
     if spec.sampler.kind == "exact":
         raise InputError("the exact sampler covers pooled models; use NUTS for a regional model")
@@ -423,6 +425,6 @@ def _sample_regional(prep: Prepared, spec: ModelSpec, progressbar: bool, stages)
         cs = samplers[None]
         idata, t_sample = _run_sampler(cs, s.seed, progressbar, stages,
                                        f" ({_draws_text(s, cs.name)})")
-    with stages.stage("regional effects and spillovers"):
+    with stages.stage("regional effects and spillovers"), small_blas(rm.panel.N):
         idata = finish_posterior(rm, idata, s.seed, h.perspective)
     return idata, rm, s, t_sample

@@ -159,7 +159,7 @@ def dynamic_replicates(dd: DynamicData, panel, posterior, seed: int | None = Non
     InputError
         an unknown mode; a posterior without the model's variables; a panel of another shape.
     """
-    from .variance_predictive import small_blas
+    from .sampling import small_blas
 
     if mode not in REPLICATE_MODES:
         raise InputError(f"unknown replicate mode {mode!r}; choose from {REPLICATE_MODES}")

@@ -112,6 +112,8 @@ def draw_variance_y(prep, variance: str, spatial, beta, theta, sigma2, v=None,
     fx = np.einsum("tnk,sk->stn", x, beta)
     if th is not None:
         fx = fx + np.einsum("tnk,sk->stn", prep.w.lag(x), th)
+    from .sampling import small_blas
+
     out = np.empty((ns, t, n))
     with small_blas(n):
         for i in range(ns):
@@ -119,16 +121,6 @@ def draw_variance_y(prep, variance: str, spatial, beta, theta, sigma2, v=None,
             u = solve_spatial(prep.w, lam, eps[i]) if lam is not None else eps[i]
             out[i] = solve_spatial(prep.w, rho, fx[i] + u) if rho is not None else fx[i] + u
     return out
-
-
-def small_blas(n: int):
-    """BLAS on one thread for the many small solves of replication (N below 500), where a
-    multi-threaded BLAS only adds synchronisation; unchanged otherwise."""
-    from contextlib import nullcontext
-
-    from .sampling import single_thread_blas
-
-    return single_thread_blas() if n < 500 else nullcontext()
 
 
 def variance_posterior_predictive(prep, posterior, variance: str, seed: int | None = None):

@@ -11,7 +11,6 @@ funnel (see :mod:`bayes_sdm.regional`).
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg as sla
 
 from ..errors import InputError
 from ..families import Family
@@ -117,26 +116,55 @@ class CollapsedHierarchy:
         by the diagonal tau~^-2 and the mu block needs no cancellation of O(tau^-2) terms.
             P = [[K + T^-1, K A], [A'K, A'K A + S0^-1]],  h = [k, A'k + S0^-1 m0],
         K = blockdiag(H_j / sigma_j^2), k = (b_j / sigma_j^2).
+
+        ``xp`` is PyTensor (one parameter set) or NumPy, where every argument may carry a
+        leading axis of S parameter sets: hms (S, d_j, d_j), bs (S, d_j), sigma2s (S, blocks),
+        tau (S, n_mu); P is then (S, n, n).
         """
+        amat = self.a01 * self.atil[:, None]  # A~ (d x n_mu)
         if xp is np:
-            kmat = sla.block_diag(*[hm / s2 for hm, s2 in zip(hms, sigma2s, strict=True)])
-            diag, concat, const = np.diag, np.concatenate, np.asarray
-        else:
-            kmat = xp.linalg.block_diag(*[hm / s2 for hm, s2 in zip(hms, sigma2s, strict=True)])
-            diag, concat, const = xp.diag, xp.concatenate, xp.constant
-        kvec = concat([b / s2 for b, s2 in zip(bs, sigma2s, strict=True)])
-        amat = const(self.a01 * self.atil[:, None])  # A~ (d x n_mu)
-        tt2 = (const(self.gscale) * tau[self.amap]) ** 2
+            return self._system_np(hms, bs, sigma2s, tau, m0, s0, amat)
+        kmat = xp.linalg.block_diag(*[hm / s2 for hm, s2 in zip(hms, sigma2s, strict=True)])
+        kvec = xp.concatenate([b / s2 for b, s2 in zip(bs, sigma2s, strict=True)])
+        amat = xp.constant(amat)
+        tt2 = (xp.constant(self.gscale) * tau[self.amap]) ** 2
         ka = xp.dot(kmat, amat)
         bot = xp.dot(amat.T, ka)
         hmu = xp.dot(amat.T, kvec)
         if s0 is not None:
             s0t = self.mscale * np.asarray(s0, float)
-            bot = bot + diag(const(1.0 / s0t**2))
-            hmu = hmu + const(self.mscale * np.asarray(m0, float) / s0t**2)
-        prec = concat([concat([kmat + diag(1.0 / tt2), ka], axis=1),
-                       concat([ka.T, bot], axis=1)], axis=0)
-        return prec, concat([kvec, hmu]), tt2, amat
+            bot = bot + xp.diag(xp.constant(1.0 / s0t**2))
+            hmu = hmu + xp.constant(self.mscale * np.asarray(m0, float) / s0t**2)
+        prec = xp.concatenate([xp.concatenate([kmat + xp.diag(1.0 / tt2), ka], axis=1),
+                               xp.concatenate([ka.T, bot], axis=1)], axis=0)
+        return prec, xp.concatenate([kvec, hmu]), tt2, amat
+
+    def _system_np(self, hms, bs, sigma2s, tau, m0, s0, amat):
+        """:meth:`_system` in NumPy for a leading axis of S parameter sets."""
+        sigma2s = np.asarray(sigma2s, dtype=float)
+        tau = np.asarray(tau, dtype=float)
+        n_s, d, nm = tau.shape[0], self.d, self.n_mu
+        kmat = np.zeros((n_s, d, d))
+        kvec = np.empty((n_s, d))
+        for j, (hm, b) in enumerate(zip(hms, bs, strict=True)):
+            lo, hi = self.offsets[j], self.offsets[j + 1]
+            kmat[:, lo:hi, lo:hi] = hm / sigma2s[:, j, None, None]
+            kvec[:, lo:hi] = b / sigma2s[:, j, None]
+        tt2 = (self.gscale * tau[:, self.amap]) ** 2
+        ka = kmat @ amat
+        bot = amat.T @ ka
+        hmu = kvec @ amat
+        if s0 is not None:
+            s0t = self.mscale * np.asarray(s0, float)
+            bot[:, np.arange(nm), np.arange(nm)] += 1.0 / s0t**2
+            hmu = hmu + self.mscale * np.asarray(m0, float) / s0t**2
+        prec = np.empty((n_s, d + nm, d + nm))
+        prec[:, :d, :d] = kmat
+        prec[:, np.arange(d), np.arange(d)] += 1.0 / tt2
+        prec[:, :d, d:] = ka
+        prec[:, d:, :d] = np.transpose(ka, (0, 2, 1))
+        prec[:, d:, d:] = bot
+        return prec, np.concatenate([kvec, hmu], axis=1), tt2, amat
 
     def marginal_loglik(self, logdets, rhos, sigma2s, tau, m0=None, s0=None):
         """The collapsed log-likelihood (PyTensor).  rhos, sigma2s: one per block; tau: (n_mu,);
@@ -173,35 +201,39 @@ class CollapsedHierarchy:
     def conditional(self, rhos, sigma2s, tau, m0=None, s0=None):
         """Mean and covariance of (gamma, mu) | y, rho, sigma, tau in the original coordinates
         (one parameter set; for tests and checks)."""
-        hms = [QuadraticSSE.poly(p.h, r) for p, r in zip(self.parts, rhos, strict=True)]
-        bs = [QuadraticSSE.poly(p.b, r) for p, r in zip(self.parts, rhos, strict=True)]
-        prec, rhs, _, amat = self._system(np, hms, bs, np.asarray(sigma2s, float),
-                                          np.asarray(tau, float), m0, s0)
-        cov = np.linalg.inv(prec)
+        hms = [QuadraticSSE.poly(p.h, r)[None] for p, r in zip(self.parts, rhos, strict=True)]
+        bs = [QuadraticSSE.poly(p.b, r)[None] for p, r in zip(self.parts, rhos, strict=True)]
+        prec, rhs, _, amat = self._system(np, hms, bs, np.asarray(sigma2s, float)[None],
+                                          np.asarray(tau, float)[None], m0, s0)
+        cov = np.linalg.inv(prec[0])
         j = np.block([[np.eye(self.d), amat], [np.zeros((self.n_mu, self.d)),
                                                 np.eye(self.n_mu)]])
         sc = 1.0 / np.concatenate([self.gscale, self.mscale])
-        mean = sc * (j @ (cov @ rhs))
+        mean = sc * (j @ (cov @ rhs[0]))
         return mean, sc[:, None] * (j @ cov @ j.T) * sc[None, :]
 
     # -- draws -----------------------------------------------------------------------------
-    def draw(self, rhos, sigma2s, tau, m0, s0, rng: np.random.Generator):
+    def draw(self, rhos, sigma2s, tau, m0, s0, rng: np.random.Generator, chunk: int = 512):
         """(gamma, mu) | rest for S draws: rhos, sigma2s (S, n_blocks); tau (S, n_mu).
-        Returns gamma (S, d) and mu (S, n_mu) in the original coordinates."""
+        Returns gamma (S, d) and mu (S, n_mu) in the original coordinates.
+
+        With P = L L' and z ~ N(0, I), x = L'^-1 (L^-1 h + z) ~ N(P^-1 h, P^-1); computed for
+        ``chunk`` draws at a time with NumPy's stacked linear algebra."""
         rhos = np.asarray(rhos, dtype=float)
         sigma2s = np.asarray(sigma2s, dtype=float)
         tau = np.asarray(tau, dtype=float)
         n = rhos.shape[0]
-        gam = np.empty((n, self.d))
-        mu = np.empty((n, self.n_mu))
-        for i in range(n):
-            hms = [QuadraticSSE.poly(p.h, rhos[i, j]) for j, p in enumerate(self.parts)]
-            bs = [QuadraticSSE.poly(p.b, rhos[i, j]) for j, p in enumerate(self.parts)]
-            prec, rhs, _, amat = self._system(np, hms, bs, sigma2s[i], tau[i], m0, s0)
+        z = rng.standard_normal((n, self.d + self.n_mu))
+        x = np.empty_like(z)
+        for lo in range(0, n, chunk):
+            sl = slice(lo, min(lo + chunk, n))
+            hms = [QuadraticSSE.poly(p.h, rhos[sl, j, None, None])
+                   for j, p in enumerate(self.parts)]
+            bs = [QuadraticSSE.poly(p.b, rhos[sl, j, None]) for j, p in enumerate(self.parts)]
+            prec, rhs, _, amat = self._system(np, hms, bs, sigma2s[sl], tau[sl], m0, s0)
             chol = np.linalg.cholesky(prec)
-            mean = sla.cho_solve((chol, True), rhs)
-            x = mean + sla.solve_triangular(chol.T, rng.standard_normal(mean.size), lower=False)
-            mu_t = x[self.d:]
-            gam[i] = (x[:self.d] + amat @ mu_t) / self.gscale
-            mu[i] = mu_t / self.mscale
-        return gam, mu
+            y = np.linalg.solve(chol, rhs[..., None])[..., 0] + z[sl]
+            x[sl] = np.linalg.solve(np.transpose(chol, (0, 2, 1)), y[..., None])[..., 0]
+        mu_t = x[:, self.d:]
+        gam = (x[:, :self.d] + mu_t @ amat.T) / self.gscale
+        return gam, mu_t / self.mscale
