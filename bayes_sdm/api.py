@@ -408,7 +408,7 @@ def _sample_regional(prep: Prepared, spec: ModelSpec, progressbar: bool, stages)
         raise InputError("the exact sampler covers pooled models; use NUTS for a regional model")
     h = spec.hierarchy
     s = spec.sampler
-    with stages.stage("building the regional model"):
+    with stages.stage("building the regional model"), small_blas(prep.panel.N):
         rm = build_regional_model(prep.regional, spec.priors, graph=False, **h.model_options())
         if rm.pooling == "partial" and s.target_accept < PARTIAL_TARGET_ACCEPT:
             s = dataclasses.replace(s, target_accept=PARTIAL_TARGET_ACCEPT)
