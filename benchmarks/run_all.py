@@ -15,7 +15,8 @@ Separate modes (``make bench ARGS="--whole-process"``, each instead of the above
 a user runs it (one process per fit, cold and warm caches) against bayespecon's NUTS in the same
 run (``peer_results.md``); ``--logdet-crossover`` -- :mod:`bench_logdet`
 (``logdet_crossover.md``); ``--input-stage`` -- :mod:`bench_input` (``input_stage.md``);
-``--dynamic-peer`` -- :mod:`peer_dynamic`, the dynamic SDM against bayespecon's
+``--make-run`` -- :mod:`bench_make_run`, what ``make run`` runs, whole process, cold and
+warm (``make_run_results.md``); ``--dynamic-peer`` -- :mod:`peer_dynamic`, the dynamic SDM against bayespecon's
 ``SDMUPanelDynamic`` on one simulated panel (``peer_dynamic.md``).  Rows of a separate
 ``bench_scale.py --n 1000000 --json rows.json`` run can be merged afterwards with
 ``run_all.py --add-rows rows.json`` (re-renders from ``results.json``; runs nothing).
@@ -293,6 +294,9 @@ def main(argv=None):
     p.add_argument("--input-stage", action="store_true",
                    help="instead: the CLI input stage at 10^4-10^6 units (bench_input.py -> "
                         "input_stage.md)")
+    p.add_argument("--make-run", action="store_true",
+                   help="instead: what make run runs, whole process, cold and warm "
+                        "(bench_make_run.py -> make_run_results.md)")
     p.add_argument("--dynamic-peer", action="store_true",
                    help="instead: the dynamic SDM against bayespecon on one simulated panel "
                         "(peer_dynamic.py -> peer_dynamic.md)")
@@ -314,6 +318,8 @@ def main(argv=None):
         extra.append(["bench_input.py"])
     if args.dynamic_peer:
         extra.append(["peer_dynamic.py", "--repeats", str(args.repeats)])
+    if args.make_run:
+        extra.append(["bench_make_run.py", "--repeats", str(max(args.repeats, 3))])
     if extra:
         rc = 0
         for cmd in extra:
