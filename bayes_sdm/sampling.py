@@ -14,9 +14,12 @@ NUTS implementations (``SamplerSpec.nuts_sampler``):
     callbacks cached on disk, no PyMC or PyTensor, no Python per gradient, parallel chains.
     Covers SAR, SDM, SEM, SDEM and SLX with one sigma^2, any FE (and the ``fe="none"``
     intercept), every prior of :class:`~bayes_sdm.spec.PriorSpec`, eigenvalue, Chebyshev and
-    block log-determinants; anything else (SAC, regional, random effects, dynamic, variance
-    models, predictive checks, other log-determinants) keeps the PyMC model below, and an
-    explicit ``closed-form`` says so with a warning.
+    block log-determinants; and the regional models whose posterior it can write the same way
+    (:func:`regional_samplers`: the collapsed partial-pooling hierarchy on the full W,
+    :mod:`bayes_sdm.regional.closed_form`; complete pooling; per-region fits).  Anything else
+    (SAC, the other regional models, random effects, dynamic, variance models, predictive
+    checks, other log-determinants) keeps the PyMC model below, and an explicit
+    ``closed-form`` says so with a warning.
 ``nutpie-pyfunc`` (``auto`` for every other model when nutpie is installed)
     nutpie's Rust NUTS (the adaptation of Stan's NUTS, Hoffman & Gelman 2014, JMLR 15:1593-1623,
     with nutpie's gradient-based mass-matrix adaptation) calling, through nutpie's
