@@ -37,12 +37,12 @@ def modules_after(code: str) -> set[str]:
     return set(out.stdout.split("MODULES", 1)[1].split())
 
 
-def modules_of_run(args: list[str], tmp_path) -> set[str]:
+def modules_of_run(args: list[str], tmp_path, codes=(0,)) -> set[str]:
     cmd = [sys.executable, "-c", WRAPPER.format(heavy=HEAVY), str(ROOT / "scripts" /
            "fit_region.py"), *args, "--quiet", "--out", str(tmp_path / "out")]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=300,
                          check=False)
-    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.returncode in codes, out.stdout + out.stderr
     return set(out.stdout.split("MODULES", 1)[1].split())
 
 
@@ -68,6 +68,17 @@ def test_exact_sampler_run_imports_only_what_it_needs(tmp_path):
                       "numpy.f2py.crackfortran", "numpy.testing._private.utils"}, got
     assert {"summary.csv", "effects.csv", "diagnostics.json", "posterior.nc"} <= set(
         os.listdir(tmp_path / "out"))
+
+
+def test_regional_closed_form_run_imports_no_pymc(tmp_path):
+    """make run's hierarchical model on the closed-form sampler (short chains): nutpie and
+    numba, but no PyMC/PyTensor (the regional PyMC graph is never built) and no plotting
+    (exit 1 allowed: such short chains may miss the diagnostics' thresholds)."""
+    got = modules_of_run(["--spec", str(ROOT / "models" / "seed_study_regional.yaml"),
+                          "--draws", "100", "--tune", "100"], tmp_path, codes=(0, 1))
+    assert {"nutpie", "numba"} <= got
+    assert not got & {"pymc", "pytensor", "matplotlib", "arviz_plots", "arviz_stats",
+                      "dask", "distributed"}, got
 
 
 def test_ml_only_run_imports_no_sampler_stack(tmp_path):
