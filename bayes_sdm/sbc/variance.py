@@ -88,6 +88,8 @@ class VarianceSBCConfig:
     #: the units whose v_i (and sigma^2 v_i) are ranked (unit model)
     ranked_units: int = 4
     target_accept: float = 0.9
+    #: NUTS through :func:`bayes_sdm.sampling.compile_sampler`: ``nutpie`` or ``pymc``
+    sampler: str = "nutpie"
     priors: PriorSpec = field(default_factory=sbc_priors)
 
     @property
@@ -115,6 +117,8 @@ class VarianceSBCConfig:
         if (self.n_rank_draws + 1) % self.bins:
             raise InputError(f"SBC: bins={self.bins} must divide n_rank_draws + 1 = "
                              f"{self.n_rank_draws + 1} (equal-probability bins)")
+        if self.sampler not in ("nutpie", "pymc"):
+            raise InputError(f"SBC: sampler must be nutpie or pymc, got {self.sampler!r}")
         self.priors.validate()
         return self
 
@@ -208,7 +212,9 @@ def draw_variance_prior(design: VarianceSBCDesign, n: int, seed: int) -> dict[st
     m = design.model
     names = _free_names(design.config)
     vals = pm.draw([m[v] for v in names], draws=n, random_seed=seed)
-    return {k: np.asarray(v, dtype=float) for k, v in zip(names, vals)}
+    # pm.draw drops the draws axis when n == 1
+    return {k: np.asarray(v, dtype=float)[None] if n == 1 else np.asarray(v, dtype=float)
+            for k, v in zip(names, vals)}
 
 
 def simulate_variance_panel(design: VarianceSBCDesign, p: dict, i: int,
@@ -272,7 +278,7 @@ def run_variance_sbc(cfg: VarianceSBCConfig | None = None, progress: bool = Fals
     sim_design = design if not cfg.wrong else make_variance_design(replace(cfg, wrong=False))
     sampler = compile_sampler(design.model, SamplerSpec(
         draws=cfg.draws, tune=cfg.tune, chains=cfg.chains, seed=cfg.seed, cores=1,
-        target_accept=cfg.target_accept, nuts_sampler="nutpie"))
+        target_accept=cfg.target_accept, nuts_sampler=cfg.sampler))
     t_compile = time.perf_counter() - t0
     prior = draw_variance_prior(sim_design, cfg.n_sims, cfg.seed + 1)
     truth = variance_quantities(design, prior)
