@@ -34,7 +34,7 @@ period its own).  Both need ``correction="transform"``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -293,10 +293,13 @@ def _num_hessian(f, x: np.ndarray) -> np.ndarray:
     return out
 
 
-def build_period_model(prep: Prepared, priors=None, ps: PeriodStats | None = None):
+def build_period_model(prep: Prepared, priors=None, ps: PeriodStats | None = None,
+                       mutable: bool = False):
     """The PyMC model with period variances: the family's priors (:mod:`bayes_sdm.pymc_models`)
     and ``sigma[time]`` with the spec's sigma prior for every period; deterministic
-    ``sigma2[time]``; the likelihood is the ``pm.Potential`` ``loglik``."""
+    ``sigma2[time]``; the likelihood is the ``pm.Potential`` ``loglik``.  ``mutable``: the
+    Gram matrices as ``pm.Data`` ``cross`` (a compiled sampler refits another panel of the same
+    shape, :mod:`bayes_sdm.sbc.variance`)."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -328,6 +331,8 @@ def build_period_model(prep: Prepared, priors=None, ps: PeriodStats | None = Non
             s2 = pm.HalfFlat("sigma2_flat", dims="time")
             sigma = pm.Deterministic("sigma", pt.sqrt(s2), dims="time")
         sigma2 = pm.Deterministic("sigma2", sigma**2, dims="time")
+        if mutable:
+            ps = replace(ps, cross=pm.Data("cross", ps.cross))
         pm.Potential("loglik", period_loglik(ps, prep, spatial, beta, theta, sigma2, xp=pt))
     return m
 
@@ -452,7 +457,7 @@ def unit_loglik(us: UnitStats, prep: Prepared, spatial, beta, theta, sigma2, v, 
     fam = prep.family
     c = coef_vector(prep.stats.layout, fam, spatial, beta, theta, xp=xp)
     w = 1.0 / v
-    n = us.z.shape[1]
+    n = prep.panel.N
     tp = us.n_periods
     if xp is np:
         quad = np.einsum("p,ipq,q->i", c, us.h, c)
@@ -484,10 +489,11 @@ def unit_loglik(us: UnitStats, prep: Prepared, spatial, beta, theta, sigma2, v, 
 
 
 def build_unit_model(prep: Prepared, priors=None, df: float = UNIT_DF,
-                     us: UnitStats | None = None):
+                     us: UnitStats | None = None, mutable: bool = False):
     """The PyMC model with unit variance scales v_i ~ InvGamma(r/2, r/2) (r / v_i ~ chi^2(r),
     LeSage & Pace 2009, sec. 5.4; Geweke 1993: marginally Student-t errors with r degrees of
-    freedom), dims ``unit``; sigma with the spec's sigma prior."""
+    freedom), dims ``unit``; sigma with the spec's sigma prior.  ``mutable``: the statistics
+    as ``pm.Data`` ``z`` and ``h`` (as :func:`build_period_model`)."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -509,5 +515,7 @@ def build_unit_model(prep: Prepared, priors=None, df: float = UNIT_DF,
             theta = coef_prior("theta", priors.theta, tref)
         _, sigma2 = sigma_prior(priors.sigma, ysd)
         v = pm.InverseGamma("v", alpha=df / 2, beta=df / 2, dims="unit")
+        if mutable:
+            us = replace(us, z=pm.Data("z", us.z), h=pm.Data("h", us.h))
         pm.Potential("loglik", unit_loglik(us, prep, spatial, beta, theta, sigma2, v, xp=pt))
     return m

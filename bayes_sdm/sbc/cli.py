@@ -24,12 +24,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="sdm", choices=["sdm", "sar", "sem", "sdem", "sac", "slx"])
     p.add_argument("--fe", default="twoway", choices=["twoway", "unit", "time", "none"])
     p.add_argument("--which", default="all",
-                   choices=["all", "both", "correct", "broken", "hierarchical", "dynamic"],
+                   choices=["all", "both", "correct", "broken", "hierarchical", "dynamic",
+                            "variance"],
                    help="all: the two-way SDM, the broken (uncorrected) likelihood and the "
                         "hierarchical regional model; both: the first two; dynamic: the "
                         "Bayesian dynamic SDM (correlated random effects) and its wrong within "
                         "version (bayes_sdm.sbc.dynamic; --sims, --N, --T, --K, --draws, "
-                        "--tune, --chains, --rank-draws, --seed apply)")
+                        "--tune, --chains, --rank-draws, --seed apply); variance: the period- "
+                        "and unit-variance SDMs and the wrong ordinary-within period "
+                        "likelihood (bayes_sdm.sbc.variance; the same options apply)")
     p.add_argument("--draws", type=int, default=200, help="posterior draws per chain")
     p.add_argument("--tune", type=int, default=300)
     p.add_argument("--chains", type=int, default=2)
@@ -80,6 +83,10 @@ def _run(argv: list[str] | None = None) -> int:
         if a.cluster:
             raise InputError("the dynamic SBC runs in this process (no --cluster)")
         return _run_dynamic(a)
+    if a.which == "variance":
+        if a.cluster:
+            raise InputError("the variance SBC runs in this process (no --cluster)")
+        return _run_variance(a)
     runs = {"all": ["correct", "broken", "hierarchical"], "both": ["correct", "broken"],
             "correct": ["correct"], "broken": ["broken"],
             "hierarchical": ["hierarchical"]}[a.which]
@@ -98,21 +105,46 @@ def _run_all(a, runs, client) -> int:
         print(f"SBC {cfg.label}: {cfg.n_sims} simulations, N={cfg.N}, T={cfg.T}, K={cfg.K}, "
               f"{cfg.chains}x{cfg.draws} draws ({cfg.sampler})", flush=True)
         res = run_sbc(cfg, progress=True, client=client)
-        out = Path(a.out) / cfg.label
-        res.write(out, plots=not a.no_plots)
-        u = res.uniformity()
-        with pd.option_context("display.width", 140, "display.max_columns", 20):
-            print(u[["quantity", "mean_rank", "chi2", "p_chi2", "p_ecdf", "p_pot_c",
-                     "passed"]].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-        d = res.to_dict()
-        print(f"{cfg.label}: {'calibrated' if res.passed else 'NOT calibrated'} "
-              f"(min p = {d['min_p']:.3g}); wall {res.wall_s:.1f} s (compile "
-              f"{res.compile_s:.1f} s, {d['s_per_sim']:.3f} s/simulation); "
-              f"{d['sims_with_divergences']} simulations with divergences; wrote {out}/",
-              flush=True)
-        results[which] = res.passed
+        results[which] = _report(res, Path(a.out) / cfg.label, plots=not a.no_plots)
     ok = (results.get("correct", True) and results.get("hierarchical", True)
           and not results.get("broken", False))
+    return 0 if ok else 1
+
+
+def _report(res, out: Path, plots: bool) -> bool:
+    """Write a run's files (:meth:`SBCResult.write`), print its uniformity table and verdict;
+    returns whether it is calibrated."""
+    res.write(out, plots=plots)
+    u = res.uniformity()
+    with pd.option_context("display.width", 140, "display.max_columns", 20):
+        print(u[["quantity", "mean_rank", "chi2", "p_chi2", "p_ecdf", "p_pot_c",
+                 "passed"]].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    d = res.to_dict()
+    print(f"{res.config.label}: {'calibrated' if res.passed else 'NOT calibrated'} "
+          f"(min p = {d['min_p']:.3g}); wall {res.wall_s:.1f} s (compile "
+          f"{res.compile_s:.1f} s, {d['s_per_sim']:.3f} s/simulation); "
+          f"{d['sims_with_divergences']} simulations with divergences; wrote {out}/",
+          flush=True)
+    return res.passed
+
+
+def _run_variance(a) -> int:
+    """The period- and unit-variance SDMs' SBC and the wrong ordinary-within period likelihood
+    (:mod:`bayes_sdm.sbc.variance`): exit 0 when the first two are calibrated and the third
+    is not."""
+    from .variance import VarianceSBCConfig, run_variance_sbc
+
+    results = {}
+    for variance, wrong in (("period", False), ("unit", False), ("period", True)):
+        cfg = VarianceSBCConfig(n_sims=a.sims, variance=variance, wrong=wrong, N=a.N, T=a.T,
+                                K=a.K, draws=a.draws, tune=a.tune, chains=a.chains,
+                                n_rank_draws=a.rank_draws, sampler=a.sampler, seed=a.seed)
+        print(f"SBC {cfg.label}: {cfg.n_sims} simulations, N={cfg.N}, T={cfg.T}, K={cfg.K}, "
+              f"{cfg.chains}x{cfg.draws} draws ({cfg.sampler})", flush=True)
+        res = run_variance_sbc(cfg, progress=True)
+        results[cfg.label] = _report(res, Path(a.out) / cfg.label, plots=not a.no_plots)
+    ok = (results["variance-period"] and results["variance-unit"]
+          and not results["variance-period-within"])
     return 0 if ok else 1
 
 

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from .. import families
 from ..design import Layout
@@ -156,13 +157,21 @@ def draw_prior(design: SBCDesign, n: int, seed: int) -> dict[str, np.ndarray]:
 def quantities(cfg: SBCConfig, logdet, params: dict[str, np.ndarray],
                x_names) -> dict[str, np.ndarray]:
     """The test quantities (flat names as in the tables) for draws of the parameters."""
-    fam = families.get(cfg.model)
+    coef = coef_quantities(families.get(cfg.model), logdet, params, x_names)
+    spatial = {k: coef.pop(k) for k in families.get(cfg.model).spatial_params}
+    return {**spatial, "sigma2": np.atleast_1d(params["sigma"]) ** 2, **coef}
+
+
+def coef_quantities(fam, logdet, params: dict[str, np.ndarray],
+                    x_names) -> dict[str, np.ndarray]:
+    """The spatial parameter(s), every beta_k, theta_k and every direct / indirect / total
+    effect (LeSage & Pace 2009, :func:`bayes_sdm.effects.family_effects`) of draws of a
+    family's parameters (``params``: ``rho`` | ``lambda``, ``beta`` (S, K), ``theta``)."""
     beta = np.atleast_2d(params["beta"])
     theta = np.atleast_2d(params["theta"]) if fam.durbin else None
     out = {}
     for sname in fam.spatial_params:
         out[sname] = np.atleast_1d(params[sname])
-    out["sigma2"] = np.atleast_1d(params["sigma"]) ** 2
     for k, x in enumerate(x_names):
         out[f"beta[{x}]"] = beta[:, k]
     if theta is not None:
@@ -229,6 +238,38 @@ def sim_ranks(design: SBCDesign, fitter: _Fitter, y: np.ndarray, seed: int,
     thin = {k: _thin(v, cfg.n_rank_draws) for k, v in post.items()}
     q_post = quantities(cfg, design.logdet, thin, design.x_names)
     return {q: int((q_post[q] < v).sum()) for q, v in truth.items()}, div
+
+
+def rank_loop(sampler, truth: dict[str, np.ndarray], data_for, post_quantities,
+              variables: tuple[str, ...], *, seed: int, n_rank_draws: int,
+              progress: str | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """The simulations of a run whose model is compiled once with its data in ``pm.Data``.
+
+    For i = 0, 1, ...: set the data ``data_for(i)`` (called in order, so that it may draw the
+    i-th panel from one random stream), sample with seed ``seed + 1000 + i``, thin the draws of
+    ``variables`` to ``n_rank_draws`` (:func:`_thin`), turn them into the test quantities
+    (``post_quantities(draws)``) and record the rank of each truth ``truth[q][i]`` among them.
+    ``progress``: a label to print progress under.  Returns (ranks, divergences per
+    simulation)."""
+    n_sims = len(next(iter(truth.values())))
+    ranks = {q: np.empty(n_sims, dtype=int) for q in truth}
+    div = np.zeros(n_sims, dtype=int)
+    t0 = time.perf_counter()
+    for i in range(n_sims):
+        data = data_for(i)
+        with quiet_sampling():
+            tr = sampler.sample(seed + 1000 + i, data=data)
+        post = tr["posterior"]
+        div[i] = int(np.asarray(tr["sample_stats"]["diverging"].values).sum())
+        draws = {v: _thin(np.asarray(post[v].values, dtype=float), n_rank_draws)
+                 for v in variables if v in post}
+        q_post = post_quantities(draws)
+        for q in truth:
+            ranks[q][i] = int((q_post[q] < truth[q][i]).sum())
+        if progress and ((i + 1) % max(n_sims // 10, 1) == 0 or i + 1 == n_sims):
+            print(f"  [{progress}] {i + 1}/{n_sims} simulations, "
+                  f"{time.perf_counter() - t0:.0f} s", flush=True)
+    return pd.DataFrame(ranks), div
 
 
 def quiet_sampling():

@@ -34,14 +34,13 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from .. import families
 from ..dynamic import prepare_dynamic
 from ..errors import InputError
 from ..panel import Panel
 from ..spec import PriorSpec, SamplerSpec
-from .core import lattice_weights, quiet_sampling
+from .core import lattice_weights, rank_loop
 
 QUANTITIES = ("rho", "tau", "eta", "sigma2")
 
@@ -185,7 +184,6 @@ def run_dynamic_sbc(cfg: DynamicSBCConfig | None = None, progress: bool = False)
     data-generating process; ``cfg.mu="fixed"`` fits them with the within model (the wrong
     version; both models share the priors of the common parameters)."""
     from ..sampling import compile_sampler
-    from .core import _thin
     from .uniformity import uniformity_table
 
     cfg = cfg or DynamicSBCConfig()
@@ -201,9 +199,8 @@ def run_dynamic_sbc(cfg: DynamicSBCConfig | None = None, progress: bool = False)
     prior = draw_dynamic_prior(sim_design, cfg.n_sims, cfg.seed + 1)
     truth = _quantities(cfg, prior, design.x_names)
     rng = np.random.default_rng(cfg.seed + 2)
-    ranks = {q: np.empty(cfg.n_sims, dtype=int) for q in truth}
-    div = 0
-    for i in range(cfg.n_sims):
+
+    def data_for(i):
         panel = simulate_dynamic_panel(sim_design, prior, i, rng)
         if families.get(cfg.model).error:
             from ..dynamic_error import prepare_dynamic_error
@@ -212,23 +209,14 @@ def run_dynamic_sbc(cfg: DynamicSBCConfig | None = None, progress: bool = False)
                                        "eigen")
         else:
             dd = prepare_dynamic(panel, design.w, "sdm", "twoway", "unrestricted", "eigen")
-        data = {"gram": dd.gram} | ({"gram_b": dd.gram_b} if cfg.mu == "cre" else {})
-        with quiet_sampling():
-            tr = sampler.sample(cfg.seed + 1000 + i, data=data)
-        post = tr["posterior"]
-        div += int(np.asarray(tr["sample_stats"]["diverging"].values).sum())
-        draws = {v: _thin(np.asarray(post[v].values, dtype=float), cfg.n_rank_draws)
-                 for v in ("rho", "lambda", "tau", "eta", "beta", "theta", "sigma2",
-                           "sigma_mu")
-                 if v in post}
-        q_post = _quantities(cfg, draws, design.x_names)
-        for q in truth:
-            ranks[q][i] = int((q_post[q] < truth[q][i]).sum())
-        if progress and (i + 1) % max(cfg.n_sims // 10, 1) == 0:
-            print(f"  [dynamic {cfg.mu}] {i + 1}/{cfg.n_sims}, "
-                  f"{time.perf_counter() - t0:.0f} s", flush=True)
-    ranks = pd.DataFrame(ranks)
+        return {"gram": dd.gram} | ({"gram_b": dd.gram_b} if cfg.mu == "cre" else {})
+
+    ranks, div = rank_loop(
+        sampler, truth, data_for, lambda d: _quantities(cfg, d, design.x_names),
+        ("rho", "lambda", "tau", "eta", "beta", "theta", "sigma2", "sigma_mu"),
+        seed=cfg.seed, n_rank_draws=cfg.n_rank_draws,
+        progress=f"dynamic {cfg.model} {cfg.mu}" if progress else None)
     table = uniformity_table(ranks, cfg.n_rank_draws, cfg.bins, cfg.alpha, cfg.seed)
-    info = {"wall_s": time.perf_counter() - t0, "divergences": div,
+    info = {"wall_s": time.perf_counter() - t0, "divergences": int(div.sum()),
             "passed": bool(table["passed"].all())}
     return ranks, table, info
