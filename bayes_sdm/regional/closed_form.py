@@ -450,7 +450,10 @@ def collapsed_expand_into(x, buf, out):
     return 0
 
 
-# C callbacks for nutpie (as bayes_sdm.closed_form's, over the collapsed kernels)
+# C callbacks for nutpie (as bayes_sdm.closed_form's, over the collapsed kernels).  They are
+# written again here rather than shared from a factory: numba's disk cache is invalidated by
+# the timestamp of the file that defines the cached function, so a callback must live in the
+# file of the kernels it inlines, or a change there would leave a stale callback on disk.
 
 def _c_logp(dim, x_, out_, logp_, data_):  # pragma: no cover - called from Rust
     buf = numba.carray(data_, (int(data_[_LEN]),))
